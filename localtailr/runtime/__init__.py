@@ -1,0 +1,1 @@
+"""What runs: daemon, supervisor, scheduler, image builder, the bootstrap of user code."""
