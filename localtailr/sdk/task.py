@@ -1,0 +1,297 @@
+"""``@task``: a function that is one step of a workflow.
+
+Inside a ``@workflow`` body a task call returns a ``Node`` of the DAG being
+built; anywhere else it runs the function. Parameters named like the batch
+system arguments (``rundate``, ``scheduled_time``, ``started_at``,
+``batch_name``, ``job_name``) are filled at run time, never at build time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from localtailr.sdk.dag import (
+    Node,
+    check_containers,
+    current_dag,
+    decode_value,
+    function_reference,
+    source_file_of,
+)
+
+DEFAULT_TASK_MEMORY = "128m"
+DEFAULT_TASK_CPU = 0.25
+
+BATCH_JOB_ARGUMENTS = ("rundate", "scheduled_time", "started_at", "batch_name", "job_name")
+ENV_PREFIX = "DATATAILR_BATCH_ARG_"
+_VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+class TaskImportError(ImportError):
+    """A task's function cannot be imported in the process that should run it."""
+
+
+def default_system_args(
+    batch_name: str = "",
+    job_name: str = "",
+    scheduled_time: datetime.datetime | str | None = None,
+    started_at: datetime.datetime | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The five system arguments as strings, as the platform passes them.
+
+    Each comes from ``DATATAILR_BATCH_ARG_<NAME>`` in ``environ`` when set, else:
+    rundate = the date of ``scheduled_time`` (else today) as ``YYYY-MM-DD``;
+    scheduled_time and started_at = ISO datetimes (now when not given);
+    batch_name and job_name = the given names.
+    """
+    env = os.environ if environ is None else environ
+    now = datetime.datetime.now().astimezone()
+    started = _as_datetime(started_at) or now
+    scheduled = _as_datetime(scheduled_time) or started
+    values = {
+        "rundate": scheduled.date().isoformat(),
+        "scheduled_time": scheduled.isoformat(timespec="seconds"),
+        "started_at": started.isoformat(timespec="seconds"),
+        "batch_name": batch_name,
+        "job_name": job_name,
+    }
+    for name in BATCH_JOB_ARGUMENTS:
+        if env.get(ENV_PREFIX + name.upper()):
+            values[name] = env[ENV_PREFIX + name.upper()]
+    return values
+
+
+def _as_datetime(value: datetime.datetime | str | None) -> datetime.datetime | None:
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    return datetime.datetime.fromisoformat(value)
+
+
+def declared_system_args(func: Callable) -> tuple[str, ...]:
+    """The system arguments ``func`` declares as named parameters."""
+    params = inspect.signature(func).parameters.values()
+    return tuple(p.name for p in params if p.name in BATCH_JOB_ARGUMENTS and p.kind not in _VAR)
+
+
+def _user_signature(func: Callable) -> inspect.Signature:
+    sig = inspect.signature(func)
+    return sig.replace(
+        parameters=[
+            p for p in sig.parameters.values() if p.name not in BATCH_JOB_ARGUMENTS or p.kind in _VAR
+        ]
+    )
+
+
+def call_task(func: Callable, args: tuple, kwargs: dict, system_args: Mapping[str, Any]) -> Any:
+    """Call ``func`` with the caller's arguments plus the system arguments it declares."""
+    declared = declared_system_args(func)
+    bound = _user_signature(func).bind(*args, **kwargs)
+    sig = inspect.signature(func)
+    arguments: dict[str, Any] = {}
+    for name in sig.parameters:
+        if name in declared and name in system_args:
+            arguments[name] = system_args[name]
+        elif name in bound.arguments:
+            arguments[name] = bound.arguments[name]
+    full = inspect.BoundArguments(sig, arguments)  # type: ignore[arg-type]
+    full.apply_defaults()
+    return func(*full.args, **full.kwargs)
+
+
+class Task:
+    """A function decorated with ``@task``: builds a node in a workflow body, runs elsewhere."""
+
+    def __init__(self, func: Callable, memory: str, cpu: float, retries: int, retry_backoff: float):
+        from localtailr.sdk.resources import parse_cpu, parse_memory
+
+        if not callable(func):
+            raise TypeError(f"@task needs a function, got {func!r}")
+        parse_memory(memory)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"invalid retries {retries!r}: use a whole number >= 0")
+        if isinstance(retry_backoff, bool) or not isinstance(retry_backoff, (int, float)) or not (
+            0 <= retry_backoff < float("inf")
+        ):
+            raise ValueError(f"invalid retry_backoff {retry_backoff!r}: use seconds >= 0")
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.memory = memory
+        self.cpu = parse_cpu(cpu)
+        self.retries = retries
+        self.retry_backoff = float(retry_backoff)
+        self.system_args = declared_system_args(func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        dag = current_dag()
+        if dag is None:
+            return self._run_directly(args, kwargs)
+        return self._node(dag, args, kwargs)
+
+    def _run_directly(self, args: tuple, kwargs: dict) -> Any:
+        """Plain Python call; declared system arguments the caller left out are filled."""
+        if not self.system_args:
+            return self.func(*args, **kwargs)
+        sig = inspect.signature(self.func)
+        try:
+            bound = sig.bind_partial(*args, **kwargs)
+        except TypeError:
+            return self.func(*args, **kwargs)  # let Python report the bad call
+        missing = [n for n in self.system_args if n not in bound.arguments]
+        if missing:
+            system = default_system_args(
+                job_name=os.environ.get("DATATAILR_JOB_NAME", self.func.__name__)
+            )
+            for name in missing:
+                bound.arguments[name] = system[name]
+        return self.func(*bound.args, **bound.kwargs)
+
+    def _node(self, dag: Any, args: tuple, kwargs: dict) -> Node:
+        name = self.func.__name__
+        given = [n for n in self.system_args if n in kwargs]
+        if given:
+            raise ValueError(
+                f"task {name!r}: {', '.join(given)} is a system argument, filled when the task "
+                "runs; do not pass it in the workflow"
+            )
+        try:
+            _user_signature(self.func).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {name!r}: {exc}") from None
+        for value in (*args, *kwargs.values()):
+            check_containers(value, name)
+        node = Node(
+            dag,
+            dag.unique_name(name),
+            function_reference(self.func),
+            args,
+            kwargs,
+            func=self.func,
+            source_file=source_file_of(self.func),
+            memory=self.memory,
+            cpu=self.cpu,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            system_args=self.system_args,
+        )
+        return dag.add_node(node)
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+    def __repr__(self) -> str:
+        return f"<task {function_reference(self.func)}>"
+
+
+def task(
+    memory: str | Callable = DEFAULT_TASK_MEMORY,
+    cpu: float = DEFAULT_TASK_CPU,
+    retries: int = 0,
+    retry_backoff: float = 1.0,
+) -> Any:
+    """Decorator that marks a function as a workflow task (batch job).
+
+    Use it as ``@task()``, ``@task(memory="512m", cpu=2)`` or bare ``@task``.
+
+    Args:
+        memory: Memory limit for this task (e.g. "256m", "1g").
+        cpu: Number of CPU cores for this task (e.g. 1, 0.5).
+        retries: Extra attempts after a failure (localtailr addition).
+        retry_backoff: Seconds before the first retry, doubling each time.
+
+    Returns:
+        A decorator that wraps the target function so it can participate
+        in DAG-based workflow orchestration.
+    """
+    if callable(memory):
+        return Task(memory, DEFAULT_TASK_MEMORY, cpu, retries, retry_backoff)
+
+    def decorator(func: Callable) -> Task:
+        return Task(func, memory, cpu, retries, retry_backoff)
+
+    return decorator
+
+
+def load_function(reference: str, source_file: str | None = None) -> Callable:
+    """The plain function named ``"module:qualname"`` (a ``@task`` is unwrapped).
+
+    A ``__main__`` function is loaded from ``source_file`` under another module
+    name, so the script's ``if __name__ == "__main__":`` block does not run.
+    """
+    module_name, _, qualname = reference.partition(":")
+    if not module_name or not qualname:
+        raise ValueError(f"invalid function reference {reference!r}: use 'module:qualname'")
+    try:
+        module = _import(module_name, source_file)
+        obj: Any = module
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise TaskImportError(
+            f"cannot import task function {reference!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if isinstance(obj, Task):
+        obj = obj.func
+    if not callable(obj):
+        raise TaskImportError(f"task function {reference!r} is not callable: {obj!r}")
+    return obj
+
+
+def _import(module_name: str, source_file: str | None) -> Any:
+    if module_name != "__main__":
+        return importlib.import_module(module_name)
+    main = sys.modules.get("__main__")
+    if main is not None and source_file and getattr(main, "__file__", None) and (
+        os.path.realpath(main.__file__) == os.path.realpath(source_file)
+    ):
+        return main
+    if not source_file:
+        raise ImportError("the function was defined in __main__ and its file is unknown")
+    alias = "__localtailr_main__"
+    if alias in sys.modules:
+        return sys.modules[alias]
+    spec = importlib.util.spec_from_file_location(alias, source_file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {source_file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    folder = os.path.dirname(os.path.abspath(source_file))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[alias]
+        raise
+    return module
+
+
+def run_node(node: Mapping, inputs: Mapping[str, Any], system_args: Mapping[str, Any]) -> Any:
+    """Run one node of ``DAG.to_dict()`` and return its result.
+
+    ``inputs`` maps each upstream node's name to its result (at least those the
+    node's arguments refer to); ``system_args`` gives rundate, scheduled_time,
+    started_at, batch_name and job_name (missing ones get the defaults of
+    ``default_system_args``, with job_name = the node's name).
+    """
+    func = load_function(node["function"], node.get("source_file"))
+
+    def lookup(name: str) -> Any:
+        try:
+            return inputs[name]
+        except KeyError:
+            raise ValueError(f"task {node['name']!r} needs the result of {name!r}") from None
+
+    args = tuple(decode_value(a, lookup) for a in node["args"])
+    kwargs = {k: decode_value(v, lookup) for k, v in node["kwargs"].items()}
+    system = default_system_args(job_name=node["name"])
+    system.update(system_args)
+    return call_task(func, args, kwargs, system)
