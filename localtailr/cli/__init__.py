@@ -1,0 +1,1 @@
+"""The command line: ``localtailr <cmd> <verb>`` and the ``dt``-compatible entry point."""

@@ -1,0 +1,282 @@
+"""``localtailr kv ...``, ``localtailr secret ...`` and ``localtailr blob ...``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..platform import blob as blob_ops
+from ..platform import groups
+from ..platform import kv as kv_ops
+from .common import caller_options, read_secret_value, table
+
+PERMS = ("read", "write", "operate", "access", "promote")
+
+
+def acl_options(f):
+    """``--read NAME --write NAME ...``: users or groups (``group:NAME`` to be explicit)."""
+    for perm in reversed(PERMS):
+        f = click.option(f"--{perm}", multiple=True, metavar="NAME", help=f"Grant {perm.upper()} to a user or group.")(f)
+    return f
+
+
+def acl_from(ctx, given: dict) -> dict | None:
+    acl = {p: [groups.principal_id(ctx, n) for n in given.get(p) or ()] for p in PERMS}
+    acl = {p: v for p, v in acl.items() if v}
+    return acl or None
+
+
+def named_acl(ctx, acl: dict) -> dict:
+    return {p: [groups.principal_name(ctx, i) for i in ids] for p, ids in acl.items()}
+
+
+def _kind(secure: bool):
+    return kv_ops.SECRETS if secure else kv_ops.KEYS
+
+
+@click.group()
+def kv():
+    """Keys and values per environment: put, get, ls, rm, acls, set-acls, add-acls (--secure for secrets)."""
+
+
+@kv.command("put")
+@click.argument("key")
+@click.argument("value", required=False)
+@click.option("--secure", is_flag=True, help="Store a secret (value read from stdin or a prompt).")
+@acl_options
+@caller_options
+def kv_put(opts, key, value, secure, **perms):
+    """Store VALUE under KEY (a secret's value is never taken from the command line)."""
+    ctx = opts.ctx()
+    if secure:
+        if value is not None:
+            raise click.UsageError("a secret's value is read from stdin or a prompt, never from the command line")
+        value = read_secret_value(f"value of secret {key}")
+    elif value is None:
+        value = sys.stdin.read()
+    kv_ops.put(ctx, key, value, acl_from(ctx, perms), _kind(secure))
+    opts.emit({"key": key, "environment": ctx.environment}, f"stored {key} in {ctx.environment}")
+
+
+@kv.command("get")
+@click.argument("key")
+@click.option("--secure", is_flag=True)
+@caller_options
+def kv_get(opts, key, secure):
+    """Print the value under KEY."""
+    value = kv_ops.get(opts.ctx(), key, _kind(secure))
+    opts.emit({"key": key, "value": value}, value)
+
+
+@kv.command("ls")
+@click.option("--secure", is_flag=True)
+@caller_options
+def kv_ls(opts, secure):
+    """List the keys you may read, with their ACLs."""
+    ctx = opts.ctx()
+    rows = [{"key": e["key"], "acl": named_acl(ctx, e["acl"])} for e in kv_ops.ls(ctx, _kind(secure))]
+    opts.emit(rows, lambda rows: table(rows))
+
+
+@kv.command("rm")
+@click.argument("key")
+@click.option("--secure", is_flag=True)
+@caller_options
+def kv_rm(opts, key, secure):
+    """Delete KEY."""
+    kv_ops.delete(opts.ctx(), key, _kind(secure))
+    opts.emit({"removed": key}, f"removed {key}")
+
+
+@kv.command("acls")
+@click.argument("key")
+@click.option("--secure", is_flag=True)
+@caller_options
+def kv_acls(opts, key, secure):
+    """Show the ACL of KEY."""
+    ctx = opts.ctx()
+    opts.emit(named_acl(ctx, kv_ops.acls(ctx, key, _kind(secure))))
+
+
+@kv.command("set-acls")
+@click.argument("key")
+@click.option("--secure", is_flag=True)
+@acl_options
+@caller_options
+def kv_set_acls(opts, key, secure, **perms):
+    """Replace the ACL of KEY."""
+    ctx = opts.ctx()
+    opts.emit(named_acl(ctx, kv_ops.set_acls(ctx, key, acl_from(ctx, perms) or {}, _kind(secure))))
+
+
+@kv.command("add-acls")
+@click.argument("key")
+@click.option("--secure", is_flag=True)
+@acl_options
+@caller_options
+def kv_add_acls(opts, key, secure, **perms):
+    """Add entries to the ACL of KEY."""
+    ctx = opts.ctx()
+    opts.emit(named_acl(ctx, kv_ops.add_acls(ctx, key, acl_from(ctx, perms) or {}, _kind(secure))))
+
+
+@click.group()
+def secret():
+    """Secrets: put (value from stdin or a prompt), get, ls, rm, acls, rotate-key."""
+
+
+@secret.command("put")
+@click.argument("key")
+@acl_options
+@caller_options
+def secret_put(opts, key, **perms):
+    """Store a secret; its value is read from stdin or a hidden prompt."""
+    ctx = opts.ctx()
+    value = read_secret_value(f"value of secret {key}")
+    kv_ops.put(ctx, key, value, acl_from(ctx, perms), kv_ops.SECRETS)
+    opts.emit({"key": key, "environment": ctx.environment}, f"stored secret {key} in {ctx.environment}")
+
+
+@secret.command("get")
+@click.argument("key")
+@caller_options
+def secret_get(opts, key):
+    """Print a secret's value."""
+    value = kv_ops.get(opts.ctx(), key, kv_ops.SECRETS)
+    opts.emit({"key": key, "value": value}, value)
+
+
+@secret.command("ls")
+@caller_options
+def secret_ls(opts):
+    """List the secrets you may read (names and ACLs, never values)."""
+    ctx = opts.ctx()
+    rows = [{"key": e["key"], "acl": named_acl(ctx, e["acl"])} for e in kv_ops.ls(ctx, kv_ops.SECRETS)]
+    opts.emit(rows, lambda rows: table(rows))
+
+
+@secret.command("rm")
+@click.argument("key")
+@caller_options
+def secret_rm(opts, key):
+    """Delete a secret."""
+    kv_ops.delete(opts.ctx(), key, kv_ops.SECRETS)
+    opts.emit({"removed": key}, f"removed secret {key}")
+
+
+@secret.command("acls")
+@click.argument("key")
+@caller_options
+def secret_acls(opts, key):
+    """Show a secret's ACL."""
+    ctx = opts.ctx()
+    opts.emit(named_acl(ctx, kv_ops.acls(ctx, key, kv_ops.SECRETS)))
+
+
+@secret.command("rotate-key")
+@caller_options
+def secret_rotate_key(opts):
+    """Re-encrypt every secret under a new key."""
+    n = kv_ops.rotate_key(opts.ctx())
+    opts.emit({"reencrypted": n}, f"re-encrypted {n} secret(s) under a new key")
+
+
+@click.group()
+def blob():
+    """Blobs: put, get, ls, exists, rm, get-acl, set-acl."""
+
+
+def _progress(total: int | None):
+    if not sys.stderr.isatty():
+        return None
+    state = {"last": 0}
+
+    def show(done: int) -> None:
+        if done - state["last"] >= 64 << 20 or (total and done == total):
+            state["last"] = done
+            pct = f" ({100 * done // total}%)" if total else ""
+            click.echo(f"\r{done >> 20} MiB{pct}", err=True, nl=False)
+
+    return show
+
+
+@blob.command("put")
+@click.argument("name")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@acl_options
+@caller_options
+def blob_put(opts, name, path, **perms):
+    """Store the file PATH (or - for stdin) as blob NAME."""
+    import os
+
+    ctx = opts.ctx()
+    acl = acl_from(ctx, perms)
+    if path == "-":
+        info = blob_ops.put(ctx, name, sys.stdin.buffer, acl)
+    else:
+        size = os.path.getsize(path) if os.path.exists(path) else None
+        info = blob_ops.put_file(ctx, name, path, acl, _progress(size))
+    opts.emit(info, lambda d: f"stored {d['name']} ({d['size']} bytes, sha256 {d['sha256'][:12]})")
+
+
+@blob.command("get")
+@click.argument("name")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@caller_options
+def blob_get(opts, name, path):
+    """Write blob NAME to PATH (default: stdout)."""
+    ctx = opts.ctx()
+    if path in (None, "-"):
+        with blob_ops.open_blob(ctx, name) as f:
+            while chunk := f.read(1 << 20):
+                sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    info = blob_ops.get_file(ctx, name, path, _progress(None))
+    opts.emit(info, lambda d: f"wrote {path} ({d['size']} bytes)")
+
+
+@blob.command("ls")
+@click.argument("path", default="")
+@caller_options
+def blob_ls(opts, path):
+    """List blobs under PATH."""
+    rows = blob_ops.ls(opts.ctx(), path)
+    opts.emit(rows, lambda rows: table(rows, ["name", "size", "sha256"]))
+
+
+@blob.command("exists")
+@click.argument("name")
+@caller_options
+def blob_exists(opts, name):
+    """Exit 0 if the blob exists, 1 if not."""
+    found = blob_ops.exists(opts.ctx(), name)
+    opts.emit(found, "yes" if found else "no")
+    raise SystemExit(0 if found else 1)
+
+
+@blob.command("rm")
+@click.argument("name")
+@caller_options
+def blob_rm(opts, name):
+    """Delete blob NAME."""
+    blob_ops.delete(opts.ctx(), name)
+    opts.emit({"removed": name}, f"removed blob {name}")
+
+
+@blob.command("get-acl")
+@click.argument("name")
+@caller_options
+def blob_get_acl(opts, name):
+    ctx = opts.ctx()
+    opts.emit(named_acl(ctx, blob_ops.get_acl(ctx, name)))
+
+
+@blob.command("set-acl")
+@click.argument("name")
+@acl_options
+@caller_options
+def blob_set_acl(opts, name, **perms):
+    ctx = opts.ctx()
+    opts.emit(named_acl(ctx, blob_ops.set_acl(ctx, name, acl_from(ctx, perms) or {})))

@@ -1,0 +1,81 @@
+"""The Fernet keys that encrypt secrets at rest.
+
+The key file holds one key a line, newest first; all of them decrypt, the
+first encrypts (``MultiFernet``). ``LOCALTAILR_SECRET_KEY`` (comma-separated
+keys) overrides the file. Rotation adds a new key in front, re-encrypts every
+secret, then drops the old keys, so a crash at any step leaves every secret
+readable.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from .errors import SecretKeyError
+from .home import Home
+
+ENV_VAR = "LOCALTAILR_SECRET_KEY"
+
+
+def _parse(text: str, source: str) -> list[bytes]:
+    keys = [k.strip().encode() for k in text.replace(",", "\n").splitlines() if k.strip()]
+    if not keys:
+        raise SecretKeyError(f"no secret key in {source}")
+    for k in keys:
+        try:
+            Fernet(k)
+        except (ValueError, TypeError):
+            raise SecretKeyError(
+                f"{source} holds a malformed key: a key is 32 url-safe base64-encoded bytes"
+                " (make one with `localtailr secret new-key`)"
+            ) from None
+    return keys
+
+
+def keys(home: Home) -> list[bytes]:
+    """The keys in use, newest first; creates the key file (0600) at first use."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _parse(env, ENV_VAR)
+    path = home.key_file
+    if not path.exists():
+        home.ensure()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(Fernet.generate_key() + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+    return _parse(path.read_text(), str(path))
+
+
+def fernet(home: Home) -> MultiFernet:
+    return MultiFernet([Fernet(k) for k in keys(home)])
+
+
+def encrypt(home: Home, value: str) -> bytes:
+    return fernet(home).encrypt(value.encode())
+
+
+def decrypt(home: Home, token: bytes, name: str) -> str:
+    try:
+        return fernet(home).decrypt(token).decode()
+    except InvalidToken:
+        source = ENV_VAR if os.environ.get(ENV_VAR) else str(home.key_file)
+        raise SecretKeyError(
+            f"secret {name!r} cannot be decrypted with the key in {source}:"
+            " the key was changed or lost; restore the key that encrypted it"
+        ) from None
+
+
+def write_keys(home: Home, new_keys: list[bytes]) -> None:
+    if os.environ.get(ENV_VAR):
+        raise SecretKeyError(
+            f"keys come from {ENV_VAR}; unset it to rotate the key file, or rotate by hand"
+        )
+    home.write_private(home.key_file, b"\n".join(new_keys) + b"\n")

@@ -1,0 +1,181 @@
+"""``kv put|get|ls|rm|acls|set-acls|add-acls``, and the same for secrets (``--secure``).
+
+Keys and secrets live per environment (dev, pre, prod). Each has its own ACL:
+reading needs READ, writing and deleting WRITE, changing the ACL WRITE.
+Secret values are Fernet-encrypted before they reach the database and never
+appear in errors or listings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .. import keyring, store
+from ..errors import NotFoundError
+from . import acl, names
+from .context import Context
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between plain keys and secrets."""
+
+    label: str  # "key" or "secret"
+    table: str
+    column: str  # the value column
+    prefix: str  # resource prefix for ACLs
+    secure: bool
+
+
+KEYS = Kind("key", "kv", "value", "kv", False)
+SECRETS = Kind("secret", "secrets", "token", "secret", True)
+
+
+def resource(kind: Kind, environment: str, key: str) -> str:
+    return f"{kind.prefix}/{environment}/{key}"
+
+
+def _missing(kind: Kind, ctx: Context, key: str) -> NotFoundError:
+    return NotFoundError(f"{kind.label} {key!r} not found in environment {ctx.environment}")
+
+
+def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind = KEYS) -> None:
+    """Store ``value`` under ``key``. A new key gets ``acl_``, or its creator's full rights."""
+    names.key(key, kind.label)
+    if not isinstance(value, str):
+        raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
+    new_acl = acl.normalise(acl_) if acl_ is not None else None
+    stored = keyring.encrypt(ctx.home, value) if kind.secure else value
+    res = resource(kind, ctx.environment, key)
+    with store.transaction(ctx.conn) as conn:
+        exists = conn.execute(
+            f"SELECT 1 FROM {kind.table} WHERE environment = ? AND key = ?",
+            (ctx.environment, key),
+        ).fetchone()
+        if exists:
+            acl.require(ctx, res, "write", f"put {kind.label}")
+        elif kind.secure:
+            acl.require_admin(ctx, f"create secret {key!r}")
+        if new_acl is not None:
+            acl.check_principals(conn, new_acl)
+        conn.execute(
+            f"INSERT INTO {kind.table} (environment, key, {kind.column}, updated_at, updated_by)"
+            f" VALUES (?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"
+            f" {kind.column} = excluded.{kind.column}, updated_at = excluded.updated_at,"
+            f" updated_by = excluded.updated_by",
+            (ctx.environment, key, stored, time.time(), ctx.caller.user_id),
+        )
+        if new_acl is not None:
+            acl.replace(conn, res, new_acl)
+        elif not exists:
+            acl.replace(conn, res, acl.owner_acl(ctx.caller.user_id))
+
+
+def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
+    """The value under ``key``; NotFoundError if absent, PermissionError without READ."""
+    names.key(key, kind.label)
+    res = resource(kind, ctx.environment, key)
+    row = ctx.conn.execute(
+        f"SELECT {kind.column} FROM {kind.table} WHERE environment = ? AND key = ?",
+        (ctx.environment, key),
+    ).fetchone()
+    if row is None:
+        raise _missing(kind, ctx, key)
+    acl.require(ctx, res, "read", f"get {kind.label}")
+    return keyring.decrypt(ctx.home, row[0], key) if kind.secure else row[0]
+
+
+def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
+    """Remove ``key`` and its ACL; needs WRITE."""
+    names.key(key, kind.label)
+    res = resource(kind, ctx.environment, key)
+    with store.transaction(ctx.conn) as conn:
+        if not conn.execute(
+            f"SELECT 1 FROM {kind.table} WHERE environment = ? AND key = ?",
+            (ctx.environment, key),
+        ).fetchone():
+            raise _missing(kind, ctx, key)
+        acl.require(ctx, res, "write", f"delete {kind.label}")
+        conn.execute(
+            f"DELETE FROM {kind.table} WHERE environment = ? AND key = ?", (ctx.environment, key)
+        )
+        acl.remove(conn, res)
+
+
+def ls(ctx: Context, kind: Kind = KEYS) -> list[dict]:
+    """The keys the caller may read, each with its ACL: ``[{"key": k, "acl": {...}}]``."""
+    rows = ctx.conn.execute(
+        f"SELECT key FROM {kind.table} WHERE environment = ? ORDER BY key", (ctx.environment,)
+    ).fetchall()
+    out = []
+    for (key,) in rows:
+        res = resource(kind, ctx.environment, key)
+        if acl.allowed(ctx, res, "read"):
+            out.append({"key": key, "acl": acl.get(ctx.conn, res)})
+    return out
+
+
+def acls(ctx: Context, key: str, kind: Kind = KEYS) -> dict:
+    """The ACL of ``key``; needs READ."""
+    res = resource(kind, ctx.environment, key)
+    _require_exists(ctx, key, kind)
+    acl.require(ctx, res, "read", f"read the ACL of {kind.label}")
+    return acl.get(ctx.conn, res)
+
+
+def set_acls(ctx: Context, key: str, acl_: dict, kind: Kind = KEYS) -> dict:
+    """Replace the ACL of ``key``; needs WRITE."""
+    return _change_acl(ctx, key, acl_, kind, acl.replace)
+
+
+def add_acls(ctx: Context, key: str, acl_: dict, kind: Kind = KEYS) -> dict:
+    """Add entries to the ACL of ``key``; needs WRITE."""
+    return _change_acl(ctx, key, acl_, kind, acl.add)
+
+
+def _change_acl(ctx: Context, key: str, acl_: dict, kind: Kind, how) -> dict:
+    new_acl = acl.normalise(acl_)
+    res = resource(kind, ctx.environment, key)
+    with store.transaction(ctx.conn) as conn:
+        _require_exists(ctx, key, kind)
+        acl.require(ctx, res, "write", f"change the ACL of {kind.label}")
+        acl.check_principals(conn, new_acl)
+        how(conn, res, new_acl)
+        return acl.get(conn, res)
+
+
+def _require_exists(ctx: Context, key: str, kind: Kind) -> None:
+    names.key(key, kind.label)
+    if not ctx.conn.execute(
+        f"SELECT 1 FROM {kind.table} WHERE environment = ? AND key = ?", (ctx.environment, key)
+    ).fetchone():
+        raise _missing(kind, ctx, key)
+
+
+def rotate_key(ctx: Context) -> int:
+    """Re-encrypt every secret under a new key (admins only); returns how many were re-encrypted."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    acl.require_admin(ctx, "rotate the secret key")
+    old = keyring.keys(ctx.home)
+    new = Fernet.generate_key()
+    # 1. new key in front: old tokens still decrypt, and so would new ones.
+    keyring.write_keys(ctx.home, [new, *old])
+    multi = MultiFernet([Fernet(k) for k in (new, *old)])
+    with store.transaction(ctx.conn) as conn:
+        rows = conn.execute("SELECT environment, key, token FROM secrets").fetchall()
+        for env, key, token in rows:
+            try:
+                fresh = multi.rotate(token)
+            except Exception:
+                raise keyring.SecretKeyError(
+                    f"secret {key!r} in {env} cannot be decrypted with the current keys;"
+                    " nothing was rotated"
+                ) from None
+            conn.execute(
+                "UPDATE secrets SET token = ? WHERE environment = ? AND key = ?", (fresh, env, key)
+            )
+    # 2. every token is now under the new key: drop the old ones.
+    keyring.write_keys(ctx.home, [new])
+    return len(rows)

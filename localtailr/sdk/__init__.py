@@ -1,0 +1,1 @@
+"""The Python face: the Datatailr SDK's classes, thin over :mod:`localtailr.platform`."""

@@ -1,0 +1,320 @@
+"""The database: connection settings, schema and migrations.
+
+All state lives in one SQLite file in WAL mode. Writers take the write lock up
+front (``BEGIN IMMEDIATE``) so that a read-then-write never fails half way with
+"database is locked"; a busy lock is retried with backoff and never reaches the
+caller.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from .home import Home
+
+BUSY_TIMEOUT_MS = 5000
+
+# Each migration takes the schema from version N-1 to N. Never edit a released
+# migration: append a new one.
+MIGRATIONS: list[str] = [
+    # 1: identity and data
+    """
+    CREATE TABLE users (
+        user_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        first_name TEXT NOT NULL DEFAULT '',
+        last_name TEXT NOT NULL DEFAULT '',
+        email TEXT,
+        password_hash TEXT,
+        is_system_user INTEGER NOT NULL DEFAULT 0,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE groups (
+        group_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE memberships (
+        group_id INTEGER NOT NULL REFERENCES groups(group_id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    );
+    CREATE TABLE acl (
+        resource TEXT NOT NULL,
+        permission TEXT NOT NULL,
+        principal INTEGER NOT NULL,  -- user_id, or -group_id for a group
+        PRIMARY KEY (resource, permission, principal)
+    ) WITHOUT ROWID;
+    CREATE TABLE kv (
+        environment TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by INTEGER NOT NULL,
+        PRIMARY KEY (environment, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE secrets (
+        environment TEXT NOT NULL,
+        key TEXT NOT NULL,
+        token BLOB NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by INTEGER NOT NULL,
+        PRIMARY KEY (environment, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs (
+        name TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by INTEGER NOT NULL
+    );
+    INSERT INTO users (user_id, name, first_name, last_name, is_system_user, created_at)
+        VALUES (0, 'root', 'Super User', '', 1, 0);
+    INSERT INTO groups (group_id, name, created_at) VALUES (1, 'admin', 0);
+    INSERT INTO memberships (group_id, user_id) VALUES (1, 0);
+    """,
+    # 2: jobs, their versions, runs and what happens to them
+    """
+    CREATE TABLE jobs (
+        job_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        type TEXT NOT NULL,
+        current_version INTEGER NOT NULL DEFAULT 1,
+        desired_state TEXT,
+        owner_id INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (name, environment)
+    );
+    CREATE TABLE job_versions (
+        job_id INTEGER NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        created_by INTEGER NOT NULL,
+        PRIMARY KEY (job_id, version)
+    );
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        parent_run_id INTEGER REFERENCES runs(run_id) ON DELETE CASCADE,
+        task_name TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        run_as INTEGER NOT NULL,
+        environment TEXT NOT NULL,
+        trigger TEXT NOT NULL DEFAULT 'manual',
+        params TEXT NOT NULL DEFAULT '{}',
+        scheduled_for REAL,
+        image_key TEXT,
+        pid INTEGER,
+        pid_create_time REAL,
+        port INTEGER,
+        url TEXT,
+        exit_code INTEGER,
+        restarts INTEGER NOT NULL DEFAULT 0,
+        peak_rss INTEGER,
+        peak_cpu REAL,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL
+    );
+    CREATE INDEX runs_job ON runs(job_id, run_id);
+    CREATE INDEX runs_state ON runs(state);
+    CREATE INDEX runs_parent ON runs(parent_run_id);
+    CREATE TABLE run_events (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX run_events_run ON run_events(run_id, at);
+    CREATE TABLE run_results (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+        data BLOB NOT NULL,
+        repr TEXT
+    );
+    CREATE TABLE run_metrics (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        cpu REAL NOT NULL,
+        rss INTEGER NOT NULL
+    );
+    CREATE INDEX run_metrics_run ON run_metrics(run_id, at);
+    CREATE TABLE schedules (
+        job_id INTEGER PRIMARY KEY REFERENCES jobs(job_id) ON DELETE CASCADE,
+        cron TEXT,
+        timezone TEXT,
+        run_after_job_id INTEGER REFERENCES jobs(job_id) ON DELETE SET NULL,
+        run_after_condition TEXT,
+        next_fire REAL,
+        last_fire REAL
+    );
+    CREATE TABLE images (
+        key TEXT PRIMARY KEY,
+        python TEXT NOT NULL,
+        requirements TEXT NOT NULL,
+        state TEXT NOT NULL,
+        size INTEGER,
+        created_at REAL NOT NULL,
+        last_used REAL
+    );
+    CREATE TABLE tags (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_local = threading.local()
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def connect(home: Home) -> sqlite3.Connection:
+    """A new connection to the home's database, migrated to the current schema."""
+    home.ensure()
+    conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if mode != "wal":
+        with retrying():
+            conn.execute("PRAGMA journal_mode = WAL")
+    _configure(conn)
+    migrate(conn)
+    return conn
+
+
+def connection(home: Home) -> sqlite3.Connection:
+    """The connection this thread of this process keeps open for ``home``.
+
+    Opening costs a file open and a schema check; keeping one a thread makes
+    every later call cheap. A forked child gets its own.
+    """
+    cache = getattr(_local, "conns", None)
+    if cache is None or getattr(_local, "pid", None) != os.getpid():
+        cache = _local.conns = {}
+        _local.pid = os.getpid()
+    conn = cache.get(home.root)
+    if conn is None or not home.db_path.exists():
+        conn = cache[home.root] = connect(home)
+    return conn
+
+
+def forget(home: Home) -> None:
+    """Close this thread's connection to ``home`` (before the home is removed)."""
+    cache = getattr(_local, "conns", None) or {}
+    conn = cache.pop(home.root, None)
+    if conn is not None:
+        conn.close()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to ``target``, one migration a transaction."""
+    if schema_version(conn) >= target:
+        return schema_version(conn)
+    with transaction(conn):
+        current = schema_version(conn)
+        for version in range(current + 1, target + 1):
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+    return schema_version(conn)
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
+
+
+@contextmanager
+def retrying(attempts: int = 50) -> Iterator[None]:
+    """Retry the block while the database answers "locked" (for single statements)."""
+    for attempt in range(attempts):
+        try:
+            yield
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction (``BEGIN IMMEDIATE``); commits on success, rolls back on error.
+
+    Nested use joins the outer transaction.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    delay = 0.002
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.1)
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        while True:
+            try:
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() > deadline:
+                    conn.execute("ROLLBACK")
+                    raise
+                time.sleep(delay)
+
+
+def database(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """The sqlite-utils view of a connection (for listings and introspection, not hot paths)."""
+    return sqlite_utils.Database(conn)
+
+
+def db_file(home: Home) -> Path:
+    return home.db_path
