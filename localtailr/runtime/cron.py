@@ -85,9 +85,7 @@ def match_name(text: str, names: tuple[str, ...], what: str) -> int:
             if full.startswith(word):
                 return i
     accepted = ", ".join(n[:3] for n in dict.fromkeys(names))
-    raise ValueError(
-        f"unknown {what} {text!r}: use a name or its first 3+ letters ({accepted})"
-    )
+    raise ValueError(f"unknown {what} {text!r}: use a name or its first 3+ letters ({accepted})")
 
 
 def _value(text: str, field: _Field, expr: str) -> int:
@@ -147,9 +145,7 @@ def _parse_field(text: str, field: _Field, expr: str) -> tuple[str, frozenset[in
             high = field.high if slash else low
             canon = str(low)
         else:
-            raise ValueError(
-                f"cron expression {expr!r}: empty item in {field.name} field {text!r}"
-            )
+            raise ValueError(f"cron expression {expr!r}: empty item in {field.name} field {text!r}")
         if slash and step > field.high - field.low + 1:
             raise ValueError(
                 f"cron expression {expr!r}: step {step} in {field.name} field is larger "
@@ -182,9 +178,7 @@ def _check_possible(dom: str, dom_values, months, dow: str, expr: str) -> None:
     if not any(day <= MONTH_DAYS[m - 1] for day in dom_values for m in months):
         names = ",".join(MONTH_NAMES[m - 1][:3].title() for m in sorted(months))
         days = ",".join(map(str, sorted(dom_values)))
-        raise ValueError(
-            f"cron expression {expr!r}: day {days} never happens in {names}"
-        )
+        raise ValueError(f"cron expression {expr!r}: day {days} never happens in {names}")
 
 
 def normalize(expr: str) -> str:
@@ -206,9 +200,7 @@ def _normalize(expr: str) -> str:
     if text.lower() in ALIASES:
         text = ALIASES[text.lower()]
     elif text.startswith("@"):
-        raise ValueError(
-            f"cron expression {expr!r}: unknown alias; accepted: {', '.join(ALIASES)}"
-        )
+        raise ValueError(f"cron expression {expr!r}: unknown alias; accepted: {', '.join(ALIASES)}")
     parts = text.split()
     if len(parts) == 6:
         parsed = [_parse_field(p, f, expr) for p, f in zip(parts, _FIELDS6)]
@@ -381,8 +373,7 @@ def fires_between(
 ) -> list[datetime]:
     """Fire times (UTC) strictly after ``start`` and up to ``end`` included."""
     return [
-        _as_utc(t)
-        for t in fires_between_ts(cron6, _aware(start, "start"), _aware(end, "end"), tz)
+        _as_utc(t) for t in fires_between_ts(cron6, _aware(start, "start"), _aware(end, "end"), tz)
     ]
 
 
