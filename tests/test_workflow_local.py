@@ -361,3 +361,18 @@ def test_the_hook_names_exist():
     assert callable(wf_module.submit) and callable(wf_module.set_submitter)
     with pytest.raises(TypeError):
         set_submitter("not callable")
+
+
+def _doc_examples() -> list[str]:
+    text = (ROOT / "docs" / "workflows.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+@pytest.mark.parametrize("index", range(len(_doc_examples())))
+def test_docs_examples_run(index, tmp_path):
+    script = tmp_path / f"example_{index}.py"
+    script.write_text(_doc_examples()[index])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATATAILR_")}
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), str(script)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
