@@ -376,3 +376,31 @@ def test_docs_examples_run(index, tmp_path):
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), str(script)],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_module_level_workflow_call_does_not_submit_from_the_child(tmp_path):
+    (tmp_path / "unguarded_mod.py").write_text(
+        "from localtailr.sdk.workflow import task, workflow\n"
+        "@task()\n"
+        "def double(x):\n"
+        "    return 2 * x\n"
+        "@workflow()\n"
+        "def wf():\n"
+        "    double(1)\n"
+        "wf()  # no __main__ guard: would need the runtime if it ran\n"
+    )
+    node = {"name": "double", "function": "unguarded_mod:double", "args": [{"value": 4}],
+            "kwargs": {}}
+    code = (
+        "import json, os, sys\n"
+        "from localtailr.sdk.workflow import run_node\n"
+        "print(run_node(json.loads(sys.stdin.read()), {}, {}))\n"
+        "print(os.environ.get('DATATAILR_BATCH_DONT_RUN_WORKFLOW'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("DATATAILR_BATCH_DONT_RUN_WORKFLOW", None)
+    ran = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code],
+                         input=json.dumps(node), capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["8", "None"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -32,6 +33,7 @@ DEFAULT_TASK_CPU = 0.25
 
 BATCH_JOB_ARGUMENTS = ("rundate", "scheduled_time", "started_at", "batch_name", "job_name")
 ENV_PREFIX = "DATATAILR_BATCH_ARG_"
+DONT_RUN_WORKFLOW = "DATATAILR_BATCH_DONT_RUN_WORKFLOW"
 _VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
@@ -225,10 +227,14 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
 
     A ``__main__`` function is loaded from ``source_file`` under another module
     name, so the script's ``if __name__ == "__main__":`` block does not run.
+    While importing, ``DATATAILR_BATCH_DONT_RUN_WORKFLOW=true`` makes any
+    module-level workflow call return None instead of submitting again.
     """
     module_name, _, qualname = reference.partition(":")
     if not module_name or not qualname:
         raise ValueError(f"invalid function reference {reference!r}: use 'module:qualname'")
+    previous = os.environ.get(DONT_RUN_WORKFLOW)
+    os.environ[DONT_RUN_WORKFLOW] = "true"  # a module-level workflow call must not submit again
     try:
         module = _import(module_name, source_file)
         obj: Any = module
@@ -238,6 +244,11 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
         raise TaskImportError(
             f"cannot import task function {reference!r}: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        if previous is None:
+            os.environ.pop(DONT_RUN_WORKFLOW, None)
+        else:
+            os.environ[DONT_RUN_WORKFLOW] = previous
     if isinstance(obj, Task):
         obj = obj.func
     if not callable(obj):
@@ -255,7 +266,8 @@ def _import(module_name: str, source_file: str | None) -> Any:
         return main
     if not source_file:
         raise ImportError("the function was defined in __main__ and its file is unknown")
-    alias = "__localtailr_main__"
+    digest = hashlib.sha1(os.path.realpath(source_file).encode()).hexdigest()[:12]
+    alias = f"__localtailr_main_{digest}"
     if alias in sys.modules:
         return sys.modules[alias]
     spec = importlib.util.spec_from_file_location(alias, source_file)

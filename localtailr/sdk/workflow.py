@@ -27,6 +27,7 @@ from localtailr.sdk.task import (
     BATCH_JOB_ARGUMENTS,
     DEFAULT_TASK_CPU,
     DEFAULT_TASK_MEMORY,
+    DONT_RUN_WORKFLOW,
     Task,
     call_task,
     default_system_args,
@@ -319,7 +320,7 @@ def workflow(
             save_only: bool = False,
             **kwargs: Any,
         ) -> Any:
-            if os.environ.get("DATATAILR_BATCH_DONT_RUN_WORKFLOW") == "true":
+            if os.environ.get(DONT_RUN_WORKFLOW) == "true":
                 return None
             overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in defaults and k != "name"}
             given = {k: (overrides[k] if overrides.get(k) is not None else v)
