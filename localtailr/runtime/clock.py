@@ -19,7 +19,8 @@ How it is used:
   uses ``now(home)``.
 
 Reading is cheap: ``now()`` stats the file and re-reads it only when it changed
-(inode, size or modification time). Writes replace the file atomically.
+(inode, size or modification time) or was written in the last second. Writes replace
+the file atomically.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class Clock:
 
     def _read(self) -> dict:
         key = self._stat_key()
-        if key == self._key:
+        # A file changed within the last second is read again: two writes inside one
+        # mtime tick can leave the same size, mtime and (reused) inode.
+        if key == self._key and (key is None or time.time_ns() - key[2] > 1_000_000_000):
             return self._state
         state: dict = {}
         if key is not None:
