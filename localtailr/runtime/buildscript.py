@@ -145,7 +145,8 @@ def parse_text(text: str) -> BuildScript:
     """Parse build script text."""
     instructions = []
     for number, line in _logical_lines(text):
-        word, _, rest = line.partition(" ")
+        parts = line.split(None, 1)
+        word, rest = parts[0], parts[1] if len(parts) > 1 else ""
         kind = word.upper()
         if kind == "RUN":
             instructions.append(Instruction("RUN", number, command=_parse_run(number, line, rest)))

@@ -288,11 +288,12 @@ def parse_secret_names(text: str) -> list[str]:
     return names
 
 
-def parse_script_header(source: str) -> ScriptHeader:
+def parse_script_header(source: str, check: bool = True) -> ScriptHeader:
     """Read ``# requirements:``, ``# secrets:`` and a PEP 723 block from a script's text.
 
     The ``# requirements:``/``# secrets:`` lines are read from the leading comment block
-    (before the first line of code); there may be several of each.
+    (before the first line of code); there may be several of each. With ``check=False``
+    only ``secrets`` and ``text`` are filled (cheap: no requirement is parsed).
     """
     requirements: list[str] = []
     secrets: list[str] = []
@@ -309,7 +310,8 @@ def parse_script_header(source: str) -> ScriptHeader:
         declared.append(stripped)
         kind, rest = match.group(1).lower(), match.group(2)
         if kind == "requirements":
-            requirements.extend(parse_text(rest))
+            if check:
+                requirements.extend(parse_text(rest))
         else:
             secrets.extend(parse_secret_names(rest))
     requires_python = None
@@ -319,6 +321,7 @@ def parse_script_header(source: str) -> ScriptHeader:
     if blocks:
         block = blocks[0]
         declared.append(block.group(0))
+    if blocks and check:
         content = "".join(
             line[2:] if line.startswith("# ") else line[1:]
             for line in block.group("content").splitlines(keepends=True)
