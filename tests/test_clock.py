@@ -69,6 +69,9 @@ def test_each_change_is_seen_even_within_one_mtime_tick(tmp_path):
     for i in range(1, 20):
         a.advance(1)
         assert b.now() == 100.0 + i
+    a.advance(1)  # two quick writes the reader does not see in between
+    a.advance(1)
+    assert b.now() == 121.0
 
 
 def test_wait_returns_early_when_the_clock_moves(tmp_path):

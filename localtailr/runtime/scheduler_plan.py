@@ -70,6 +70,11 @@ def plan(
         due = next_fire_ts(cron, last, tz)
     if due > now:
         return [], due
+    following = next_fire_ts(cron, due, tz)
+    if following > now:  # the usual case: one time due, none missed
+        if catchup == "none" and now - due > grace:
+            return [], following
+        return [due], following
 
     if catchup == "all":
         fires = [due] + fires_between_ts(cron, due, now, tz, limit=max_fires - 1)
