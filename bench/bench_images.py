@@ -1,0 +1,156 @@
+"""Images against their floor, as ratios measured in one run.
+
+- ``bench_cache_hit``: resolving an image to a ready environment (a cache hit) against
+  ``python -c pass``. Target: <= 0.1x.
+- ``bench_cold_build``: building an environment with one small package from the local
+  wheel cache (uv) against ``python -m venv`` + ``pip install`` of the same. Target: >= 5x
+  faster.
+- ``bench_script_run``: running a script whose header environment is cached against
+  ``python script.py``. Target: <= 1.5x.
+
+Run: ``.venv/bin/python bench/bench_images.py`` (uses ``LOCALTAILR_WHEELHOUSE``, default
+``./wheelhouse``, offline).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from localtailr.home import Home
+from localtailr.runtime.image_spec import ImageSpec
+from localtailr.runtime.images import ensure_image
+from localtailr.runtime.script_run import run_script
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "six"
+
+
+def _wheelhouse() -> str:
+    path = os.environ.get("LOCALTAILR_WHEELHOUSE") or str(ROOT / "wheelhouse")
+    os.environ["LOCALTAILR_WHEELHOUSE"] = path
+    os.environ.setdefault("LOCALTAILR_OFFLINE", "1")
+    return path
+
+
+def _median_run(argv: list[str], repeat: int, **kwargs) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def bench_cache_hit(repeat: int = 2000) -> dict:
+    """Seconds per cache hit (prepared spec; and from raw arguments) vs ``python -c pass``."""
+    _wheelhouse()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Home(Path(tmp) / "home")
+        spec = ImageSpec.make(python_requirements=PACKAGE)
+        ensure_image(home, spec, progress=_quiet)
+        start = time.perf_counter()
+        for _ in range(repeat):
+            ensure_image(home, spec)
+        hit = (time.perf_counter() - start) / repeat
+        start = time.perf_counter()
+        for _ in range(repeat // 10):
+            ensure_image(home, ImageSpec.make(python_requirements=PACKAGE))
+        hit_raw = (time.perf_counter() - start) / (repeat // 10)
+    floor = _median_run([sys.executable, "-c", "pass"], 15)
+    out = {"hit_s": hit, "hit_from_arguments_s": hit_raw, "python_c_pass_s": floor,
+           "ratio": hit / floor, "ratio_from_arguments": hit_raw / floor, "target": 0.1}
+    print(f"image cache hit: {hit * 1e6:.0f} us ({hit_raw * 1e6:.0f} us from arguments) vs "
+          f"python -c pass {floor * 1e3:.1f} ms: {out['ratio']:.4f}x "
+          f"({out['ratio_from_arguments']:.4f}x) (target <= 0.1x)")
+    return out
+
+
+def bench_cold_build(repeat: int = 3) -> dict:
+    """Seconds for a cold build of one small package: localtailr (uv) vs venv + pip."""
+    wheelhouse = _wheelhouse()
+    ours, theirs = [], []
+    for i in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Home(Path(tmp) / "home")
+            spec = ImageSpec.make(python_requirements=PACKAGE, build_script_post=f"ENV N={i}")
+            start = time.perf_counter()
+            ensure_image(home, spec, progress=_quiet)
+            ours.append(time.perf_counter() - start)
+            venv = Path(tmp) / "plain"
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index",
+                            "--disable-pip-version-check", "--find-links", wheelhouse, PACKAGE],
+                           check=True)
+            theirs.append(time.perf_counter() - start)
+            shutil.rmtree(venv, ignore_errors=True)
+    a, b = statistics.median(ours), statistics.median(theirs)
+    out = {"localtailr_s": a, "venv_pip_s": b, "speedup": b / a, "target": 5.0}
+    print(f"cold build ({PACKAGE}): localtailr {a:.2f} s vs python -m venv + pip {b:.2f} s: "
+          f"{out['speedup']:.1f}x faster (target >= 5x)")
+    return out
+
+
+SCRIPT = f"# requirements: {PACKAGE}\nimport {PACKAGE}\n"
+
+
+def bench_script_run(repeat: int = 15) -> dict:
+    """Seconds to run a script with a cached header environment vs ``python script.py``."""
+    _wheelhouse()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Home(Path(tmp) / "home")
+        script = Path(tmp) / "script.py"
+        script.write_text(SCRIPT)
+        run_script(home, script, {}, None, stream=False, progress=_quiet)  # build once
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            run_script(home, script, {}, None, stream=False, progress=_quiet)
+            times.append(time.perf_counter() - start)
+        ours = statistics.median(times)
+        # the floor: the same script, same interpreter and packages, started directly
+        venv_python = ensure_image(home, ImageSpec.make(python_requirements=PACKAGE)).python
+        floor = _median_run([venv_python, str(script)], repeat)
+        out = {"run_script_s": ours, "python_script_s": floor, "ratio": ours / floor,
+               "target": 1.5}
+        cli = Path(sys.executable).with_name("localtailr")
+        if cli.exists():
+            env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
+            try:
+                subprocess.run([str(cli), "run", str(script)], check=True, env=env,
+                               capture_output=True, timeout=120)
+                whole = _median_run([str(cli), "run", str(script)], repeat, env=env,
+                                    stderr=subprocess.DEVNULL)
+                out["cli_s"] = whole
+                out["cli_ratio"] = whole / floor
+            except (subprocess.SubprocessError, OSError):
+                pass
+    line = (f"script run, cached env: run_script {ours * 1e3:.1f} ms vs python script.py "
+            f"{floor * 1e3:.1f} ms: {out['ratio']:.2f}x")
+    if "cli_s" in out:
+        line += f"; `localtailr run` {out['cli_s'] * 1e3:.1f} ms: {out['cli_ratio']:.2f}x"
+    print(line + " (target <= 1.5x)")
+    return out
+
+
+def main() -> dict:
+    return {
+        "cache_hit": bench_cache_hit(),
+        "cold_build": bench_cold_build(),
+        "script_run": bench_script_run(),
+    }
+
+
+if __name__ == "__main__":
+    main()
