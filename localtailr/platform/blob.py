@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from .. import store
 from ..errors import NotFoundError
-from . import acl
+from . import acl, names
 from .context import Context
 
 CHUNK = 1 << 20
@@ -48,6 +48,8 @@ def validate_name(name: object) -> str:
         why = "backslashes are not allowed"
     elif any(ord(c) < 32 or ord(c) == 127 for c in name):
         why = "control characters (NUL included) are not allowed"
+    elif not names.encodable(name):
+        why = "it is not valid Unicode (lone surrogates are not allowed)"
     else:
         for segment in name.split("/"):
             if segment in ("", ".", ".."):

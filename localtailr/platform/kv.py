@@ -45,6 +45,8 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     names.key(key, kind.label)
     if not isinstance(value, str):
         raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
+    if not names.encodable(value):
+        raise ValueError(f"a {kind.label}'s value must be valid Unicode (no lone surrogates)")
     new_acl = acl.normalise(acl_) if acl_ is not None else None
     stored = keyring.encrypt(ctx.home, value) if kind.secure else value
     res = resource(kind, ctx.environment, key)

@@ -18,9 +18,18 @@ def principal(name: object, kind: str) -> str:
     return name
 
 
+def encodable(text: str) -> bool:
+    """Whether ``text`` can be stored (UTF-8): false for lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def key(name: object, kind: str = "key") -> str:
-    """A valid KV key or secret name: 1-512 characters, no control characters."""
-    if not isinstance(name, str) or not _KEY.match(name):
+    """A valid KV key or secret name: 1-512 characters, no control characters, valid Unicode."""
+    if not isinstance(name, str) or not _KEY.match(name) or not encodable(name):
         raise ValueError(
             f"invalid {kind} {name!r}: a {kind} is a non-empty string of at most 512"
             " characters with no control characters"

@@ -1,0 +1,238 @@
+"""Issue 2, data: KV per environment, and Secrets encrypted at rest."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+import localtailr
+from localtailr import KV, Environment, Secrets
+
+SECRET = "pa55-Unique-Secret-Value-7f3e"
+LOCALTAILR = str(Path(sys.executable).with_name("localtailr"))
+
+
+def raw_bytes(home) -> bytes:
+    """The database file and its WAL, as stored on disk."""
+    out = b""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(home.db_path) + suffix)
+        if p.exists():
+            out += p.read_bytes()
+    return out
+
+
+# --- KV -------------------------------------------------------------------------
+
+
+def test_kv_put_get_ls_delete(localtailr_home):
+    kv = KV()
+    kv.put("db_url", "postgresql://h/db")
+    kv.put("other", "")
+    assert kv.get("db_url") == "postgresql://h/db" and kv.get("other") == ""
+    assert [e["key"] for e in kv.ls()] == ["db_url", "other"]
+    assert isinstance(kv.ls()[0]["acl"], localtailr.ACL)
+    kv.put("db_url", "changed")
+    assert kv.get("db_url") == "changed"
+    kv.delete("db_url")
+    assert [e["key"] for e in kv.ls()] == ["other"]
+
+
+def test_kv_missing_key_is_both_key_error_and_runtime_error(localtailr_home):
+    for call in (lambda: KV().get("nope"), lambda: KV().delete("nope"), lambda: KV().acls("nope")):
+        with pytest.raises(KeyError) as info:
+            call()
+        assert isinstance(info.value, RuntimeError)
+        assert "nope" in str(info.value)
+
+
+def test_kv_environments_are_separate(localtailr_home, monkeypatch):
+    for env in ("dev", "pre", "prod"):
+        monkeypatch.setenv("DATATAILR_JOB_ENVIRONMENT", env)
+        KV().put("db_url", f"url-{env}")
+    for env in ("dev", "pre", "prod"):
+        monkeypatch.setenv("DATATAILR_JOB_ENVIRONMENT", env)
+        assert KV().get("db_url") == f"url-{env}"
+        assert [e["key"] for e in KV().ls()] == ["db_url"]
+    monkeypatch.setenv("DATATAILR_JOB_ENVIRONMENT", "pre")
+    KV().delete("db_url")
+    with pytest.raises(KeyError):
+        KV().get("db_url")
+    monkeypatch.delenv("DATATAILR_JOB_ENVIRONMENT")  # default dev
+    assert KV().get("db_url") == "url-dev"
+    assert KV("prod").get("db_url") == "url-prod"
+    assert KV(Environment.PROD).get("db_url") == "url-prod"
+
+
+def test_kv_environment_read_at_call_time(localtailr_home, monkeypatch):
+    kv = KV()
+    kv.put("k", "dev value")
+    monkeypatch.setenv("DATATAILR_JOB_ENVIRONMENT", "prod")
+    with pytest.raises(KeyError):
+        kv.get("k")
+
+
+def test_unknown_environment_is_a_clear_error(localtailr_home, monkeypatch):
+    monkeypatch.setenv("DATATAILR_JOB_ENVIRONMENT", "staging")
+    with pytest.raises(ValueError, match="'staging'.*DATATAILR_JOB_ENVIRONMENT.*dev, pre, prod"):
+        KV().put("k", "v")
+    with pytest.raises(ValueError, match="staging"):
+        Secrets().get("k")
+    monkeypatch.delenv("DATATAILR_JOB_ENVIRONMENT")
+    with pytest.raises(ValueError, match="'qa'"):
+        KV("qa").get("k")
+    assert KV().ls() == []
+
+
+def test_kv_bad_input_is_refused(localtailr_home):
+    for key in ("", "a\x00b", "x" * 513, 5, "a\ud800"):
+        with pytest.raises(ValueError, match="invalid key"):
+            KV().put(key, "v")
+    with pytest.raises(ValueError, match="string"):
+        KV().put("k", 5)
+    with pytest.raises(ValueError, match="Unicode"):
+        KV().put("k", "x\ud800")
+    assert KV().ls() == []
+
+
+# --- Secrets --------------------------------------------------------------------
+
+
+def test_secret_round_trip_and_environments(localtailr_home, monkeypatch):
+    Secrets().put("database_password", SECRET)
+    assert Secrets().get("database_password") == SECRET
+    monkeypatch.setenv("DATATAILR_JOB_ENVIRONMENT", "prod")
+    with pytest.raises(KeyError) as info:
+        Secrets().get("database_password")
+    assert isinstance(info.value, RuntimeError)
+    Secrets().put("database_password", "prod-" + SECRET)
+    assert Secrets().get("database_password") == "prod-" + SECRET
+    monkeypatch.delenv("DATATAILR_JOB_ENVIRONMENT")
+    assert Secrets().get("database_password") == SECRET
+    Secrets().delete("database_password")
+    assert Secrets().ls() == []
+
+
+def test_secret_value_is_never_in_the_database_in_plain_text(localtailr_home):
+    for i in range(20):
+        Secrets().put(f"s{i}", f"{SECRET}-{i}")
+    Secrets().put("s0", SECRET)  # an update too
+    raw = raw_bytes(localtailr_home.home)
+    assert b"pa55-Unique" not in raw
+    assert SECRET.encode("utf-16-le") not in raw
+    conn = localtailr.store.connection(localtailr_home.home)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert b"pa55-Unique" not in raw_bytes(localtailr_home.home)
+
+
+def test_secret_value_not_in_reprs_listings_or_errors(localtailr_home, monkeypatch):
+    Secrets().put("token", SECRET)
+    shown = [repr(Secrets()), str(Secrets().ls()), repr(Secrets().acls("token"))]
+    assert all(SECRET not in s for s in shown)
+    localtailr.User.add("eve", "E", "V", "e@example.com", "pw")
+    monkeypatch.setenv("LOCALTAILR_USER", "eve")
+    with pytest.raises(localtailr.PermissionError) as info:
+        Secrets().get("token")
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+
+
+def test_wrong_key_is_a_clear_error(localtailr_home, monkeypatch):
+    Secrets().put("token", SECRET)
+    monkeypatch.setenv("LOCALTAILR_SECRET_KEY", Fernet.generate_key().decode())
+    with pytest.raises(localtailr.SecretKeyError, match="'token'.*cannot be decrypted.*LOCALTAILR_SECRET_KEY"):
+        Secrets().get("token")
+    monkeypatch.setenv("LOCALTAILR_SECRET_KEY", "not-a-key")
+    with pytest.raises(localtailr.SecretKeyError, match="malformed"):
+        Secrets().get("token")
+    monkeypatch.delenv("LOCALTAILR_SECRET_KEY")
+    assert Secrets().get("token") == SECRET
+
+
+def test_key_from_environment_variable(localtailr_home, monkeypatch):
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("LOCALTAILR_SECRET_KEY", key)
+    Secrets().put("token", SECRET)
+    assert Secrets().get("token") == SECRET
+    monkeypatch.delenv("LOCALTAILR_SECRET_KEY")
+    with pytest.raises(localtailr.SecretKeyError):
+        Secrets().get("token")
+
+
+def test_key_file_is_private(localtailr_home):
+    Secrets().put("token", SECRET)
+    assert (localtailr_home.home.key_file.stat().st_mode & 0o777) == 0o600
+    assert (localtailr_home.home.root.stat().st_mode & 0o777) == 0o700
+
+
+def _cli(home, *args, input=None, env=None):
+    full = {**os.environ, "LOCALTAILR_HOME": str(home.root), **(env or {})}
+    return subprocess.run([LOCALTAILR, *args], input=input, capture_output=True, text=True,
+                          env=full, timeout=60)
+
+
+def test_rotate_key_keeps_every_value(localtailr_home, monkeypatch):
+    home = localtailr_home.home
+    values = {}
+    for env in ("dev", "pre", "prod"):
+        for i in range(5):
+            values[(env, f"s{i}")] = f"{env}-{i}-{SECRET}"
+            Secrets(env).put(f"s{i}", values[(env, f"s{i}")])
+    old_key = home.key_file.read_bytes()
+    result = _cli(home, "secret", "rotate-key", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"reencrypted": 15}
+    assert home.key_file.read_bytes() != old_key
+    assert len(home.key_file.read_bytes().split()) == 1
+    for (env, key), value in values.items():
+        assert Secrets(env).get(key) == value
+    # the old key alone no longer decrypts anything
+    monkeypatch.setenv("LOCALTAILR_SECRET_KEY", old_key.decode().strip())
+    with pytest.raises(localtailr.SecretKeyError):
+        Secrets().get("s0")
+    monkeypatch.delenv("LOCALTAILR_SECRET_KEY")
+    assert b"pa55-Unique" not in raw_bytes(home)
+
+
+def test_rotate_key_with_a_wrong_key_rotates_nothing(localtailr_home):
+    home = localtailr_home.home
+    Secrets().put("token", SECRET)
+    key_before = home.key_file.read_bytes()
+    home.key_file.write_bytes(Fernet.generate_key() + b"\n")  # the key was lost
+    result = _cli(home, "secret", "rotate-key")
+    assert result.returncode == 1
+    assert "cannot be decrypted" in result.stderr and "Traceback" not in result.stderr
+    home.key_file.write_bytes(key_before)
+    assert Secrets().get("token") == SECRET
+
+
+def test_cli_secret_value_from_stdin_never_from_argv(localtailr_home):
+    home = localtailr_home.home
+    refused = _cli(home, "kv", "put", "token", SECRET, "--secure")
+    assert refused.returncode != 0 and "never from the command line" in refused.stderr
+    refused = _cli(home, "secret", "put", "token", SECRET)
+    assert refused.returncode != 0
+    assert Secrets().ls() == []
+    ok = _cli(home, "secret", "put", "token", input=SECRET + "\n")
+    assert ok.returncode == 0, ok.stderr
+    assert SECRET not in ok.stdout
+    assert Secrets().get("token") == SECRET
+    ok = _cli(home, "kv", "put", "token2", "--secure", input=SECRET)
+    assert ok.returncode == 0, ok.stderr
+    assert Secrets().get("token2") == SECRET
+
+
+def test_cli_secret_listing_never_shows_values(localtailr_home):
+    home = localtailr_home.home
+    Secrets().put("token", SECRET)
+    for args in (("secret", "ls"), ("secret", "ls", "--json"), ("kv", "ls", "--secure"),
+                 ("kv", "ls", "--secure", "--json"), ("secret", "acls", "token"), ("info",)):
+        result = _cli(home, *args)
+        assert result.returncode == 0, result.stderr
+        assert SECRET not in result.stdout + result.stderr
+        assert "token" in result.stdout or args[-1] in ("info", "token")
+    got = _cli(home, "secret", "get", "token")
+    assert got.stdout.strip() == SECRET  # asked for explicitly
