@@ -237,6 +237,7 @@ def test_killed_build_leaves_no_half_environment(home, offline, tmp_path):  # no
     proc.wait()
     spec = ImageSpec.make(python_requirements="six", build_script_pre=pre)
     assert not (home.venvs / spec.key()).exists()
+    assert [r["state"] for r in list_images(home)] == ["interrupted"]
     go.touch()
     built = ensure_image(home, spec, progress=QUIET)
     assert (built.path / "localtailr-image.json").exists()

@@ -554,6 +554,8 @@ def list_images(home: Home) -> list[dict]:
         state = row["state"]
         if marker is None and state == "ready":
             state = "missing"
+        elif marker is None and state == "building" and _lock_free(home, key):
+            state = "interrupted"  # its builder was killed: nothing half-built is used
         out.append({
             "key": key,
             "python": row["python"],
