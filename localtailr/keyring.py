@@ -41,17 +41,28 @@ def keys(home: Home) -> list[bytes]:
         return _parse(env, ENV_VAR)
     path = home.key_file
     if not path.exists():
-        home.ensure()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(Fernet.generate_key() + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
+        _create_key_file(home)
     return _parse(path.read_text(), str(path))
+
+
+def _create_key_file(home: Home) -> None:
+    # Written whole to a temporary file, then linked into place: another process
+    # never reads a half-written key file, and the first one to link wins.
+    home.ensure()
+    path = home.key_file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(Fernet.generate_key() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def fernet(home: Home) -> MultiFernet:

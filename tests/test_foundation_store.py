@@ -1,0 +1,216 @@
+"""Issue 2, the store: connection settings, migrations, and surviving concurrent
+writers and writers killed with SIGKILL (real processes, real SQLite files)."""
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from localtailr import KV, Blob, Secrets, store
+from localtailr.home import Home
+
+# --- connection settings ----------------------------------------------------------------
+
+
+def test_connection_settings(tmp_path):
+    home = Home(tmp_path / "h")
+    conn = store.connect(home)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.schema_version(conn) == store.SCHEMA_VERSION == len(store.MIGRATIONS)
+    assert (home.root.stat().st_mode & 0o777) == 0o700
+    for sub in (home.blobs, home.venvs, home.runs):
+        assert sub.is_dir()
+
+
+def test_foreign_keys_are_enforced(tmp_path):
+    conn = store.connect(Home(tmp_path / "h"))
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO memberships (group_id, user_id) VALUES (999, 0)")
+
+
+def test_the_api_uses_the_same_settings(localtailr_home):
+    KV().put("k", "v")
+    conn = store.connection(localtailr_home.home)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_failed_transaction_changes_nothing(tmp_path):
+    conn = store.connect(Home(tmp_path / "h"))
+    with pytest.raises(RuntimeError), store.transaction(conn):
+        conn.execute("INSERT INTO tags (name, value) VALUES ('a', 'b')")
+        raise RuntimeError("boom")
+    assert conn.execute("SELECT count(*) FROM tags").fetchone()[0] == 0
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+
+def _make_version_1_home(home: Home) -> None:
+    home.ensure()
+    conn = sqlite3.connect(home.db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for statement in store._statements(store.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO users (user_id, name, first_name, created_at) VALUES (7, 'olduser', 'Old', 1)"
+    )
+    conn.execute(
+        "INSERT INTO kv (environment, key, value, updated_at, updated_by)"
+        " VALUES ('dev', 'old_key', 'old value', 1, 0)"
+    )
+    for perm in ("read", "write"):
+        conn.execute("INSERT INTO acl VALUES ('kv/dev/old_key', ?, 0)", (perm,))
+    conn.close()
+
+
+def test_an_old_home_is_upgraded_in_place_keeping_its_data(tmp_path, monkeypatch):
+    home = Home(tmp_path / "old-home")
+    _make_version_1_home(home)
+    raw = sqlite3.connect(home.db_path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'jobs'").fetchone() is None
+    raw.close()
+
+    monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))
+    monkeypatch.delenv("LOCALTAILR_USER", raising=False)
+    monkeypatch.delenv("DATATAILR_JOB_ENVIRONMENT", raising=False)
+    assert KV().get("old_key") == "old value"  # opening migrates
+    KV().put("new_key", "new value")
+
+    raw = sqlite3.connect(home.db_path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION > 1
+    assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'jobs'").fetchone() == ("jobs",)
+    assert raw.execute("SELECT name FROM users WHERE user_id = 7").fetchone() == ("olduser",)
+    assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    raw.close()
+    store.forget(home)
+
+
+def test_migrating_twice_is_harmless(tmp_path):
+    home = Home(tmp_path / "h")
+    conn = store.connect(home)
+    assert store.migrate(conn) == store.SCHEMA_VERSION
+    conn.close()
+    assert store.schema_version(store.connect(home)) == store.SCHEMA_VERSION
+
+
+# --- many writers at once ----------------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sys
+    from localtailr import KV, Blob, Secrets
+    me, n = sys.argv[1], int(sys.argv[2])
+    for i in range(n):
+        KV().put(f"{me}-k{i}", f"value {me} {i}")
+        Secrets().put(f"{me}-s{i}", f"secret {me} {i}")
+        Blob().put_blob(f"{me}/b{i}", f"blob {me} {i}")
+        KV().put("contended", f"{me} {i}")
+""")
+
+
+def test_concurrent_writers_all_land(localtailr_home):
+    n, procs = 40, []
+    for w in range(5):
+        procs.append(subprocess.Popen([sys.executable, "-c", WRITER, f"w{w}", str(n)],
+                                      stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    for w in range(5):
+        for i in range(n):
+            assert KV().get(f"w{w}-k{i}") == f"value w{w} {i}"
+            assert Secrets().get(f"w{w}-s{i}") == f"secret w{w} {i}"
+            assert Blob().get_blob(f"w{w}/b{i}") == f"blob w{w} {i}".encode()
+    assert len(KV().ls()) == 5 * n + 1
+    conn = store.connection(localtailr_home.home)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_long_writer_does_not_make_others_fail(localtailr_home):
+    """A transaction held far longer than busy_timeout: the other writer waits and retries."""
+    holder = textwrap.dedent("""
+        import sys, time
+        from localtailr import store
+        from localtailr.home import Home
+        conn = store.connect(Home.current())
+        with store.transaction(conn):
+            conn.execute("INSERT INTO tags (name, value) VALUES ('held', 'x')")
+            print("holding", flush=True)
+            time.sleep(float(sys.argv[1]))
+    """)
+    hold = store.BUSY_TIMEOUT_MS / 1000 + 1.5
+    p = subprocess.Popen([sys.executable, "-c", holder, str(hold)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "holding"
+    KV().put("waited", "yes")  # must wait out the holder, not raise "database is locked"
+    assert p.wait(timeout=60) == 0
+    assert KV().get("waited") == "yes"
+
+
+# --- writers killed with SIGKILL --------------------------------------------------------------
+
+KILLED_WRITER = textwrap.dedent("""
+    import sys
+    from localtailr import KV, Blob, Secrets
+    run = sys.argv[1]
+    out = sys.stdout
+    i = 0
+    while True:
+        KV().put(f"{run}-k{i}", f"kv {run} {i}")
+        Secrets().put(f"{run}-s{i}", f"secret {run} {i}")
+        Blob().put_blob(f"{run}/b{i}", f"blob {run} {i}" * 1000)
+        out.write(f"{i}\\n")
+        out.flush()  # acknowledged: the parent may rely on all three writes
+        i += 1
+""")
+
+
+@pytest.mark.slow
+def test_writer_killed_mid_operation_loses_no_acknowledged_write(localtailr_home):
+    rng = random.Random(os.getpid())
+    home = localtailr_home.home
+    acknowledged: dict[str, int] = {}
+    for run in ("r0", "r1", "r2", "r3"):
+        p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, run], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline() == "0\n"  # it is running
+        time.sleep(rng.uniform(0.2, 1.2))
+        os.kill(p.pid, signal.SIGKILL)
+        rest, err = p.communicate(timeout=60)
+        assert p.returncode == -signal.SIGKILL, err
+        acknowledged[run] = 1 + len(rest.splitlines())
+
+        conn = sqlite3.connect(home.db_path)  # a clean reopen by a plain client
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+        store.forget(home)
+        for r, count in acknowledged.items():
+            for i in range(count):
+                assert KV().get(f"{r}-k{i}") == f"kv {r} {i}"
+                assert Secrets().get(f"{r}-s{i}") == f"secret {r} {i}"
+                assert Blob().get_blob(f"{r}/b{i}") == (f"blob {r} {i}" * 1000).encode()
+        KV().put(f"after-{run}", "the store still takes writes")
+    assert all(count >= 1 for count in acknowledged.values())
+
+
+def test_info_after_kill_reports_a_clean_store(localtailr_home):
+    """A SIGKILLed writer's leftovers (WAL, temporary blob files) do not break the CLI."""
+    p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, "x"], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "0\n"
+    os.kill(p.pid, signal.SIGKILL)
+    p.communicate(timeout=60)
+    exe = os.path.join(os.path.dirname(sys.executable), "localtailr")
+    result = subprocess.run([exe, "info", "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["keys"] >= 1
