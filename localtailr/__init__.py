@@ -3,40 +3,57 @@
 Code written for the Datatailr Python SDK runs here unchanged but for the import::
 
     from localtailr import KV, User, Group, ACL, Permission
+
+Names are imported on first use (PEP 562), so ``import localtailr`` inside a
+job costs almost nothing until the job touches the platform.
 """
 
-from .errors import LocaltailrError, NotFoundError, PermissionError, SecretKeyError
-from .sdk.acl import ACL, Permission
-from .sdk.blob import Blob
-from .sdk.environment import Environment
-from .sdk.group import Group
-from .sdk.kv import KV, Secrets
-from .sdk.resources import Resources
-from .sdk.user import User
+from __future__ import annotations
+
+import importlib
+import os
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "LocaltailrError": ".errors",
+    "NotFoundError": ".errors",
+    "PermissionError": ".errors",
+    "SecretKeyError": ".errors",
+    "ACL": ".sdk.acl",
+    "Permission": ".sdk.acl",
+    "Blob": ".sdk.blob",
+    "Environment": ".sdk.environment",
+    "Group": ".sdk.group",
+    "KV": ".sdk.kv",
+    "Secrets": ".sdk.kv",
+    "Resources": ".sdk.resources",
+    "User": ".sdk.user",
+    "Image": ".sdk.image",
+    "Schedule": ".sdk.schedule",
+    "task": ".sdk.workflow",
+    "workflow": ".sdk.workflow",
+    "params": ".params",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'localtailr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
 
 
 def is_dt_installed() -> bool:
     """Whether the native Datatailr CLI is present in /opt/datatailr/bin/dt."""
-    import os
-
     return os.path.exists("/opt/datatailr/bin/dt")
 
 
-__all__ = [
-    "ACL",
-    "KV",
-    "Blob",
-    "Environment",
-    "Group",
-    "LocaltailrError",
-    "NotFoundError",
-    "Permission",
-    "PermissionError",
-    "Resources",
-    "SecretKeyError",
-    "Secrets",
-    "User",
-    "is_dt_installed",
-]
+__all__ = [*_EXPORTS, "is_dt_installed"]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
 from .errors import SecretKeyError
 from .home import Home
 
@@ -20,6 +18,8 @@ ENV_VAR = "LOCALTAILR_SECRET_KEY"
 
 
 def _parse(text: str, source: str) -> list[bytes]:
+    from cryptography.fernet import Fernet
+
     keys = [k.strip().encode() for k in text.replace(",", "\n").splitlines() if k.strip()]
     if not keys:
         raise SecretKeyError(f"no secret key in {source}")
@@ -54,6 +54,8 @@ def _create_key_file(home: Home) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
+            from cryptography.fernet import Fernet
+
             f.write(Fernet.generate_key() + b"\n")
             f.flush()
             os.fsync(f.fileno())
@@ -65,7 +67,11 @@ def _create_key_file(home: Home) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def fernet(home: Home) -> MultiFernet:
+def fernet(home: Home):
+    # cryptography is imported on first use: it costs ~30 ms, which a job that
+    # never reads a secret should not pay.
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(k) for k in keys(home)])
 
 
@@ -74,6 +80,8 @@ def encrypt(home: Home, value: str) -> bytes:
 
 
 def decrypt(home: Home, token: bytes, name: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return fernet(home).decrypt(token).decode()
     except InvalidToken:

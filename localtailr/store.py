@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlite_utils
-
 from .home import Home
 
 BUSY_TIMEOUT_MS = 5000
@@ -311,8 +309,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
                 time.sleep(delay)
 
 
-def database(conn: sqlite3.Connection) -> sqlite_utils.Database:
-    """The sqlite-utils view of a connection (for listings and introspection, not hot paths)."""
+def database(conn: sqlite3.Connection):
+    """The sqlite-utils view of a connection (for listings and introspection, not hot paths).
+
+    Imported here, not at the top: sqlite-utils costs ~250 ms to import, which
+    every job start would otherwise pay.
+    """
+    import sqlite_utils
+
     return sqlite_utils.Database(conn)
 
 
