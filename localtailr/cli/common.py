@@ -101,7 +101,7 @@ class handled_errors:
         if exc is None or isinstance(exc, (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit)):
             return False
         if isinstance(exc, (NotFoundError, PermissionError, LocaltailrError, ValueError, KeyError,
-                            FileNotFoundError, sqlite3.OperationalError, TimeoutError)):
+                            OSError, sqlite3.OperationalError)):
             message = str(exc) if not isinstance(exc, KeyError) or isinstance(exc, NotFoundError) else f"not found: {exc}"
             click.echo(f"error: {message}", err=True)
             sys.exit(1)

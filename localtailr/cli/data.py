@@ -51,7 +51,10 @@ def kv_put(opts, key, value, secure, **perms):
     ctx = opts.ctx()
     if secure:
         if value is not None:
-            raise click.UsageError("a secret's value is read from stdin or a prompt, never from the command line")
+            raise ValueError(
+                "a secret's value is read from stdin or a prompt, never from the command line:"
+                f" use `localtailr kv put {key} --secure < file` or answer the prompt"
+            )
         value = read_secret_value(f"value of secret {key}")
     elif value is None:
         value = sys.stdin.read()
