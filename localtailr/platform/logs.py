@@ -1,0 +1,160 @@
+"""``log read``: a run's stdout or stderr, whole, its last lines, or followed as it grows.
+
+The files are ``runs/<id>/stdout`` and ``runs/<id>/stderr`` under the home, rotated at
+10 MiB to ``stdout.1`` (one old file kept). Reading needs READ on the run's job. A job
+name instead of a run id means the job's latest run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import NotFoundError
+from . import jobs
+from .context import Context
+
+
+def resolve_run(ctx: Context, run_id: int | None = None, job: str | None = None) -> int:
+    """The run meant by ``run_id`` or, failing that, the latest run of ``job``."""
+    if run_id is not None:
+        return int(run_id)
+    if job is None:
+        raise ValueError("give a run id or a job name")
+    row = jobs._job_row(ctx, job)
+    latest = jobs._latest_run(ctx.conn, row["job_id"])
+    if latest is None:
+        raise NotFoundError(f"job {row['name']!r} has no runs yet")
+    return latest["run_id"]
+
+
+def _paths(ctx: Context, run_id: int, stderr: bool) -> tuple[Path, Path]:
+    name = "stderr" if stderr else "stdout"
+    folder = ctx.home.run_dir(run_id)
+    return folder / f"{name}.1", folder / name
+
+
+def _check(ctx: Context, run_id: int) -> None:
+    row = jobs._run_row(ctx, run_id)
+    jobs._require_run(ctx, row, "read", "read logs")
+
+
+def read(
+    ctx: Context, run_id: int | None = None, job: str | None = None, stderr: bool = False,
+    tail: int | None = None,
+) -> str:
+    """A run's output as text (the rotated file first), or its last ``tail`` lines."""
+    if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
+        raise ValueError(f"invalid tail {tail!r}: use a whole number of lines >= 0")
+    rid = resolve_run(ctx, run_id, job)
+    _check(ctx, rid)
+    old, current = _paths(ctx, rid, stderr)
+    if tail is None:
+        return "".join(_text(p) for p in (old, current))
+    return "".join(_last_lines([old, current], tail))
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _last_lines(paths: list[Path], n: int) -> list[str]:
+    if n == 0:
+        return []
+    lines: deque[str] = deque(maxlen=n)
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                for raw in f:
+                    lines.append(raw.decode("utf-8", errors="replace"))
+        except FileNotFoundError:
+            continue
+    return list(lines)
+
+
+def follow(
+    ctx: Context, run_id: int | None = None, job: str | None = None, stderr: bool = False,
+    tail: int | None = None, poll: float = 0.1, timeout: float | None = None,
+) -> Iterator[str]:
+    """Yield a run's output lines (without their newline) as they are written, until the run
+    has ended and everything written has been read.
+
+    ``tail`` starts from the last lines already there (None: from the start). The file
+    being rotated while followed is noticed and read on. ``timeout`` (seconds) ends the
+    iteration early, with TimeoutError.
+    """
+    rid = resolve_run(ctx, run_id, job)
+    _check(ctx, rid)
+    old, current = _paths(ctx, rid, stderr)
+    identity = _identity(current)
+    head = _bytes(current)
+    position = len(head)
+    *lines, pending = (_bytes(old) + head).split(b"\n")
+    if tail is not None:
+        lines = lines[-tail:] if tail else []
+    for raw in lines:
+        yield raw.decode("utf-8", errors="replace")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        ended = jobs._run_row(ctx, rid)["state"] in jobs.TERMINAL
+        chunk, position, identity = _read_new(current, old, position, identity)
+        if chunk:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                yield raw.decode("utf-8", errors="replace")
+            continue
+        if ended:
+            if pending:
+                yield pending.decode("utf-8", errors="replace")
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"run {rid} still running after following its log for {timeout:g} s")
+        time.sleep(poll)
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _read_new(
+    current: Path, old: Path, position: int, identity: tuple[int, int] | None
+) -> tuple[bytes, int, tuple[int, int] | None]:
+    now = _identity(current)
+    data = b""
+    if identity is not None and now != identity:
+        # rotated: finish the old file (now stdout.1), then start the new one from 0
+        if _identity(old) == identity:
+            with open(old, "rb") as f:
+                f.seek(position)
+                data = f.read()
+        position = 0
+    if now is None:
+        return data, position, now
+    size = os.stat(current).st_size
+    if size < position:  # truncated
+        position = 0
+    if size > position:
+        with open(current, "rb") as f:
+            f.seek(position)
+            more = f.read(size - position)
+        data += more
+        position += len(more)
+    return data, position, now
