@@ -36,8 +36,8 @@ _EXPORTS = {
     "Service": ".sdk.job",
     "ExcelAddin": ".sdk.job",
     "BatchJob": ".sdk.job",
-    "task": ".sdk.workflow",
-    "workflow": ".sdk.workflow",
+    "task": ".runtime.workflow_submit",  # importing it registers the workflow submitter
+    "workflow": ".runtime.workflow_submit",
     "params": ".params",
 }
 
