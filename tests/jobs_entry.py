@@ -1,0 +1,20 @@
+"""Entrypoints for the job tests: plain functions in an importable module."""
+
+import os
+import sys
+import time
+
+
+def hello():
+    print("hello from a batch job", flush=True)
+
+
+def serve():
+    print("service up", os.environ.get("DATATAILR_JOB_NAME"), flush=True)
+    while True:
+        time.sleep(0.2)
+
+
+def fail():
+    print("about to fail", file=sys.stderr, flush=True)
+    raise SystemExit(3)
