@@ -1,0 +1,83 @@
+"""``localtailr up | down | status``: the daemon on the command line."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from ..runtime import daemon as daemon_mod
+from .common import caller_options
+
+
+def _status_text(data: dict) -> str:
+    lines = []
+    if data["running"]:
+        lines.append(f"daemon    running, pid {data['pid']}, up {_duration(data['uptime'])}")
+        if data.get("url"):
+            lines.append(f"web       {data['url']}")
+        lines.append(f"log       {data.get('log')}")
+    else:
+        lines.append("daemon    not running")
+    lines.append(f"home      {data['home']}")
+    lines.append(f"cpu limit {data['cpu_limiting']}")
+    runs = ", ".join(f"{state} {n}" for state, n in data["runs"].items()) or "none"
+    lines.append(f"runs      {runs}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@click.command()
+@click.option("-d", "--detach", is_flag=True, help="Run in the background (log in <home>/daemon.log).")
+@click.option("--port", type=int, default=None, help="Port of the web page (default: LOCALTAILR_PORT or a free one).")
+@caller_options
+def up(opts, detach, port):
+    """Start the daemon for the home (in the foreground unless -d)."""
+    home = opts.home.ensure()
+    info = daemon_mod.running_info(home)
+    if info is not None:
+        opts.emit(info, f"already running: {daemon_mod._describe(info)}")
+        return
+    if detach:
+        if port is not None:
+            import os
+
+            os.environ["LOCALTAILR_PORT"] = str(port)
+        info = daemon_mod.ensure_running(home, quiet=True)
+        opts.emit(info, daemon_mod._describe(info))
+        return
+    try:
+        daemon_mod.Daemon(home, port=port).serve()
+    except daemon_mod.AlreadyRunning as exc:
+        click.echo(str(exc))
+
+
+@click.command()
+@click.option("--timeout", type=float, default=None, help="Seconds to wait for the daemon to stop.")
+@caller_options
+def down(opts, timeout):
+    """Stop the daemon and every run it supervises; nothing is left running."""
+    started = time.monotonic()
+    was = daemon_mod.stop(opts.home, timeout=timeout)
+    data = {"stopped": was, "seconds": round(time.monotonic() - started, 2)}
+    opts.emit(data, "daemon stopped" if was else "daemon was not running (leftover runs cleaned up)")
+
+
+@click.command()
+@caller_options
+def status(opts):
+    """The daemon (pid, uptime, web address, CPU limiting in force) and the runs by state."""
+    opts.emit(daemon_mod.status(opts.home), _status_text)
+
+
+def register(cli: click.Group) -> None:
+    for command in (up, down, status):
+        cli.add_command(command)
