@@ -63,7 +63,7 @@ def test_a_job_sees_its_own_environment(localtailr_home, monkeypatch):
     KV(Environment.PROD).put("db", "prod-db")
     KV(Environment.DEV).put("db", "dev-db")
     job = BatchJob("Report", jobs_entry.hello, environment=Environment.PROD, env_vars={"MODE": "x"})
-    run = job.run(rundate="2024-05-01")
+    run = jobs.run(context(environment="prod"), job.to_dict(), params={"rundate": "2024-05-01"})
     definition = jobs.definition_for_run(context().conn, run["run_id"])
     env = jobs.job_environment_vars(definition, run, localtailr_home.home)
     assert env["DATATAILR_JOB_ENVIRONMENT"] == "prod"
@@ -81,8 +81,8 @@ def test_a_job_sees_its_own_environment(localtailr_home, monkeypatch):
 
 
 def test_services_get_their_port(localtailr_home):
-    run = Service("s", jobs_entry.serve).run()
     ctx = context()
+    run = jobs.run(ctx, Service("s", jobs_entry.serve).to_dict())
     ctx.conn.execute("UPDATE runs SET port = 8123 WHERE run_id = ?", (run["run_id"],))
     row = ctx.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run["run_id"],)).fetchone()
     env = jobs.job_environment_vars(jobs.definition_for_run(ctx.conn, run["run_id"]), row)

@@ -546,12 +546,18 @@ def start(
     return run
 
 
+def _stopping(conn, run_id: int) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM run_events WHERE run_id = ? AND state = 'stop-requested'", (run_id,)
+    ).fetchone() is not None
+
+
 def _start(ctx: Context, conn, job, trigger: str, params: dict, scheduled_for=None) -> int:
     if job["type"] in LONG_RUNNING:
         conn.execute("UPDATE jobs SET desired_state = 'running' WHERE job_id = ?", (job["job_id"],))
-        active = _active(conn, job["job_id"])
-        if active:
-            return active[-1]["run_id"]
+        up = [r for r in _active(conn, job["job_id"]) if not _stopping(conn, r["run_id"])]
+        if up:
+            return up[-1]["run_id"]
     return _insert_run(ctx, conn, job, trigger, params, scheduled_for=scheduled_for)
 
 
