@@ -18,3 +18,8 @@ def serve():
 def fail():
     print("about to fail", file=sys.stderr, flush=True)
     raise SystemExit(3)
+
+
+def show_environment():
+    print(os.environ["DATATAILR_JOB_ENVIRONMENT"], os.environ["DATATAILR_JOB_NAME"],
+          os.environ["DATATAILR_BATCH_ARG_RUNDATE"], flush=True)

@@ -244,7 +244,7 @@ def _status(conn, job) -> str:
     """What a job is doing: its latest run's state, "crash-looping", "stopped" or "never run"."""
     run = _latest_run(conn, job["job_id"])
     if run is None:
-        return "stopped" if job["desired_state"] == "stopped" else "never run"
+        return "never run"
     event = conn.execute(
         "SELECT state FROM run_events WHERE run_id = ? ORDER BY at DESC, rowid DESC LIMIT 1",
         (run["run_id"],),
