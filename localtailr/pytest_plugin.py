@@ -75,6 +75,13 @@ class Runtime:
         else:
             self._mp.setenv("DATATAILR_JOB_ENVIRONMENT", environment)
 
+    @property
+    def clock(self):
+        """The home's clock (``runtime.clock.Clock``): ``freeze``, ``advance``, ``reset``."""
+        from .runtime.clock import clock
+
+        return clock(self.home)
+
     def __repr__(self) -> str:
         return f"Runtime(home={self.home.root})"
 

@@ -55,9 +55,12 @@ class WorkflowRun:
     def wait(self, timeout: float | None = 600.0) -> str:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
 
-        Without a daemon (none can be started) the run is driven from this process.
+        The daemon is started if it is not running; without a daemon module the run is
+        driven from this process.
         """
-        if not _daemon_available():
+        if _daemon_available():
+            _start_daemon(self.home)
+        else:
             from .workflow_driver import drive
 
             return drive(self.home, self.run_id, timeout or 10**9)
