@@ -405,13 +405,24 @@ class Supervised:
         self.paused_until = 0.0
 
     def leftovers(self) -> list[int]:
-        """Members of the tree (and of its process group) still alive."""
+        """Processes of this run still alive: members of the tree, of its process group, and
+        any process carrying its ``LOCALTAILR_RUN_ID`` (a grandchild that left the group)."""
         out = [p for p, c in self.tree.items() if same_process(p, c)]
+        run_id, root = str(self.run_id), str(self.home.root)
+        me = os.getpid()
         for proc in psutil.process_iter(["pid"]):
+            if proc.pid in out or proc.pid == me:
+                continue
             try:
-                if proc.pid not in out and os.getpgid(proc.pid) == self.pid:
+                if os.getpgid(proc.pid) == self.pid:
                     out.append(proc.pid)
-            except (ProcessLookupError, psutil.Error):
+                    continue
+                env = proc.environ()
+                if env.get("LOCALTAILR_RUN_ID") == run_id and env.get("LOCALTAILR_HOME") == root:
+                    if proc.status() != psutil.STATUS_ZOMBIE:
+                        out.append(proc.pid)
+                        self.tree[proc.pid] = proc.create_time()
+            except (ProcessLookupError, psutil.Error, OSError):
                 pass
         return out
 
