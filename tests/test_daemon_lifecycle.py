@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 
 import psutil
-from runtime_support import daemon, events, runs_of, submit, wait_for, wait_state  # noqa: F401
+import runtime_support
+from runtime_support import events, runs_of, submit, wait_for, wait_state
 
 from localtailr import store
 from localtailr.home import Home
 from localtailr.runtime import daemon as daemon_mod
 from localtailr.runtime import wakeup
+
+daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
 
 def _alive(pid: int) -> bool:

@@ -9,11 +9,14 @@ import subprocess
 import sys
 
 import psutil
-from runtime_support import daemon, events, read, runs_of, submit, wait_for, wait_state  # noqa: F401
+import runtime_support
+from runtime_support import events, read, runs_of, submit, wait_for, wait_state
 
 from localtailr.runtime import supervisor
 
 NO_LIMIT = {"memory": "1g", "cpu": 2.0}
+
+daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
 
 def test_batch_job_succeeds_with_the_env_contract(localtailr_home, daemon):
