@@ -157,3 +157,12 @@ def every_minute():
 
 def folder() -> str:
     return os.environ["WF_TEST_DIR"]
+
+
+def one_number():
+    number(1)
+
+
+def scheduled(name: str, schedule: Schedule):
+    """A one-task workflow called ``name`` on ``schedule``."""
+    return workflow(name=name, schedule=schedule)(one_number)
