@@ -4,7 +4,8 @@ The daemon writes ``<home>/daemon.json`` (pid, started_at, url, ...) when it sta
 heartbeat, the epoch time as text, in the ``tags`` table: ``daemon.heartbeat`` (and, when
 it records them apart, ``scheduler.heartbeat`` and ``supervisor.heartbeat``; without
 those the two follow the daemon's, as they run in its loop). A part is alive when its
-heartbeat is younger than ``STALE`` seconds and the daemon's process exists.
+heartbeat is younger than ``STALE`` seconds and the daemon's process exists (with no
+heartbeat recorded at all, the process alone decides).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def status(home: Home, web_started: float | None = None) -> dict:
     def part(name: str) -> dict:
         beat = beats.get(name, beats.get("daemon"))
         age = None if beat is None else max(0.0, now - beat)
-        return {"alive": bool(process and age is not None and age < STALE),
+        # a daemon that records no heartbeat at all is judged by its process alone
+        fresh = age < STALE if age is not None else not beats
+        return {"alive": bool(process and fresh),
                 "heartbeat_age": None if age is None else round(age, 3)}
 
     started = info.get("started_at")

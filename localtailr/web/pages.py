@@ -141,7 +141,7 @@ def services():
         current = history[0] if history else None
         charts = None
         if current:
-            samples = queries.metrics(ctx, current["run_id"], 600)
+            samples = queries.metrics(ctx, [r["run_id"] for r in history], 600)
             charts = {
                 "cpu": svg.chart([(m["at"], m["cpu"]) for m in samples], "CPU", "%"),
                 "rss": svg.chart([(m["at"], m["rss"] / 2**20) for m in samples], "memory", "MiB"),
@@ -153,8 +153,7 @@ def services():
         events = queries.restart_events(ctx, [r["run_id"] for r in history], 5)
         rows.append({"job": job, "current": current, "history": history, "charts": charts,
                      "uptime": up, "url": url, "events": events,
-                     "restarts": sum(r["restarts"] or 0 for r in history)
-                     + sum(1 for r in history if r["trigger"] == "restart")})
+                     "restarts": queries.restart_count(ctx, job["environment"], job["name"])})
     return render_template("services.html", rows=rows)
 
 

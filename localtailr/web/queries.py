@@ -84,16 +84,22 @@ def runs_by_id(ctx: Context, run_ids: list[int]) -> dict[int, dict]:
     return {r["run_id"]: dict(r) for r in rows}
 
 
-def metrics(ctx: Context, run_id: int, seconds: float = 600.0) -> list[dict]:
-    """CPU (percent of one core) and RSS (bytes) samples of a run over the last ``seconds``.
+def metrics(ctx: Context, run_ids: int | list[int], seconds: float = 600.0) -> list[dict]:
+    """CPU (percent of one core) and RSS (bytes) samples of some runs over the last ``seconds``
+    (a service's runs across its restarts), oldest first.
 
-    Needs READ on the run's job (checked through the service layer).
+    Needs READ on each run's job (checked through the service layer).
     """
-    jobs.get_run(ctx, run_id, events=False)
+    ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+    for run_id in ids:
+        jobs.get_run(ctx, run_id, events=False)
+    if not ids:
+        return []
     since = time.time() - seconds
     return [dict(r) for r in ctx.conn.execute(
-        "SELECT at, cpu, rss FROM run_metrics WHERE run_id = ? AND at >= ? ORDER BY at",
-        (run_id, since),
+        "SELECT run_id, at, cpu, rss FROM run_metrics"
+        f" WHERE run_id IN ({','.join('?' * len(ids))}) AND at >= ? ORDER BY at",
+        (*ids, since),
     )]
 
 
@@ -107,3 +113,12 @@ def restart_events(ctx: Context, run_ids: list[int], limit: int = 10) -> list[di
         " AND state IN ('restarting', 'restarted', 'crash-looping', 'failed', 'lost', 'exited')"
         " ORDER BY at DESC LIMIT ?", (*run_ids, limit),
     )]
+
+
+def restart_count(ctx: Context, environment: str, name: str) -> int:
+    """How many runs of a job the daemon (or a person) started as a restart."""
+    return ctx.conn.execute(
+        "SELECT count(*) FROM runs r JOIN jobs j ON j.job_id = r.job_id WHERE j.name = ?"
+        " AND j.environment = ? AND r.parent_run_id IS NULL AND r.trigger = 'restart'",
+        (name, environment),
+    ).fetchone()[0]
