@@ -120,6 +120,10 @@ def test_overview_then_click_through_to_a_failed_run(site, browser, localtailr_h
     assert "bad input 42" in browser.find_element(By.ID, "run-reason").text
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline li")
     shot(browser, "run-failed")
+    browser.find_element(By.XPATH, "//button[text()='Rerun']").click()  # a same-origin form POST
+    wait(browser, lambda d: d.current_url.rsplit("/", 1)[-1] not in ("", str(ids["failed"])), "the new run")
+    assert browser.find_element(By.CSS_SELECTOR, "h1").text.startswith("Run #")
+    assert "rerun" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
     for name, path in (("jobs", "/jobs"), ("users", "/users"), ("kv", "/kv"), ("secrets", "/secrets"),
                        ("blobs", "/blobs"), ("services", "/services")):
         browser.get(site + path)
