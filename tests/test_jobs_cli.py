@@ -25,7 +25,7 @@ def test_ls_get_runs_versions(cli, localtailr_home):
     run_id = setup_jobs(localtailr_home.home)
     out = cli("job", "ls")
     assert out.returncode == 0
-    assert out.stdout.splitlines()[0].split() == ["NAME", "ENVIRONMENT", "TYPE", "VERSION", "STATUS", "RUN_AS", "URL"]
+    assert out.stdout.splitlines()[0].split() == ["NAME", "ENVIRONMENT", "TYPE", "VERSION", "STATUS", "NEXT_FIRE", "RUN_AS", "URL"]
     assert "daily-report" in out.stdout and "never run" in out.stdout
     data = json.loads(cli("job", "ls", "--json").stdout)
     assert {j["name"]: j["status"] for j in data} == {"api": "never run", "daily-report": "pending"}

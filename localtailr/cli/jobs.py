@@ -54,8 +54,12 @@ def job():
 def job_ls(opts, type_, all_envs):
     """List the jobs you may read."""
     rows = job_ops.ls(opts.ctx(), type_, all_envs)
-    opts.emit(rows, lambda rows: table(
-        rows, ["name", "environment", "type", "version", "status", "run_as", "url"]))
+
+    def text(rows):
+        shown = [{**r, "next_fire": _when(r["next_fire"]) if r["next_fire"] else None} for r in rows]
+        return table(shown, ["name", "environment", "type", "version", "status", "next_fire", "run_as", "url"])
+
+    opts.emit(rows, text)
 
 
 @job.command("get")

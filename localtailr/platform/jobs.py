@@ -276,10 +276,17 @@ def _job_dict(conn, job, with_definition: bool = True) -> dict:
         "last_run_id": latest["run_id"] if latest else None,
         "url": latest["url"] if latest and latest["state"] == "running" else None,
         "created_at": job["created_at"],
+        "schedule": definition.get("schedule"),
+        "next_fire": _next_fire(conn, job["job_id"]),
     }
     if with_definition:
         out["definition"] = definition
     return out
+
+
+def _next_fire(conn, job_id: int) -> float | None:
+    row = conn.execute("SELECT next_fire FROM schedules WHERE job_id = ?", (job_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 def get(ctx: Context, name: str) -> dict:
@@ -388,7 +395,15 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
         " VALUES (?, ?, ?, ?, ?)",
         (job_id, version, json.dumps(d, sort_keys=True), now, ctx.caller.user_id),
     )
+    return _make_current(conn, job_id, version, d)
+
+
+def _make_current(conn, job_id: int, version: int, d: dict):
+    """Make ``version`` (definition ``d``) the job's current one, with its schedule."""
+    from ..runtime import schedules
+
     conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, job_id))
+    schedules.save(conn, job_id, d.get("schedule"))
     return conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
 
 
@@ -407,8 +422,8 @@ def set_version(ctx: Context, name: str, version: int) -> dict:
             raise ValueError(
                 f"job {job['name']!r} has no version {version}; it has {', '.join(map(str, have))}"
             )
-        conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, job["job_id"]))
-        return _job_dict(conn, conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone())
+        d = _definition(conn, job["job_id"], version)
+        return _job_dict(conn, _make_current(conn, job["job_id"], version, d))
 
 
 def promote(ctx: Context, name: str, version: int | None = None) -> dict:
@@ -458,8 +473,7 @@ def _save_promoted(ctx: Context, conn, d: dict, target):
         " VALUES (?, ?, ?, ?, ?)",
         (target["job_id"], version, json.dumps(d, sort_keys=True), time.time(), ctx.caller.user_id),
     )
-    conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, target["job_id"]))
-    return conn.execute("SELECT * FROM jobs WHERE job_id = ?", (target["job_id"],)).fetchone()
+    return _make_current(conn, target["job_id"], version, d)
 
 
 # -- runs -------------------------------------------------------------------------

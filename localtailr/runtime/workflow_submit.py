@@ -204,18 +204,12 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
     from ..platform import jobs
     from ..platform.context import context
     from ..sdk.acl import acl_dict
-    from . import schedules
 
     definition = build_definition(dag_json, opts)
     ctx = context(home, environment=definition["environment"])
     acl_ = acl_dict(opts.get("acl")) if opts.get("acl") is not None else None
     with store.transaction(ctx.conn) as conn:
-        job = jobs.save(ctx, definition, acl_)
-        job_id = conn.execute(
-            "SELECT job_id FROM jobs WHERE name = ? AND environment = ?",
-            (job["name"], job["environment"]),
-        ).fetchone()[0]
-        schedules.save(conn, job_id, definition["schedule"])
+        job = jobs.save(ctx, definition, acl_)  # writes the schedule row too
         run_id = None
         if start:
             run_id = jobs.start(ctx, job["name"])["run_id"]
