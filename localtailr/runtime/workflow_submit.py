@@ -208,7 +208,7 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
     definition = build_definition(dag_json, opts)
     ctx = context(home, environment=definition["environment"])
     acl_ = acl_dict(opts.get("acl")) if opts.get("acl") is not None else None
-    with store.transaction(ctx.conn) as conn:
+    with store.transaction(ctx.conn):
         job = jobs.save(ctx, definition, acl_)  # writes the schedule row too
         run_id = None
         if start:

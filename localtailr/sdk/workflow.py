@@ -111,6 +111,9 @@ def set_submitter(submitter: Submitter | None) -> None:
 def submit(dag_json: dict, workflow_options: dict, save_only: bool) -> Any:
     """Hand a built workflow to the registered submitter and return what it returns."""
     if _submitter is None:
+        # `from localtailr.sdk.workflow import workflow` skips the package's registration.
+        import localtailr.runtime.workflow_submit  # noqa: F401 (registers itself)
+    if _submitter is None:
         raise RuntimeError(
             "running a workflow through the daemon needs the runtime "
             "(no submitter registered); use local_run=True to run it in this process"
