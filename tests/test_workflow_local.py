@@ -216,7 +216,9 @@ def test_default_call_and_save_only_go_to_the_submitter(submitted):
 
 
 def test_without_a_submitter_the_daemon_path_is_a_clear_error():
-    set_submitter(None)
+    import localtailr.runtime.workflow_submit as registered
+
+    set_submitter(None)  # as if the runtime had been unregistered after import
 
     @workflow()
     def later():
@@ -226,6 +228,7 @@ def test_without_a_submitter_the_daemon_path_is_a_clear_error():
         later()
     with pytest.raises(RuntimeError, match="needs the runtime"):
         later(save_only=True)
+    set_submitter(registered.submit)
 
 
 def test_to_json_round_trip_and_local_run_of_the_rebuilt_dag():
