@@ -47,6 +47,7 @@ from .supervisor import LONG_RUNNING, LaunchError, Supervised
 GRACE = float(os.environ.get("LOCALTAILR_STOP_GRACE", "5"))  # seconds from SIGTERM to SIGKILL
 APP_START_TIMEOUT = float(os.environ.get("LOCALTAILR_APP_START_TIMEOUT", "120"))
 IDLE_WAIT = 1.0  # longest sleep of the loop
+COALESCE = 0.05  # runs due to be sampled this soon are sampled now, together
 STABLE_AFTER = 60.0  # a long-running process up this long resets its backoff
 BACKOFF_CAP = 30.0
 CRASH_LOOP_AFTER = 3  # quick restarts in a row before a job is shown crash-looping
@@ -440,16 +441,16 @@ class Daemon:
             woken = self.listener.fileno() in ready and self.listener.drain() > 0
             if self.stopping:
                 break
-            self.step(woken)
+            self.step(woken, set(ready))
 
-    def step(self, woken: bool) -> None:
+    def step(self, woken: bool, ready: set[int] | None = None) -> None:
         now = time.monotonic()
         while self.timers and self.timers[0] <= now:
             heapq.heappop(self.timers)
             woken = True
-        ended = self.reap(restart=True)
-        self.finish_builds()
         periodic = now >= self.next_periodic
+        ended = self.reap(restart=True, ready=None if periodic else ready)
+        self.finish_builds()
         if periodic:
             self.next_periodic = now + IDLE_WAIT
             self.hooks()
@@ -564,9 +565,13 @@ class Daemon:
 
     # -- ending ---------------------------------------------------------------------
 
-    def reap(self, restart: bool) -> bool:
+    def reap(self, restart: bool, ready: set[int] | None = None) -> bool:
+        """End the runs whose process ended (only those whose pidfd is in ``ready``, and
+        those without one, when ``ready`` is given)."""
         ended = False
         for sv in list(self.runs.values()):
+            if ready is not None and sv.pidfd is not None and sv.pidfd not in ready:
+                continue
             code = sv.poll()
             if code is None:
                 continue
@@ -727,18 +732,18 @@ class Daemon:
             sv.maybe_resume(now)
             if sv.stopping is not None and now >= sv.stopping[1]:
                 sv.kill_tree()
-            if now < sv.next_sample:
+            if now + COALESCE < sv.next_sample:
                 continue
-            sv.next_sample = now + supervisor.SAMPLE_EVERY
             rescan = now >= sv.next_tree
             if rescan:
-                sv.next_tree = now + supervisor.TREE_EVERY
+                sv.next_tree = now + sv.tree_interval()
                 if children is None:
                     children = supervisor.ppid_map()
                 sv.rotate_logs()
             if sv.sample(now, children if rescan else None):
                 log(f"run {sv.run_id}: {sv.killed_reason}")
                 continue
+            sv.next_sample = now + sv.sample_interval()
             if sv.state == "starting":
                 self.check_ready(sv, now)
             metric = sv.metric(now)

@@ -34,8 +34,10 @@ from ..sdk.resources import format_memory, parse_cpu, parse_memory
 from . import run_state
 
 LOG_CAP = 10 * 1024 * 1024  # bytes of stdout or stderr before rotation to *.1
-SAMPLE_EVERY = 0.1  # seconds between memory samples of a run
-TREE_EVERY = 1.0  # seconds between full rescans of a run's process tree
+SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
+IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit
+TREE_EVERY = 1.0  # seconds between full rescans of a busy run's process tree
+IDLE_TREE_EVERY = 10.0  # ... of an idle run (a rescan reads every process's /proc/<pid>/stat)
 METRIC_EVERY = 2.0  # seconds between run_metrics rows
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
@@ -44,6 +46,7 @@ APP_TYPES = ("app", "excel")
 LONG_RUNNING = ("service", "app", "excel")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICK = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
 
 
 class LaunchError(Exception):
@@ -323,6 +326,7 @@ class Supervised:
     metric_rows: int = 0
     exit_code: int | None = None
     pidfd: int | None = None
+    idle: bool = False
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -338,7 +342,7 @@ class Supervised:
     @property
     def throttled(self) -> bool:
         return (self.cpu_limit is not None and self.cgroup is None
-                and self.cpu_limit < (os.cpu_count() or 1))
+                and self.cpu_limit < CORES)
 
     # -- liveness -------------------------------------------------------------------
 
@@ -452,13 +456,23 @@ class Supervised:
                                   f"(peak {format_memory(self.peak_rss)})")
             return self.killed_reason
         cpu = self.cpu_seconds()
+        busy = True
         if self.last_cpu is not None and now > self.last_at:
             used = max(0.0, cpu - self.last_cpu)
-            self.peak_cpu = max(self.peak_cpu, used / (now - self.last_at))
+            share = used / (now - self.last_at)
+            self.peak_cpu = max(self.peak_cpu, share)
+            busy = share > 0.05 or bool(self.memory_limit and rss > self.memory_limit // 2)
             if self.throttled and self.stopping is None:
                 self._throttle(now, used)
         self.last_cpu, self.last_at = cpu, now
+        self.idle = not busy
         return None
+
+    def sample_interval(self) -> float:
+        return IDLE_SAMPLE_EVERY if self.idle and self.state == "running" else SAMPLE_EVERY
+
+    def tree_interval(self) -> float:
+        return IDLE_TREE_EVERY if self.idle and self.state == "running" else TREE_EVERY
 
     def _throttle(self, now: float, used: float) -> None:
         limit = self.cpu_limit or 1.0
