@@ -201,6 +201,12 @@ def connect(home: Home) -> sqlite3.Connection:
     return conn
 
 
+# How often (seconds) a kept connection checks that its database file still exists,
+# so that a home removed and made again (``localtailr reset``) is reopened. Checking
+# at every call would cost a stat() a call, as much as the query itself.
+RECHECK_SECONDS = 1.0
+
+
 def connection(home: Home) -> sqlite3.Connection:
     """The connection this thread of this process keeps open for ``home``.
 
@@ -208,21 +214,30 @@ def connection(home: Home) -> sqlite3.Connection:
     every later call cheap. A forked child gets its own.
     """
     cache = getattr(_local, "conns", None)
-    if cache is None or getattr(_local, "pid", None) != os.getpid():
+    pid = os.getpid()
+    if cache is None or _local.pid != pid:
         cache = _local.conns = {}
-        _local.pid = os.getpid()
-    conn = cache.get(home.root)
-    if conn is None or not home.db_path.exists():
-        conn = cache[home.root] = connect(home)
+        _local.pid = pid
+    entry = cache.get(home.root)
+    now = time.monotonic()
+    if entry is not None:
+        if now - entry[1] < RECHECK_SECONDS:
+            return entry[0]
+        if os.path.exists(entry[2]):
+            entry[1] = now
+            return entry[0]
+        entry[0].close()
+    conn = connect(home)
+    cache[home.root] = [conn, now, str(home.db_path)]
     return conn
 
 
 def forget(home: Home) -> None:
     """Close this thread's connection to ``home`` (before the home is removed)."""
     cache = getattr(_local, "conns", None) or {}
-    conn = cache.pop(home.root, None)
-    if conn is not None:
-        conn.close()
+    entry = cache.pop(home.root, None)
+    if entry is not None:
+        entry[0].close()
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -73,7 +73,7 @@ def test_duplicate_and_bad_names_refused(localtailr_home):
     add_user("alice")
     with pytest.raises(ValueError, match="already exists"):
         add_user("alice")
-    for bad in ("", "-x", "a b", "a/b", "x" * 65, "é"):
+    for bad in ("", "-x", "a b", "a/b", "x" * 65, "é", "alice2\n", "bob\n"):
         with pytest.raises(ValueError, match="invalid user name"):
             User.add(bad, "a", "b", "a@example.com", "pw")
     with pytest.raises(ValueError, match="email"):

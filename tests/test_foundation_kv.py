@@ -89,7 +89,7 @@ def test_unknown_environment_is_a_clear_error(localtailr_home, monkeypatch):
 
 
 def test_kv_bad_input_is_refused(localtailr_home):
-    for key in ("", "a\x00b", "x" * 513, 5, "a\ud800"):
+    for key in ("", "a\x00b", "x" * 513, 5, "a\ud800", "key\n"):
         with pytest.raises(ValueError, match="invalid key"):
             KV().put(key, "v")
     with pytest.raises(ValueError, match="string"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -55,7 +54,7 @@ def validate_name(name: object) -> str:
             if segment in ("", ".", ".."):
                 why = "empty, '.' and '..' segments are not allowed"
                 break
-            if not _SEGMENT.match(segment):
+            if not _SEGMENT.fullmatch(segment):
                 why = f"segment {segment!r} is not allowed"
                 break
     if why:
@@ -83,11 +82,87 @@ def object_path(ctx: Context, sha256: str) -> Path:
     return _objects(ctx) / sha256[:2] / sha256[2:]
 
 
+class _LocalFile:
+    """A local file given to put(): copied by the kernel while a thread hashes it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+
+def _copy_fd(src: int, dst: int, progress=None) -> int:
+    """Copy what is left of ``src`` into ``dst``: in the kernel where it can
+    (copy_file_range, as cp does), else through one reused buffer. Returns bytes copied."""
+    done = 0
+    try:
+        while n := os.copy_file_range(src, dst, 64 * CHUNK):
+            done += n
+            if progress:
+                progress(done)
+        return done
+    except OSError:
+        if done:
+            raise
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := os.readv(src, [buf]):
+        os.write(dst, view[:n])
+        done += n
+        if progress:
+            progress(done)
+    return done
+
+
+def _hash_file(path: Path | int) -> str:
+    digest = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0, closefd=not isinstance(path, int)) as f:
+        while n := f.readinto(buf):
+            digest.update(view[:n])  # releases the GIL: runs beside the copy
+    return digest.hexdigest()
+
+
+def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
+    """Copy the file at ``path`` into ``dst`` and hash it, at once; (sha256, size)."""
+    import threading
+
+    before = os.stat(path)
+    result: dict = {}
+
+    def hash_source() -> None:
+        try:
+            result["sha"] = _hash_file(path)
+        except BaseException as exc:  # reported below
+            result["error"] = exc
+
+    hasher = threading.Thread(target=hash_source, daemon=True)
+    with open(path, "rb", buffering=0) as src:
+        hasher.start()
+        try:
+            size = _copy_fd(src.fileno(), dst, progress)
+        finally:
+            hasher.join()
+    after = os.stat(path)
+    changed = (before.st_size, before.st_mtime_ns, before.st_ino) != (
+        after.st_size, after.st_mtime_ns, after.st_ino
+    ) or size != after.st_size
+    if "error" in result or changed:
+        # the source changed while it was copied: hash what was stored
+        with open(f"/proc/self/fd/{dst}", "rb") as copy:
+            return _hash_file(copy.fileno()), size
+    return result["sha"], size
+
+
 def _chunks_of(data: bytes | str | BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
     if isinstance(data, str):
         yield data.encode()
     elif isinstance(data, (bytes, bytearray, memoryview)):
         yield bytes(data)
+    elif hasattr(data, "readinto"):
+        buf = bytearray(CHUNK)  # one buffer reused: no fresh 1 MiB allocation a chunk
+        view = memoryview(buf)
+        while n := data.readinto(buf):
+            yield view[:n]
     elif hasattr(data, "read"):
         while chunk := data.read(CHUNK):
             yield chunk
@@ -121,14 +196,17 @@ def put(
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb", buffering=0) as f:
-            for chunk in _chunks_of(data):
-                digest.update(chunk)
-                f.write(chunk)
-                size += len(chunk)
-                if progress:
-                    progress(size)
+            if isinstance(data, _LocalFile):
+                sha, size = _copy_and_hash(data.path, f.fileno(), progress)
+            else:
+                for chunk in _chunks_of(data):
+                    digest.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+                    if progress:
+                        progress(size)
+                sha = digest.hexdigest()
             os.fsync(f.fileno())
-        sha = digest.hexdigest()
         target = object_path(ctx, sha)
         target.parent.mkdir(exist_ok=True)
         os.replace(tmp, target)
@@ -226,15 +304,8 @@ def get_file(ctx: Context, name: str, path: str | os.PathLike, progress=None) ->
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
     with open_blob(ctx, name) as src:
         try:
-            with open(tmp, "wb") as out:
-                if progress is None:
-                    shutil.copyfileobj(src, out, CHUNK)
-                else:
-                    done = 0
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        done += len(chunk)
-                        progress(done)
+            with open(tmp, "wb", buffering=0) as out:
+                _copy_fd(src.fileno(), out.fileno(), progress)
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -247,8 +318,7 @@ def put_file(ctx: Context, name: str, path: str | os.PathLike, acl_: dict | None
     src = Path(path)
     if not src.is_file():
         raise ValueError(f"cannot read {src}: not a file")
-    with open(src, "rb") as f:
-        return put(ctx, name, f, acl_, progress)
+    return put(ctx, name, _LocalFile(src), acl_, progress)
 
 
 def exists(ctx: Context, name: str) -> bool:

@@ -11,11 +11,12 @@ from ..errors import PermissionError
 from ..home import Home
 
 USER_VAR = "LOCALTAILR_USER"
+HOME_VAR = "LOCALTAILR_HOME"
 ROOT_USER = "root"
 ADMIN_GROUP_ID = 1
 
 # (db file, user name) -> (data_version, identity generation, Caller); see _caller.
-_callers: dict[tuple, tuple[int, int, Caller]] = {}
+_callers: dict[tuple, tuple] = {}
 _generation = 0
 
 
@@ -34,31 +35,101 @@ class Caller:
         return (self.user_id, *(-g for g in self.group_ids))
 
 
-@dataclass(frozen=True)
 class Context:
-    """The caller of an operation: the home, the connection, the user and the environment."""
+    """The caller of an operation: the home, the connection, the user and the environment.
 
-    home: Home
-    conn: sqlite3.Connection
-    caller: Caller
-    environment: str
+    ``caller`` is resolved when the context is made, or, for a context made with
+    ``lazy=True``, at first use; ``caller_at(version)`` resolves it from a
+    ``data_version`` the operation read in its own query (saving a statement).
+    """
+
+    __slots__ = ("home", "conn", "environment", "_caller", "_user")
+
+    def __init__(
+        self,
+        home: Home,
+        conn: sqlite3.Connection,
+        caller: Caller | None,
+        environment: str,
+        user: str | int | None = None,
+    ):
+        self.home, self.conn, self.environment = home, conn, environment
+        self._caller, self._user = caller, user
+
+    @property
+    def caller(self) -> Caller:
+        if self._caller is None:
+            self._caller = _caller(self.conn, self.home, self._user)
+        return self._caller
+
+    def caller_at(self, data_version: int) -> Caller:
+        """The caller, checked against ``data_version`` read by the operation's own query."""
+        caller = self._caller
+        if caller is None:
+            hit = _callers.get((id(self.conn), self._user))  # _caller()'s fast path, inlined
+            if hit and hit[0] == data_version and hit[1] == _generation and hit[3] is self.conn:
+                caller = hit[2]
+            else:
+                caller = _caller(self.conn, self.home, self._user, data_version)
+            self._caller = caller
+        return caller
 
     @property
     def user(self) -> str:
         return self.caller.name
 
+    def __repr__(self) -> str:
+        who = self._caller.name if self._caller else self._user
+        return f"Context(home={self.home.root}, user={who}, environment={self.environment})"
+
+
+# (LOCALTAILR_HOME, LOCALTAILR_USER, DATATAILR_JOB_ENVIRONMENT as set now, environment
+# argument) -> (Home, user, environment name). The variables are read at every call,
+# but resolving them (paths, validation) costs more than a KV get's query, so it is
+# done once per set of values. os.environ's own dict is read directly: going through
+# os.environ.get() three times a call would cost a fifth of a get.
+_resolved: dict[tuple, tuple[Home, str, str]] = {}
+_environ_data = getattr(os.environ, "_data", None)
+_KEY_VARS = [HOME_VAR, USER_VAR, environments.ENV_VAR]
+if _environ_data is not None:
+    _KEY_VARS = [os.environ.encodekey(v) for v in _KEY_VARS]  # type: ignore[attr-defined]
+
+
+def _current(environment: object) -> tuple[Home, str, str]:
+    data = _environ_data if _environ_data is not None else os.environ
+    key = (data.get(_KEY_VARS[0]), data.get(_KEY_VARS[1]), data.get(_KEY_VARS[2]), environment)
+    try:
+        hit = _resolved.get(key)
+    except TypeError:  # an unhashable environment: let normalise() explain
+        return Home.current(), os.environ.get(USER_VAR) or ROOT_USER, environments.normalise(environment)
+    if hit is None:
+        hit = (Home.current(), os.environ.get(USER_VAR) or ROOT_USER, environments.normalise(environment))
+        if len(_resolved) > 256:
+            _resolved.clear()
+        _resolved[key] = hit
+    return hit
+
 
 def context(
-    home: Home | None = None, user: str | int | None = None, environment: object = None
+    home: Home | None = None,
+    user: str | int | None = None,
+    environment: object = None,
+    lazy: bool = False,
 ) -> Context:
     """The context for a call: ``LOCALTAILR_HOME``, ``LOCALTAILR_USER`` (default ``root``) and
-    ``DATATAILR_JOB_ENVIRONMENT`` (default ``dev``), each read now unless given."""
-    home = home or Home.current()
+    ``DATATAILR_JOB_ENVIRONMENT`` (default ``dev``), each read now unless given.
+
+    With ``lazy=True`` the user is checked (exists, enabled) when the operation first
+    needs the caller, not now: for operations that always do.
+    """
+    current_home, current_user, env = _current(environment)
+    home = home or current_home
     conn = store.connection(home)
     if user is None:
-        user = os.environ.get(USER_VAR) or ROOT_USER
-    env = environments.normalise(environment)
-    return Context(home, conn, _caller(conn, home, user), env)
+        user = current_user
+    if lazy:
+        return Context(home, conn, None, env, user)
+    return Context(home, conn, _caller(conn, home, user), env, user)
 
 
 def identity_changed() -> None:
@@ -68,13 +139,16 @@ def identity_changed() -> None:
     _callers.clear()
 
 
-def _caller(conn: sqlite3.Connection, home: Home, user: str | int) -> Caller:
+def _caller(
+    conn: sqlite3.Connection, home: Home, user: str | int, version: int | None = None
+) -> Caller:
     # Resolving a caller costs a query; it is cached until another connection
     # commits anything (PRAGMA data_version) or this process changes identity.
-    version = conn.execute("PRAGMA data_version").fetchone()[0]
-    key = (str(home.root), id(conn), user)
+    if version is None:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+    key = (id(conn), user)
     hit = _callers.get(key)
-    if hit and hit[0] == version and hit[1] == _generation:
+    if hit and hit[0] == version and hit[1] == _generation and hit[3] is conn:
         return hit[2]
     column = "user_id" if isinstance(user, int) else "name"
     row = conn.execute(
@@ -92,5 +166,7 @@ def _caller(conn: sqlite3.Connection, home: Home, user: str | int) -> Caller:
         )
     )
     caller = Caller(row["user_id"], row["name"], groups, ADMIN_GROUP_ID in groups)
-    _callers[key] = (version, _generation, caller)
+    if len(_callers) > 256:
+        _callers.clear()
+    _callers[key] = (version, _generation, caller, conn)
     return caller

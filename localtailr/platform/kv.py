@@ -32,6 +32,14 @@ KEYS = Kind("key", "kv", "value", "kv", False)
 SECRETS = Kind("secret", "secrets", "token", "secret", True)
 
 
+# A get's one statement: the value (NULL when missing) and data_version (see get()).
+_GET_SQL = {
+    k.table: f"SELECT v.data_version, t.{k.column} FROM pragma_data_version() AS v"
+    f" LEFT JOIN {k.table} AS t ON t.environment = ? AND t.key = ?"
+    for k in (KEYS, SECRETS)
+}
+
+
 def resource(kind: Kind, environment: str, key: str) -> str:
     return f"{kind.prefix}/{environment}/{key}"
 
@@ -51,10 +59,12 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     stored = keyring.encrypt(ctx.home, value) if kind.secure else value
     res = resource(kind, ctx.environment, key)
     with store.transaction(ctx.conn) as conn:
-        exists = conn.execute(
-            f"SELECT 1 FROM {kind.table} WHERE environment = ? AND key = ?",
+        version, exists = conn.execute(
+            f"SELECT v.data_version, EXISTS (SELECT 1 FROM {kind.table}"
+            " WHERE environment = ? AND key = ?) FROM pragma_data_version() AS v",
             (ctx.environment, key),
         ).fetchone()
+        ctx.caller_at(version)
         if exists:
             acl.require(ctx, res, "write", f"put {kind.label}")
         elif kind.secure:
@@ -77,15 +87,15 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
 def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
     """The value under ``key``; NotFoundError if absent, PermissionError without READ."""
     names.key(key, kind.label)
-    res = resource(kind, ctx.environment, key)
-    row = ctx.conn.execute(
-        f"SELECT {kind.column} FROM {kind.table} WHERE environment = ? AND key = ?",
-        (ctx.environment, key),
-    ).fetchone()
-    if row is None:
+    # One statement reads the value and data_version (which tells whether the cached
+    # caller is still current): a get is then one query, as in plain sqlite3.
+    version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+    caller = ctx.caller_at(version)
+    if value is None:
         raise _missing(kind, ctx, key)
-    acl.require(ctx, res, "read", f"get {kind.label}")
-    return keyring.decrypt(ctx.home, row[0], key) if kind.secure else row[0]
+    if not caller.is_admin:
+        acl.require(ctx, resource(kind, ctx.environment, key), "read", f"get {kind.label}")
+    return keyring.decrypt(ctx.home, value, key) if kind.secure else value
 
 
 def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 _PRINCIPAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
-_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,512}$")
+_KEY = re.compile("^[^\x00-\x1f\x7f\ud800-\udfff]{1,512}$")  # no control chars, no lone surrogates
 
 
 def principal(name: object, kind: str) -> str:
     """A valid user or group name: 1-64 of letters, digits, ``_ . @ -``, not starting with a mark."""
-    if not isinstance(name, str) or not _PRINCIPAL.match(name):
+    if not isinstance(name, str) or not _PRINCIPAL.fullmatch(name):
         raise ValueError(
             f"invalid {kind} name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-',"
             " starting with a letter, digit or '_'"
@@ -29,7 +29,7 @@ def encodable(text: str) -> bool:
 
 def key(name: object, kind: str = "key") -> str:
     """A valid KV key or secret name: 1-512 characters, no control characters, valid Unicode."""
-    if not isinstance(name, str) or not _KEY.match(name) or not encodable(name):
+    if not isinstance(name, str) or not _KEY.fullmatch(name):
         raise ValueError(
             f"invalid {kind} {name!r}: a {kind} is a non-empty string of at most 512"
             " characters with no control characters"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..platform import kv as _kv
+from ..platform.context import context as _context
 from .acl import ACL, Permission, acl_dict
 from .calling import caller
 
@@ -27,13 +28,17 @@ class _Store:
     def _ctx(self):
         return caller(self._environment)
 
+    def _lazy_ctx(self):
+        # for operations that check the caller in their own query (get, put)
+        return _context(environment=self._environment, lazy=True)
+
     def get(self, key: str) -> str:
         """The value stored under ``key`` in the current environment.
 
         Raises an error that is both KeyError and RuntimeError when the key is missing,
         and PermissionError without READ.
         """
-        return _kv.get(self._ctx(), key, self._kind)
+        return _kv.get(self._lazy_ctx(), key, self._kind)
 
     def ls(self) -> list[dict]:
         """The keys of the current environment the caller may read, with their ACLs:
@@ -72,7 +77,7 @@ class KV(_Store):
 
     def put(self, key: str, value: str, acl: ACL | None = None) -> None:
         """Store ``value`` under ``key``. A new key without ``acl`` gives its creator every permission."""
-        _kv.put(self._ctx(), key, value, acl_dict(acl), self._kind)
+        _kv.put(self._lazy_ctx(), key, value, acl_dict(acl), self._kind)
 
     def __repr__(self) -> str:
         return f"KV(environment={self._environment or 'current'})"
@@ -89,7 +94,7 @@ class Secrets(_Store):
 
     def put(self, key: str, value: str, acl: ACL | None = None) -> None:
         """Store a secret: creating one needs an admin, replacing one WRITE."""
-        _kv.put(self._ctx(), key, value, acl_dict(acl), self._kind)
+        _kv.put(self._lazy_ctx(), key, value, acl_dict(acl), self._kind)
 
     def __repr__(self) -> str:
         return f"Secrets(environment={self._environment or 'current'})"
