@@ -81,9 +81,11 @@ def test_follow_yields_lines_as_they_are_written_until_the_run_ends(localtailr_h
             f.flush()
         finish(run_id)
 
+    lines = logs.follow(context(), run_id, tail=1, poll=0.01, timeout=60)
+    got = [next(lines)]  # the tail is read before the writer starts
     thread = threading.Thread(target=writer)
     thread.start()
-    got = list(logs.follow(context(), run_id, tail=1, poll=0.01, timeout=60))
+    got += list(lines)
     thread.join()
     assert got == ["before 2", *(f"line {i}" for i in range(5)), "partial end", "last"]
 

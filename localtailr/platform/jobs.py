@@ -660,8 +660,19 @@ def restart(ctx: Context, name: str) -> dict:
     return out
 
 
-def rerun(ctx: Context, run_id: int) -> dict:
-    """A new run of the same job, version and parameters as ``run_id`` (needs OPERATE)."""
+def rerun(ctx: Context, run_id: int, failed_only: bool = False) -> dict:
+    """A new run of the same job, version and parameters as ``run_id`` (needs OPERATE).
+
+    With ``failed_only`` (workflow runs), only the tasks that did not succeed run again;
+    the others' results are reused (Pachyderm's restart_datum).
+    """
+    if failed_only:
+        from ..runtime import workflow_runner
+
+        _require_run(ctx, _run_row(ctx, run_id), "operate", "rerun failures")
+        new_id = workflow_runner.rerun_failed(ctx.home, run_id, ctx.caller.user_id)
+        notify(ctx.home)
+        return get_run(ctx, new_id, events=False)
     with store.transaction(ctx.conn) as conn:
         old = _run_row(ctx, run_id)
         job = conn.execute("SELECT * FROM jobs WHERE job_id = ?", (old["job_id"],)).fetchone()

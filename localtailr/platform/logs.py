@@ -158,3 +158,25 @@ def _read_new(
         data += more
         position += len(more)
     return data, position, now
+
+
+def read_from(
+    ctx: Context, run_id: int, stderr: bool = False, cursor: str = ""
+) -> tuple[str, str]:
+    """What run ``run_id`` printed since ``cursor`` ("" for everything), and the new cursor.
+
+    A cursor is opaque: pass back the one the last call returned. It survives rotation.
+    Needs READ.
+    """
+    _check(ctx, run_id)
+    old, current = _paths(ctx, run_id, stderr)
+    position, identity = 0, None
+    if cursor:
+        try:
+            position, dev, ino = (int(p) for p in cursor.split(":"))
+        except ValueError:
+            raise ValueError(f"invalid cursor {cursor!r}: pass back the cursor of the last answer") from None
+        identity = (dev, ino)
+    chunk, position, identity = _read_new(current, old, position, identity)
+    new_cursor = "" if identity is None else f"{position}:{identity[0]}:{identity[1]}"
+    return chunk.decode("utf-8", errors="replace"), new_cursor

@@ -243,19 +243,7 @@ op("job", "rm", "POST")(lambda ctx: jobs.rm(ctx, arg("name")))
 op("job", "set-version", "POST")(lambda ctx: jobs.set_version(ctx, arg("name"), arg("version", kind=int)))
 
 
-@op("job", "rerun", "POST")
-def job_rerun(ctx):
-    """A new run like ``run_id``; with ``failed_only`` a workflow run reruns only what did not succeed."""
-    run_id = _run_id()
-    if not arg("failed_only", False, bool):
-        return jobs.rerun(ctx, run_id)
-    from ..runtime import workflow_runner
-
-    row = jobs._run_row(ctx, run_id)
-    jobs._require_run(ctx, row, "operate", "rerun failures")
-    new_id = workflow_runner.rerun_failed(ctx.home, run_id, ctx.caller.user_id)
-    jobs.notify(ctx.home)
-    return jobs.get_run(ctx, new_id, events=False)
+op("job", "rerun", "POST")(lambda ctx: jobs.rerun(ctx, _run_id(), arg("failed_only", False, bool)))
 
 
 op("run", "get")(lambda ctx: jobs.get_run(ctx, _run_id()))
@@ -277,25 +265,11 @@ def log_tail(ctx):
     """What a run printed since ``cursor`` (none: its last ``lines`` lines), with the new cursor and
     the run's state; the page polls this to follow a log."""
     run_id = _run_id()
-    logs._check(ctx, run_id)
-    old, current = logs._paths(ctx, run_id, _stderr())
-    position, identity = _cursor(arg("cursor", ""))
-    chunk, position, identity = logs._read_new(current, old, position, identity)
-    text = chunk.decode("utf-8", errors="replace")
+    text, cursor = logs.read_from(ctx, run_id, _stderr(), arg("cursor", ""))
     if not arg("cursor", ""):
         lines = arg("lines", 200, int)
         text = "".join(text.splitlines(keepends=True)[-lines:]) if lines else ""
-    state = jobs._run_row(ctx, run_id)["state"]
-    cursor = "" if identity is None else f"{position}:{identity[0]}:{identity[1]}"
+    state = jobs.get_run(ctx, run_id, events=False)["state"]
     return {"run_id": run_id, "text": text, "cursor": cursor, "state": state,
             "ended": state in jobs.TERMINAL, "at": time.time()}
 
-
-def _cursor(value: str) -> tuple[int, tuple[int, int] | None]:
-    if not value:
-        return 0, None
-    try:
-        position, dev, ino = (int(p) for p in value.split(":"))
-    except ValueError:
-        raise ValueError(f"invalid cursor {value!r}: pass back the cursor of the last answer") from None
-    return position, (dev, ino)
