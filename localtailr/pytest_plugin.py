@@ -8,7 +8,9 @@ Installed with localtailr (entry point ``pytest11``), so any project's tests can
         assert KV().get("db_url") == "sqlite://"
 
 The fixture points ``LOCALTAILR_HOME`` at a fresh folder, clears the signed-in
-user and the environment, and gives the Python API that home. It costs a few
+user and the environment, and gives the Python API that home. A daemon started
+in it (by a job's ``.run()``) is stopped at the end of the test, with its runs.
+``localtailr_home.clock`` moves the home's clock for schedule tests. It costs a few
 milliseconds: the database schema is built once a session and copied.
 """
 
@@ -82,6 +84,18 @@ class Runtime:
 
         return clock(self.home)
 
+    def start_daemon(self) -> dict:
+        """Start this home's daemon (the first ``.run()`` would anyway); its info."""
+        from .runtime import daemon
+
+        return daemon.ensure_running(self.home, quiet=True)
+
+    def stop_daemon(self) -> bool:
+        """``localtailr down`` for this home: every run stopped, nothing left behind."""
+        from .runtime import daemon
+
+        return daemon.stop(self.home)
+
     def __repr__(self) -> str:
         return f"Runtime(home={self.home.root})"
 
@@ -95,4 +109,7 @@ def localtailr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
         monkeypatch.delenv(var, raising=False)
     runtime = Runtime(home, monkeypatch)
     yield runtime
+    # A test that ran a job started a daemon on demand: stop it and its runs.
+    if (home.root / "daemon.lock").exists():
+        runtime.stop_daemon()
     store.forget(home)

@@ -150,3 +150,41 @@ def _table(rows, columns):
     from .common import table
 
     return table(rows, columns)
+
+
+@click.group()
+def tag():
+    """Platform tags: get, set, ls."""
+
+
+@tag.command("get")
+@click.argument("name")
+@caller_options
+def tag_get(opts, name):
+    """Print the value of tag NAME."""
+    from ..platform import tags
+
+    value = tags.get(opts.ctx(), name)
+    opts.emit({"name": name, "value": value}, value)
+
+
+@tag.command("set")
+@click.argument("name")
+@click.argument("value")
+@caller_options
+def tag_set(opts, name, value):
+    """Set tag NAME to VALUE (admins only)."""
+    from ..platform import tags
+
+    tags.set(opts.ctx(), name, value)
+    opts.emit({"name": name, "value": value}, f"{name} = {value}")
+
+
+@tag.command("ls")
+@click.argument("prefix", default="")
+@caller_options
+def tag_ls(opts, prefix):
+    """List tags (whose names start with PREFIX)."""
+    from ..platform import tags
+
+    opts.emit(tags.ls(opts.ctx(), prefix))

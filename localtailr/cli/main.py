@@ -82,7 +82,7 @@ def reset(opts, yes):
 def main() -> None:
     from . import data, identity
 
-    for group in (identity.user, identity.group, data.kv, data.secret, data.blob):
+    for group in (identity.user, identity.group, identity.tag, data.kv, data.secret, data.blob):
         cli.add_command(group)
     for name in ("jobs", "images", "daemon", "web"):
         try:

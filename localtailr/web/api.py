@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, reques
 
 from ..errors import NotFoundError
 from ..errors import PermissionError as LtPermissionError
-from ..platform import blob, groups, jobs, kv, logs, users
+from ..platform import blob, groups, jobs, kv, logs, tags, users
 from ..platform.context import Context
 from . import health, queries
 from .security import caller_context
@@ -150,6 +150,9 @@ op("user", "rm", "POST")(lambda ctx: users.remove(ctx, arg("name")))
 op("user", "disable", "POST")(lambda ctx: users.set_disabled(ctx, arg("name"), True))
 op("user", "enable", "POST")(lambda ctx: users.set_disabled(ctx, arg("name"), False))
 
+op("tag", "ls")(lambda ctx: tags.ls(ctx, arg("prefix", "")))
+op("tag", "get")(lambda ctx: {"name": arg("name"), "value": tags.get(ctx, arg("name"))})
+op("tag", "set", "POST")(lambda ctx: tags.set(ctx, arg("name"), arg("value")))
 op("group", "ls")(lambda ctx: groups.ls(ctx))
 op("group", "get")(lambda ctx: groups.get(ctx, arg("name")))
 op("group", "exists")(lambda ctx: groups.exists(ctx, arg("name")))
