@@ -1,17 +1,28 @@
-"""``make run``: set up the sandbox home, seed a small demo, show what is there.
+"""``make run`` and ``make demo``: the sandbox home with something to look at.
 
-Seeding is idempotent: running it again leaves one copy of everything.
+``python -m localtailr.demo`` seeds users, groups, keys, a secret and blobs, starts the
+daemon with its status page, deploys a living demo (a scheduled workflow, a service, a
+Flask app), prints the status page's URL with its token, and stops everything on Ctrl-C.
+``--examples-only`` runs every folder of ``examples/`` against the home instead and
+leaves the daemon up so the status page shows what they did. Seeding is idempotent.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 from . import ACL, KV, Blob, Group, Secrets, User
 from .home import Home
 from .platform import blob as blob_ops
 from .platform import kv as kv_ops
 from .platform.context import context
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def seed() -> None:
@@ -38,16 +49,76 @@ def show() -> str:
     for env in ("dev", "prod"):
         keys = [e["key"] for e in kv_ops.ls(context(environment=env))]
         lines.append(f"keys in {env}: {', '.join(keys) or '-'}")
-    lines.append("secrets in dev: " + ", ".join(e["key"] for e in kv_ops.ls(ctx, kv_ops.SECRETS)) + " (values encrypted)")
-    lines += ["blobs:"] + [f"  {b['name']}  {b['size']} bytes  sha256 {b['sha256'][:12]}" for b in blob_ops.ls(ctx)]
+    secrets = ", ".join(e["key"] for e in kv_ops.ls(ctx, kv_ops.SECRETS))
+    lines.append(f"secrets in dev: {secrets} (values encrypted)")
+    lines += ["blobs:"] + [
+        f"  {b['name']}  {b['size']} bytes  sha256 {b['sha256'][:12]}" for b in blob_ops.ls(ctx)
+    ]
     return "\n".join(lines)
 
 
+def deploy() -> None:
+    """The living demo: a scheduled workflow (run once now), a service and a Flask app."""
+    from . import demo_jobs
+    from .sdk.job import App, Service
+
+    Service("Heartbeat", entrypoint=demo_jobs.heartbeat, python_version="auto").run()
+    App("Hello App", entrypoint=demo_jobs.hello_app, framework="flask", python_version="auto").run()
+    demo_jobs.price_report()
+
+
+def status_url(home: Home) -> str:
+    from .runtime import daemon
+    from .web import security
+
+    info = daemon.ensure_running(home, quiet=True)
+    if not info.get("url"):
+        return f"(the daemon runs without a status page: see {home.root / 'daemon.log'})"
+    return f"{info['url'].rstrip('/')}/?token={security.token(home)}"
+
+
+def run_examples(home: Home) -> int:
+    failed = 0
+    for script in sorted(EXAMPLES.glob("*/*.py")):
+        print(f"\n== {script.parent.name}/{script.name}", flush=True)
+        env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
+        done = subprocess.run([sys.executable, str(script)], env=env)
+        failed += done.returncode != 0
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    home = Home.current().ensure()
     seed()
     print(show())
+    from .runtime import daemon
+
+    if "--examples-only" in argv:
+        failed = run_examples(home)
+        print(f"\nstatus page: {status_url(home)}")
+        print("(the daemon keeps running: `localtailr down` stops it)")
+        return 1 if failed else 0
+
+    daemon.ensure_running(home, quiet=True)
+    deploy()
+    print(f"\nstatus page: {status_url(home)}")
+    print("a scheduled workflow, a service and a Flask app are running; Ctrl-C stops everything")
+    stop = False
+
+    def interrupted(*_):
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    while not stop and daemon.running_info(home) is not None:
+        time.sleep(0.5)
+    print("\nstopping the daemon and every run ...", flush=True)
+    daemon.stop(home)
+    print("stopped")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

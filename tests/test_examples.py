@@ -47,3 +47,38 @@ def test_blobs_large_files(localtailr_home):
     assert "refused: invalid blob name '../../etc/passwd'" in out
     grew = int(out.split("peak memory grew by ")[1].split(" MiB")[0])
     assert grew < 100
+
+
+@pytest.fixture
+def daemon_stopped(localtailr_home):
+    yield
+    from localtailr.runtime import daemon
+
+    daemon.stop(localtailr_home.home)
+
+
+@pytest.mark.slow
+def test_workflow_dag_fails_then_reruns_failures(localtailr_home, daemon_stopped):
+    out = run_example(localtailr_home, "04-workflow-dag/pipeline.py")
+    assert "first run: failed" in out
+    assert "publish   skipped    upstream check failed" in out
+    assert "rerun of failures: succeeded" in out
+    assert "clean_eu  succeeded  reused from run" in out
+    assert "publish said: published 6 rows for" in out
+    local = run_example(localtailr_home, "04-workflow-dag/pipeline.py", "--local")
+    assert "'publish': 'published 6 rows for" in local
+
+
+@pytest.mark.slow
+def test_service_is_restarted(localtailr_home, daemon_stopped):
+    out = run_example(localtailr_home, "05-service-restart/ticker.py")
+    assert out.count("restart ") >= 2
+    assert "exit code 1: run 1: crashing on purpose" in out
+    assert "after stop: stopped" in out
+
+
+@pytest.mark.slow
+def test_flask_app_memory_limit(localtailr_home, daemon_stopped):
+    out = run_example(localtailr_home, "06-flask-app-limits/app.py")
+    assert "GET / -> hello from a supervised Flask app" in out
+    assert "killed - killed: memory limit 200m exceeded (peak" in out
