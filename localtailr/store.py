@@ -190,6 +190,12 @@ def _configure(conn: sqlite3.Connection) -> None:
 def connect(home: Home) -> sqlite3.Connection:
     """A new connection to the home's database, migrated to the current schema."""
     home.ensure()
+    if not home.db_path.exists():
+        # Create it private (0600): SQLite gives the -wal and -shm files the same mode.
+        try:
+            os.close(os.open(home.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
     conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]

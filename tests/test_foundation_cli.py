@@ -31,6 +31,9 @@ def test_init_info_reset(cli, localtailr_home, tmp_path):
     data = js(cli("init", "--json", "--home", str(fresh)))
     assert data["home"] == str(fresh) and data["schema_version"] >= 1
     assert (fresh / "state.db").exists() and (fresh.stat().st_mode & 0o777) == 0o700
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        if (fresh / name).exists():
+            assert ((fresh / name).stat().st_mode & 0o777) == 0o600, name
     info = js(cli("info", "--json", "--home", str(fresh)))
     assert info["users"] == 1 and info["groups"] == 1 and info["user"] == "root"
     assert "schema_version" in ok(cli("info", "--home", str(fresh))).stdout
