@@ -42,6 +42,7 @@ import psutil
 from .. import store
 from ..home import Home
 from . import run_state, supervisor, wakeup
+from .forkservers import ForkServers
 from .supervisor import LONG_RUNNING, LaunchError, Supervised
 
 GRACE = float(os.environ.get("LOCALTAILR_STOP_GRACE", "5"))  # seconds from SIGTERM to SIGKILL
@@ -279,6 +280,10 @@ class Daemon:
         self.next_services = 0.0
         self.scheduler_tick = _hook("scheduler", "tick")
         self.advance_workflows = _hook("workflow_runner", "advance_all")
+        self.forkservers = ForkServers(
+            str(self.home.root), log_path(self.home),
+            enabled=os.environ.get("LOCALTAILR_FORK_SERVER", "1") != "0")
+        self._procs: dict | None = None  # a scan of /proc shared by one step
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -355,6 +360,7 @@ class Daemon:
         try:
             if self.runs:
                 self.stop_all(SHUTDOWN_REASON)
+            self.forkservers.close_all()
             if self.home.db_path.exists():
                 sweep(self.home)
         finally:
@@ -376,12 +382,14 @@ class Daemon:
             sv.request_stop(reason, GRACE)
         deadline = time.monotonic() + GRACE
         while self.runs and time.monotonic() < deadline:
+            self.forkservers.pump()
             self.reap(restart=False)
             time.sleep(0.02)
         for sv in list(self.runs.values()):
             sv.kill_tree()
         end = time.monotonic() + 5
         while self.runs and time.monotonic() < end:
+            self.forkservers.pump()
             self.reap(restart=False)
             time.sleep(0.02)
 
@@ -432,8 +440,8 @@ class Daemon:
                 wake = min(wake, sv.next_wake(now))
             if self.timers:
                 wake = min(wake, self.timers[0])
-            fds = [self.listener.fileno()] + [sv.pidfd for sv in self.runs.values()
-                                               if sv.pidfd is not None]
+            fds = [self.listener.fileno(), *self.forkservers.fds()]
+            fds += [fd for sv in self.runs.values() if (fd := sv.watch_fd) is not None]
             try:
                 ready, _, _ = select.select(fds, [], [], max(0.0, wake - time.monotonic()))
             except InterruptedError:
@@ -441,9 +449,12 @@ class Daemon:
             woken = self.listener.fileno() in ready and self.listener.drain() > 0
             if self.stopping:
                 break
-            self.step(woken, set(ready))
+            ready = set(ready)
+            self.forkservers.pump(ready)
+            self.step(woken, ready)
 
     def step(self, woken: bool, ready: set[int] | None = None) -> None:
+        self._procs = None
         now = time.monotonic()
         while self.timers and self.timers[0] <= now:
             heapq.heappop(self.timers)
@@ -550,7 +561,7 @@ class Daemon:
             image = spec_or_image
             if not hasattr(image, "python"):
                 image = supervisor.build_image(self.home, spec_or_image)
-            sv = supervisor.launch(self.home, info, image)
+            sv = supervisor.launch(self.home, info, image, self.forkservers)
         except LaunchError as exc:
             self.launch_failed(info.run_id, str(exc))
             return
@@ -570,7 +581,7 @@ class Daemon:
         those without one, when ``ready`` is given)."""
         ended = False
         for sv in list(self.runs.values()):
-            if ready is not None and sv.pidfd is not None and sv.pidfd not in ready:
+            if ready is not None and sv.watch_fd is not None and sv.watch_fd not in ready:
                 continue
             code = sv.poll()
             if code is None:
@@ -581,7 +592,7 @@ class Daemon:
 
     def finish(self, sv: Supervised, code: int, restart: bool) -> None:
         del self.runs[sv.run_id]
-        leftovers = sv.leftovers()
+        leftovers = sv.leftovers(self.procs())
         if leftovers:
             sv.kill_tree()
         sv.close()
@@ -738,7 +749,7 @@ class Daemon:
             if rescan:
                 sv.next_tree = now + sv.tree_interval()
                 if children is None:
-                    children = supervisor.ppid_map()
+                    children = supervisor.ppid_map(self.procs())
                 sv.rotate_logs()
             if sv.sample(now, children if rescan else None):
                 log(f"run {sv.run_id}: {sv.killed_reason}")
@@ -751,6 +762,12 @@ class Daemon:
                 metrics.append((sv, metric))
         if metrics:
             self.record_metrics(metrics)
+
+    def procs(self) -> dict:
+        """A scan of /proc, made at most once a step."""
+        if self._procs is None:
+            self._procs = supervisor.scan_procs()
+        return self._procs
 
     def check_ready(self, sv: Supervised, now: float) -> None:
         if sv.port and supervisor.port_answers(sv.port):

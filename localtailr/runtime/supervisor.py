@@ -73,19 +73,39 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def ppid_map() -> dict[int, list[int]]:
-    """Every process's children, by parent pid (one pass over /proc)."""
-    out: dict[int, list[int]] = {}
+def scan_procs() -> dict[int, tuple[int, int, int, int, bytes]]:
+    """Every process: ``{pid: (ppid, process group, session, start in clock ticks after
+    boot, state letter)}``, in one pass over ``/proc``."""
+    out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                fields = f.read().rsplit(b")", 1)[1].split()
+            out[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]),
+                              fields[0])
         except (OSError, IndexError, ValueError):
             continue
-        out.setdefault(ppid, []).append(int(name))
     return out
+
+
+def ppid_map(procs: dict | None = None) -> dict[int, list[int]]:
+    """Every process's children, by parent pid (one pass over /proc, or ``procs``)."""
+    out: dict[int, list[int]] = {}
+    for pid, fields in (scan_procs() if procs is None else procs).items():
+        out.setdefault(fields[0], []).append(pid)
+    return out
+
+
+def _environ_has(pid: int, needles: tuple[bytes, ...]) -> bool:
+    """Whether the initial environment of ``pid`` holds every ``NAME=value`` of ``needles``."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            block = b"\0" + f.read()
+    except OSError:
+        return False
+    return all(b"\0" + n + b"\0" in block for n in needles)
 
 
 def create_time(pid: int) -> float | None:
@@ -174,19 +194,41 @@ class RunInfo:
     restarts: int
 
 
+_definitions: dict[tuple, dict] = {}
+
+
+def definition_of(home: Home, job_id: int, version: int) -> dict | None:
+    """The parsed definition of a job version (cached: a version never changes; the caller
+    must not change it); None if there is no such version."""
+    try:  # the inode too: a home removed and made again has other versions
+        key = (str(home.root), os.stat(home.db_path).st_ino, job_id, version)
+    except OSError:
+        key = (str(home.root), 0, job_id, version)
+    found = _definitions.get(key)
+    if found is None:
+        row = store.connection(home).execute(
+            "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?",
+            (job_id, version)).fetchone()
+        if row is None:
+            return None
+        if len(_definitions) > 500:
+            _definitions.clear()
+        found = _definitions[key] = json.loads(row[0])
+    return found
+
+
 def load_run(home: Home, run_id: int) -> RunInfo:
     conn = store.connection(home)
     row = conn.execute(
-        "SELECT r.*, j.name AS job_name, j.type AS job_type, v.definition AS definition, "
+        "SELECT r.*, j.name AS job_name, j.type AS job_type, "
         "u.name AS user_name, u.disabled AS user_disabled FROM runs r "
         "JOIN jobs j ON j.job_id = r.job_id "
-        "LEFT JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.version "
         "LEFT JOIN users u ON u.user_id = r.run_as WHERE r.run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise LaunchError(f"run {run_id} does not exist")
-    if row["definition"] is None:
+    definition = definition_of(home, row["job_id"], row["version"])
+    if definition is None:
         raise LaunchError(f"job version {row['version']} of {row['job_name']!r} does not exist")
-    definition = json.loads(row["definition"])
     run_as = definition.get("run_as") or row["user_name"]
     if run_as:
         user = conn.execute("SELECT name, disabled FROM users WHERE name = ?",
@@ -265,14 +307,18 @@ def port_answers(port: int, timeout: float = 0.05) -> bool:
         return False
 
 
+def base_environ() -> dict[str, str]:
+    """The daemon's environment without the variables of localtailr, the platform, pytest."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("DATATAILR_", "LOCALTAILR_", "PYTEST_"))}
+
+
 def job_environ(home: Home, info: RunInfo, image, port: int | None) -> dict[str, str]:
     """The process's environment: the image's, the job's env_vars, then the platform's
     contract (``DATATAILR_*``, ``PORT``, ``LOCALTAILR_*``)."""
     from ..platform.jobs import job_environment_vars
 
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("DATATAILR_", "LOCALTAILR_", "PYTEST_"))}
-    env = image.environ(base)
+    env = image.environ(base_environ())
     definition = {**info.definition, "name": info.job_name, "type": info.job_type,
                   "environment": info.environment, "run_as": info.run_as}
     run = {"run_id": info.run_id, "version": info.version, "params": info.params, "port": port}
@@ -327,6 +373,7 @@ class Supervised:
     exit_code: int | None = None
     pidfd: int | None = None
     idle: bool = False
+    forkserver: object = None  # the ForkServer that forked it (its parent), if one did
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -338,6 +385,14 @@ class Supervised:
     @property
     def run_dir(self) -> Path:
         return self.home.run_dir(self.run_id)
+
+    @property
+    def watch_fd(self) -> int | None:
+        """The descriptor that becomes readable when the process ends; None when its
+        fork server (the parent) will say so instead."""
+        if self.forkserver is not None and not self.forkserver.dead:
+            return None
+        return self.pidfd
 
     @property
     def throttled(self) -> bool:
@@ -357,6 +412,14 @@ class Supervised:
                 return None
             self.exit_code = code
             return code
+        if self.forkserver is not None:
+            code = self.forkserver.exits.pop(self.pid, None)
+            if code is not None:
+                self.exit_code = code
+                return code
+            if not self.forkserver.dead:
+                return None
+            # its fork server is gone: watched as an adopted process from now on
         if same_process(self.pid, self.created):
             return None
         try:
@@ -396,7 +459,11 @@ class Supervised:
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
-            pass
+            try:  # a forked child in its first moment: not yet leading its own group
+                if same_process(self.pid, self.created):
+                    os.kill(self.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
         for pid, created in list(self.tree.items()):
             if pid != self.pid and same_process(pid, created):
                 try:
@@ -408,26 +475,27 @@ class Supervised:
         self.signal(signal.SIGKILL)
         self.paused_until = 0.0
 
-    def leftovers(self) -> list[int]:
-        """Processes of this run still alive: members of the tree, of its process group, and
-        any process carrying its ``LOCALTAILR_RUN_ID`` (a grandchild that left the group)."""
+    def leftovers(self, procs: dict | None = None) -> list[int]:
+        """Processes of this run still alive: members of the tree, of its process group or
+        session, and any process carrying its ``LOCALTAILR_RUN_ID`` (a grandchild that
+        left both). ``procs`` is a ``scan_procs()`` to reuse."""
+        procs = scan_procs() if procs is None else procs
         out = [p for p, c in self.tree.items() if same_process(p, c)]
-        run_id, root = str(self.run_id), str(self.home.root)
+        # a process that carries the run's id was started after the run's process
+        since = (self.created - psutil.boot_time() - 1.0) * _TICK
+        needles = (f"LOCALTAILR_RUN_ID={self.run_id}".encode(),
+                   f"LOCALTAILR_HOME={self.home.root}".encode())
         me = os.getpid()
-        for proc in psutil.process_iter(["pid"]):
-            if proc.pid in out or proc.pid == me:
+        for pid, (_ppid, pgrp, sid, start, state) in procs.items():
+            if pid in out or pid == me or state == b"Z":
                 continue
-            try:
-                if os.getpgid(proc.pid) == self.pid:
-                    out.append(proc.pid)
-                    continue
-                env = proc.environ()
-                if env.get("LOCALTAILR_RUN_ID") == run_id and env.get("LOCALTAILR_HOME") == root:
-                    if proc.status() != psutil.STATUS_ZOMBIE:
-                        out.append(proc.pid)
-                        self.tree[proc.pid] = proc.create_time()
-            except (ProcessLookupError, psutil.Error, OSError):
-                pass
+            if pgrp == self.pid:
+                out.append(pid)
+            elif sid == self.pid or (start >= since and _environ_has(pid, needles)):
+                created = create_time(pid)
+                if created is not None:
+                    out.append(pid)
+                    self.tree[pid] = created
         return out
 
     # -- stopping -------------------------------------------------------------------
@@ -548,10 +616,15 @@ def prepare(home: Home, run_id: int) -> tuple[RunInfo, object]:
     return info, spec
 
 
-def launch(home: Home, info: RunInfo, image) -> Supervised:
+def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     """Start the run's process (state ``starting``; ``running`` for batch jobs and
-    services once started, for apps and add-ins once their port answers)."""
+    services once started, for apps and add-ins once their port answers).
+
+    Batch jobs and workflow tasks are forked by the image's fork server when
+    ``forkservers`` (a ``forkservers.ForkServers``) has a ready one; else spawned."""
     import subprocess
+
+    from .forkservers import ForkError, Unavailable
 
     run_dir = home.run_dir(info.run_id)
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -575,29 +648,44 @@ def launch(home: Home, info: RunInfo, image) -> Supervised:
     (run_dir / "launch.json").write_text(json.dumps(launch_data))
     env = job_environ(home, info, image, port)
     memory, memory_text, cpu = limits(info.definition)
-    out = open(run_dir / "stdout", "ab")
-    err = open(run_dir / "stderr", "ab")
-    try:
-        proc = subprocess.Popen(
-            [image.python, BOOTSTRAP, str(run_dir)], cwd=run_dir, env=env,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-            close_fds=True)
-    except OSError as exc:
-        raise LaunchError(f"cannot start {image.python}: {exc}") from exc
-    finally:
-        out.close()
-        err.close()
-    created = create_time(proc.pid) or time.time()
-    sv = Supervised(home, info.run_id, info.job_id, info.job_type, proc.pid, created,
-                    memory, memory_text, cpu, port=port, proc=proc)
+    server = None
+    if forkservers is not None and (is_task or info.job_type == "batch"):
+        server = forkservers.get(image.python, lambda: image.environ(base_environ()),
+                                 "task" if is_task else "batch")
+    proc = pid = None
+    if server is not None:
+        try:
+            pid = server.fork(run_dir, env, run_dir, run_dir / "stdout", run_dir / "stderr")
+        except ForkError as exc:
+            raise LaunchError(str(exc)) from None
+        except Unavailable:
+            server = None
+    if pid is None:
+        out = open(run_dir / "stdout", "ab")
+        err = open(run_dir / "stderr", "ab")
+        try:
+            proc = subprocess.Popen(
+                [image.python, BOOTSTRAP, str(run_dir)], cwd=run_dir, env=env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                close_fds=True)
+        except OSError as exc:
+            raise LaunchError(f"cannot start {image.python}: {exc}") from exc
+        finally:
+            out.close()
+            err.close()
+        pid = proc.pid
+    created = create_time(pid) or time.time()
+    sv = Supervised(home, info.run_id, info.job_id, info.job_type, pid, created,
+                    memory, memory_text, cpu, port=port, proc=proc, forkserver=server)
     if cpu is not None and cpu < (os.cpu_count() or 1):
-        sv.cgroup = _cgroup_for(info.run_id, cpu, proc.pid)
+        sv.cgroup = _cgroup_for(info.run_id, cpu, pid)
     waits_for_port = info.job_type in APP_TYPES and not is_task
     sv.state = "starting" if waits_for_port else "running"
+    how = f", forked by fork server pid {server.pid}" if server is not None else ""
     run_state.transition(
         home, info.run_id, sv.state,
-        f"pid {proc.pid}" + (f", waiting for port {port}" if waits_for_port else ""),
-        pid=proc.pid, pid_create_time=created, port=port, started_at=time.time(),
+        f"pid {pid}{how}" + (f", waiting for port {port}" if waits_for_port else ""),
+        pid=pid, pid_create_time=created, port=port, started_at=time.time(),
         image_key=image.key)
     return sv
 
