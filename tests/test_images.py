@@ -250,7 +250,8 @@ def test_pip_fallback(home, offline, monkeypatch):  # noqa: F811
     monkeypatch.setenv("LOCALTAILR_INSTALLER", "pip")
     built = ensure_image(home, ImageSpec.make(python_requirements="six"),
                          progress=QUIET)
-    assert "pip" in built.log_path.read_text() and "uv" not in built.log_path.read_text()
+    log = built.log_path.read_text()
+    assert "virtualenv" in log and "pip" in log and "uv" not in log
     subprocess.run([built.python, "-c", "import six"], check=True)
 
 

@@ -367,8 +367,9 @@ class _Builder:
             self.run([self.uv, "venv", "--no-config", "--quiet", "--python", self.interp.path,
                       str(self.tmp)], "creating the environment")
             return
-        self.run([self.interp.path, "-m", "venv", "--without-pip", str(self.tmp)],
-                 "creating the environment")
+        # Without uv: virtualenv (seeds pip from its own bundled wheels, so it works offline).
+        self.run([sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update",
+                  "--python", self.interp.path, str(self.tmp)], "creating the environment")
 
     def install(self, python: Path) -> None:
         reqs = list(self.spec.requirements)
@@ -379,11 +380,9 @@ class _Builder:
                 argv.append("--offline")
             self.run(argv + reqs, "installing requirements")
             return
-        pip_python = sys.executable
-        if not _has_pip(pip_python):
+        if not _has_pip(str(python)):
             self.run([str(python), "-m", "ensurepip", "--default-pip"], "installing pip")
-            pip_python = str(python)
-        argv = [pip_python, "-m", "pip", "--python", str(python), "install", "--no-input",
+        argv = [str(python), "-m", "pip", "install", "--no-input",
                 "--disable-pip-version-check", "--no-compile", *links]
         if self.offline:
             argv.append("--no-index")
