@@ -1,0 +1,53 @@
+"""The reloader sees an entrypoint file change once, and only the watched ones."""
+
+import time
+
+from localtailr.runtime.reloader import DEBOUNCE, Reloader
+
+
+def wait_changed(reloader, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = reloader.changed()
+        if got:
+            return got
+        time.sleep(0.05)
+    return set()
+
+
+def test_a_changed_file_marks_its_job_once(tmp_path):
+    app, other = tmp_path / "app.py", tmp_path / "other.py"
+    app.write_text("x = 1\n")
+    other.write_text("y = 1\n")
+    reloader = Reloader()
+    try:
+        reloader.sync({7: str(app)})
+        time.sleep(0.2)
+        other.write_text("y = 2\n")  # not watched
+        time.sleep(DEBOUNCE * 2)
+        assert reloader.changed() == set()
+        for i in range(3):  # an editor writing in steps: one restart
+            app.write_text(f"x = {i}\n")
+        assert wait_changed(reloader) == {7}
+        assert reloader.changed() == set()
+        reloader.sync({})  # no longer watched
+        app.write_text("x = 9\n")
+        time.sleep(DEBOUNCE * 2)
+        assert reloader.changed() == set()
+    finally:
+        reloader.close()
+
+
+def test_an_editor_that_replaces_the_file_is_seen(tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text("x = 1\n")
+    reloader = Reloader()
+    try:
+        reloader.sync({3: str(app)})
+        time.sleep(0.2)
+        tmp = tmp_path / ".app.py.swp"
+        tmp.write_text("x = 2\n")
+        tmp.replace(app)
+        assert wait_changed(reloader) == {3}
+    finally:
+        reloader.close()
