@@ -6,12 +6,17 @@ All its state is in the store. ``<home>/daemon.lock`` holds the one-daemon-a-hom
     {"pid", "pid_create_time", "started_at", "home", "socket", "log", "url", "port",
      "cpu_limiting", "version"}
 
-Its loop waits on the wake-up socket (``wakeup.notify``) and on a pidfd of every child,
-with a short timeout; then it ends the runs whose process ended, starts pending runs,
-acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and calls
-the hooks: ``localtailr.runtime.scheduler.tick(home, now)`` and
-``localtailr.runtime.workflow_runner.advance_all(home)`` (each at least once a second,
-when those modules exist). When ``localtailr.web.app.create_app(home)`` exists it serves
+Its loop waits on the wake-up socket (``wakeup.notify``), on a pidfd of every child it
+spawned and on the socket of every fork server (``forkservers``: they fork batch and task
+runs and say when one ended), at most a second, or until the next schedule fire
+(``scheduler.seconds_to_next``); then it ends the runs whose process ended, starts pending
+runs, acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and
+calls the hooks: ``localtailr.runtime.scheduler.tick(home)`` (at each fire time, and at
+least once a second) and ``localtailr.runtime.workflow_runner.advance_all(home)`` (at least
+once a second, and when a run ended), when those modules exist. At most once a second it
+records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
+``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
+supervision pass (epoch seconds as text). When ``localtailr.web.app.create_app(home)`` exists it serves
 that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free port) in a thread.
 
 Killed with SIGKILL and started again, it adopts the runs whose process is still the same
@@ -48,6 +53,7 @@ from .supervisor import LONG_RUNNING, LaunchError, Supervised
 GRACE = float(os.environ.get("LOCALTAILR_STOP_GRACE", "5"))  # seconds from SIGTERM to SIGKILL
 APP_START_TIMEOUT = float(os.environ.get("LOCALTAILR_APP_START_TIMEOUT", "120"))
 IDLE_WAIT = 1.0  # longest sleep of the loop
+BEAT_EVERY = 1.0  # seconds between heartbeat writes
 COALESCE = 0.05  # runs due to be sampled this soon are sampled now, together
 STABLE_AFTER = 60.0  # a long-running process up this long resets its backoff
 BACKOFF_CAP = 30.0
@@ -279,6 +285,10 @@ class Daemon:
         self.next_periodic = 0.0
         self.next_services = 0.0
         self.scheduler_tick = _hook("scheduler", "tick")
+        self.seconds_to_next = _hook("scheduler", "seconds_to_next")
+        self.next_tick = 0.0  # monotonic time of the next scheduler tick
+        self.beats: dict[str, float] = {}
+        self.next_beat = 0.0
         self.advance_workflows = _hook("workflow_runner", "advance_all")
         self.forkservers = ForkServers(
             str(self.home.root), log_path(self.home),
@@ -435,7 +445,7 @@ class Daemon:
     def loop(self) -> None:
         while not self.stopping:
             now = time.monotonic()
-            wake = now + IDLE_WAIT
+            wake = min(now + IDLE_WAIT, self.next_tick)
             for sv in self.runs.values():
                 wake = min(wake, sv.next_wake(now))
             if self.timers:
@@ -462,9 +472,12 @@ class Daemon:
         periodic = now >= self.next_periodic
         ended = self.reap(restart=True, ready=None if periodic else ready)
         self.finish_builds()
+        if now >= self.next_tick:
+            self.tick_scheduler()
         if periodic:
             self.next_periodic = now + IDLE_WAIT
-            self.hooks()
+            if self.advance_workflows is not None:
+                self._call(self.advance_workflows, self.home)
         if woken or periodic or ended:
             if ended and self.advance_workflows is not None:
                 self._call(self.advance_workflows, self.home)
@@ -473,18 +486,47 @@ class Daemon:
         if now >= self.next_services:
             self.ensure_long_running()
         self.supervise(time.monotonic())
+        self.beats["supervisor"] = time.time()
+        if time.monotonic() >= self.next_beat:
+            self.heartbeat()
 
-    def hooks(self) -> None:
+    def tick_scheduler(self) -> None:
+        """Fire what is due (by localtailr's clock, which tests may move) and plan the next
+        tick: at the next fire time, at most a second away."""
+        wait = IDLE_WAIT
         if self.scheduler_tick is not None:
-            self._call(self.scheduler_tick, self.home, time.time())
-        if self.advance_workflows is not None:
-            self._call(self.advance_workflows, self.home)
+            if self._call(self.scheduler_tick, self.home):
+                self.beats["scheduler"] = time.time()
+                if self.seconds_to_next is not None:
+                    try:
+                        # a little after the fire time; never a busy loop on a stuck row
+                        wait = max(0.002, self.seconds_to_next(self.home, IDLE_WAIT) + 0.001)
+                    except Exception as exc:  # noqa: BLE001 - tick again in a second
+                        log(f"scheduler.seconds_to_next failed: {type(exc).__name__}: {exc}")
+        self.next_tick = time.monotonic() + wait
 
-    def _call(self, fn, *args) -> None:
+    def heartbeat(self) -> None:
+        """Write the heartbeats (one UPSERT): ``daemon.heartbeat`` now, the scheduler's and
+        the supervisor's as of their last pass."""
+        self.next_beat = time.monotonic() + BEAT_EVERY
+        self.beats["daemon"] = time.time()
+        rows = [(f"{part}.heartbeat", f"{at:.3f}") for part, at in self.beats.items()]
+        try:
+            store.connection(self.home).execute(
+                "INSERT INTO tags (name, value) VALUES "
+                + ", ".join("(?, ?)" for _ in rows)
+                + " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [x for r in rows for x in r])
+        except Exception as exc:  # noqa: BLE001 - a busy store must not stop the daemon
+            log(f"heartbeat not written: {type(exc).__name__}: {exc}")
+
+    def _call(self, fn, *args) -> bool:
         try:
             fn(*args)
+            return True
         except Exception as exc:  # noqa: BLE001 - a hook's failure must not stop the daemon
             log(f"{fn.__module__}.{fn.__name__} failed: {type(exc).__name__}: {exc}")
+            return False
 
     # -- starting -------------------------------------------------------------------
 
