@@ -792,10 +792,11 @@ class Daemon:
                 sv.next_tree = now + sv.tree_interval()
                 if children is None:
                     children = supervisor.ppid_map(self.procs())
-                sv.rotate_logs()
             if sv.sample(now, children if rescan else None):
                 log(f"run {sv.run_id}: {sv.killed_reason}")
                 continue
+            if rescan and sv.stopping is None:
+                sv.rotate_logs()  # the tree is fresh: every writer is held while it rotates
             sv.next_sample = now + sv.sample_interval()
             if sv.state == "starting":
                 self.check_ready(sv, now)

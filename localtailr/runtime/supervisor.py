@@ -41,6 +41,7 @@ IDLE_TREE_EVERY = 10.0  # ... of an idle run (a rescan reads every process's /pr
 METRIC_EVERY = 2.0  # seconds between run_metrics rows
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
+ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 APP_TYPES = ("app", "excel")
 LONG_RUNNING = ("service", "app", "excel")
@@ -576,14 +577,55 @@ class Supervised:
         self.metric_cpu = (now, cpu_now)
         return (max(0.0, cpu_now - before) / max(now - at, 1e-6), self.rss())
 
-    def rotate_logs(self) -> None:
+    def rotate_logs(self, cap: int = LOG_CAP) -> bool:
+        """Rotate stdout and stderr when over ``cap`` bytes, losing no line: the tree is
+        stopped (SIGSTOP, unless the throttle has it stopped already) while a log is copied
+        to ``*.1`` and emptied, then continued; the writers keep their O_APPEND
+        descriptors and go on at the start. If the tree does not stop at once, the
+        rotation waits for the next rescan. True if a log was rotated."""
+        over = []
         for name in ("stdout", "stderr"):
-            rotate(self.run_dir / name)
+            try:
+                if os.stat(self.run_dir / name).st_size > cap:
+                    over.append(self.run_dir / name)
+            except OSError:
+                pass
+        if not over:
+            return False
+        paused = bool(self.paused_until)
+        if not paused:
+            self.signal(signal.SIGSTOP)
+        try:
+            if not paused and not self._stopped(ROTATE_STOP_WAIT):
+                return False
+            return any([rotate(path, cap) for path in over])
+        finally:
+            if not paused:
+                self.signal(signal.SIGCONT)
+
+    def _stopped(self, timeout: float) -> bool:
+        """Wait until every member of the tree is stopped (or gone)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if all(_state(pid) in (b"T", b"t", b"Z", b"X", None) for pid in self.tree):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+
+
+def _state(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def rotate(path: Path, cap: int = LOG_CAP) -> bool:
-    """Copy ``path`` to ``path.1`` and empty it when it is over ``cap`` bytes (the writer
-    keeps its O_APPEND descriptor and goes on at the start)."""
+    """Copy ``path`` to ``path.1`` and empty it when it is over ``cap`` bytes. Lines written
+    between the copy and the truncation would be lost: the caller holds the writers
+    stopped (``Supervised.rotate_logs``)."""
     try:
         if path.stat().st_size <= cap:
             return False
