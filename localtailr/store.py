@@ -200,8 +200,7 @@ def connect(home: Home) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     if mode != "wal":
-        with retrying():
-            conn.execute("PRAGMA journal_mode = WAL")
+        write(conn, "PRAGMA journal_mode = WAL")
     _configure(conn)
     migrate(conn)
     return conn
@@ -280,17 +279,17 @@ def is_locked(exc: BaseException) -> bool:
     )
 
 
-@contextmanager
-def retrying(attempts: int = 50) -> Iterator[None]:
-    """Retry the block while the database answers "locked" (for single statements)."""
+def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 50) -> sqlite3.Cursor:
+    """Run one statement on its own (autocommit), retrying with backoff while the database
+    answers "locked" (beyond busy_timeout)."""
     for attempt in range(attempts):
         try:
-            yield
-            return
+            return conn.execute(sql, args)
         except sqlite3.OperationalError as exc:
             if not is_locked(exc) or attempt == attempts - 1:
                 raise
             time.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
 
 
 @contextmanager

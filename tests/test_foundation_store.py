@@ -214,3 +214,18 @@ def test_info_after_kill_reports_a_clean_store(localtailr_home):
     result = subprocess.run([exe, "info", "--json"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["keys"] >= 1
+
+
+def test_write_retries_a_locked_database_until_it_is_free(localtailr_home):
+    import sqlite3
+    import threading
+
+    from localtailr import store
+
+    holder = store.connect(localtailr_home.home)
+    holder.execute("BEGIN IMMEDIATE")
+    impatient = sqlite3.connect(localtailr_home.home.db_path, isolation_level=None, timeout=0)
+    impatient.execute("PRAGMA busy_timeout = 0")
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    store.write(impatient, "INSERT INTO tags (name, value) VALUES ('k', 'v')")
+    assert impatient.execute("SELECT value FROM tags WHERE name = 'k'").fetchone()[0] == "v"

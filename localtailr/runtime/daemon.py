@@ -705,10 +705,9 @@ class Daemon:
             detail = f"{last}; restart {quick} in {delay:g}s; log tail: {tail}"
             run_state.event(self.home, run_id, "crash-looping", detail[:2000])
             run_state.event(self.home, new_id, "crash-looping", detail[:2000])
-            with store.retrying():
-                conn.execute("UPDATE runs SET reason = ? WHERE run_id = ?",
-                             (f"{row['reason'] or last} (crash-looping: restart {quick} "
-                              f"in {delay:g}s)", run_id))
+            store.write(conn, "UPDATE runs SET reason = ? WHERE run_id = ?",
+                        (f"{row['reason'] or last} (crash-looping: restart {quick} "
+                         f"in {delay:g}s)", run_id))
         if delay:
             heapq.heappush(self.timers, time.monotonic() + delay)
         else:

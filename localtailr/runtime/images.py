@@ -146,10 +146,8 @@ def _touch(home: Home, key: str, marker: Path, mtime: float) -> None:
         if "localtailr.store" in sys.modules:
             from .. import store
 
-            with store.retrying():
-                store.connection(home).execute(
-                    "UPDATE images SET last_used = ? WHERE key = ?", (now, key)
-                )
+            store.write(store.connection(home),
+                        "UPDATE images SET last_used = ? WHERE key = ?", (now, key))
         elif home.db_path.exists():
             conn = sqlite3.connect(home.db_path, timeout=5, isolation_level=None)
             try:

@@ -57,6 +57,5 @@ def transition(home: Home, run_id: int, state: str | None, detail: str | None = 
 def event(home: Home, run_id: int, state: str, detail: str | None = None) -> None:
     """Record an event that is not a state change (``crash-looping``, ``throttled`` ...)."""
     conn = store.connection(home)
-    with store.retrying():
-        conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                     (run_id, time.time(), state, detail))
+    store.write(conn, "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
+                (run_id, time.time(), state, detail))

@@ -64,8 +64,7 @@ def start_task(home: Home, run_id: int, python: str = sys.executable,
             cwd=folder, start_new_session=True,
         )
     conn = store.connection(home)
-    with store.retrying():
-        conn.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (proc.pid, run_id))
+    store.write(conn, "UPDATE runs SET pid = ? WHERE run_id = ?", (proc.pid, run_id))
     return proc
 
 
