@@ -294,6 +294,7 @@ class Daemon:
             str(self.home.root), log_path(self.home),
             enabled=os.environ.get("LOCALTAILR_FORK_SERVER", "1") != "0")
         self._procs: dict | None = None  # a scan of /proc shared by one step
+        self.reloader = None  # watchdog-based, started with the first app in dev
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -371,6 +372,8 @@ class Daemon:
             if self.runs:
                 self.stop_all(SHUTDOWN_REASON)
             self.forkservers.close_all()
+            if self.reloader is not None:
+                self.reloader.close()
             if self.home.db_path.exists():
                 sweep(self.home)
         finally:
@@ -478,6 +481,7 @@ class Daemon:
             self.next_periodic = now + IDLE_WAIT
             if self.advance_workflows is not None:
                 self._call(self.advance_workflows, self.home)
+            self._call(self.hot_reload)
         if woken or periodic or ended:
             if ended and self.advance_workflows is not None:
                 self._call(self.advance_workflows, self.home)
@@ -519,6 +523,41 @@ class Daemon:
                 [x for r in rows for x in r])
         except Exception as exc:  # noqa: BLE001 - a busy store must not stop the daemon
             log(f"heartbeat not written: {type(exc).__name__}: {exc}")
+
+    def hot_reload(self) -> None:
+        """Restart an app in dev whose entrypoint's source file changed (as flask's and
+        streamlit's own dev servers do); other jobs and environments are left alone."""
+        apps = [sv.run_id for sv in self.runs.values() if sv.job_type == "app"]
+        if not apps and self.reloader is None:
+            return
+        conn = store.connection(self.home)
+        watched: dict[int, str] = {}
+        names: dict[int, tuple[str, str]] = {}
+        marks = ",".join("?" * len(apps))
+        for row in conn.execute(
+                f"SELECT r.run_id, r.job_id, r.version, j.name, j.environment FROM runs r"
+                f" JOIN jobs j USING (job_id) WHERE r.run_id IN ({marks})", apps):
+            d = supervisor.definition_of(self.home, row["job_id"], row["version"]) or {}
+            path = (d.get("entrypoint") or {}).get("file")
+            if row["environment"] == "dev" and path:
+                watched[row["job_id"]] = path
+                names[row["job_id"]] = (row["name"], row["environment"])
+        if self.reloader is None:
+            from .reloader import Reloader
+
+            self.reloader = Reloader()
+        self.reloader.sync(watched)
+        for job_id in self.reloader.changed():
+            if job_id not in names:
+                continue
+            from ..platform import jobs
+            from ..platform.context import context
+
+            name, environment = names[job_id]
+            run = jobs.restart(context(self.home, 0, environment), name)
+            run_state.event(self.home, run["run_id"], "reloaded",
+                            f"source changed: {watched[job_id]}")
+            log(f"app {name} reloaded: {watched[job_id]} changed")
 
     def _call(self, fn, *args) -> bool:
         try:
