@@ -203,3 +203,13 @@ def test_signal_is_named_in_the_reason(localtailr_home, daemon):
     os.kill(r["pid"], signal.SIGKILL)
     done = wait_state(home, run["run_id"])
     assert done["state"] == "failed" and "SIGKILL" in done["reason"]
+
+
+def test_failure_reason_is_the_jobs_own_last_line_not_the_build_progress(tmp_path):
+    from localtailr.runtime.supervisor import failure_reason
+
+    (tmp_path / "stderr").write_text("localtailr: image 7e4e04f06fd1: ready in 0.0 s (0.0 MB)\n")
+    assert failure_reason(tmp_path, -9) == "killed by signal SIGKILL"
+    with open(tmp_path / "stderr", "a") as f:
+        f.write("Traceback ...\nValueError: bad row 42\n")
+    assert failure_reason(tmp_path, 1) == "exit code 1: ValueError: bad row 42"

@@ -277,7 +277,7 @@ def build_image(home: Home, spec, log_to: Path | None = None):
         lines.append(line)
         if log_to is not None:
             with open(log_to, "a") as f:
-                f.write(f"localtailr: {line}\n")
+                f.write(f"localtailr: {line}\n")  # progress lines start "image <key>: "
 
     try:
         return ensure_image(home, spec, progress)
@@ -746,6 +746,9 @@ def start_run(home: Home, run_id: int) -> Supervised:
         raise
 
 
+BUILD_LINE_PREFIX = "localtailr: image "  # how build progress lines start in a run's stderr
+
+
 def failure_reason(run_dir: Path, code: int | None) -> str:
     """The reason of a run that ended with ``code``: what the bootstrap wrote, the code,
     and for a failure the last line of stderr."""
@@ -763,7 +766,9 @@ def failure_reason(run_dir: Path, code: int | None) -> str:
     if written:
         return f"{text}: {written}" if not written.startswith("cannot import") else written
     if code not in (0, None):
-        tail = log_tail(run_dir / "stderr", 1)
+        # the job's own last line, not the image build's progress written before it started
+        tail = [line for line in log_tail(run_dir / "stderr", 20)
+                if not line.startswith(BUILD_LINE_PREFIX)]
         if tail:
             return f"{text}: {tail[-1][:300]}"
     return text
