@@ -154,3 +154,26 @@ def main() -> dict:
 
 if __name__ == "__main__":
     main()
+
+
+def run() -> list[dict]:
+    """The issue's three image figures, as rows for ``make bench``."""
+    from bench import row
+
+    hit = bench_cache_hit()
+    cold = bench_cold_build()
+    script = bench_script_run()
+    rows = [
+        row("image cache hit", hit["hit_s"] * 1e3, "ms", hit["python_c_pass_s"] * 1e3,
+            "python -c pass", target="<= 0.1x", ok=hit["ratio"] <= 0.1,
+            note=f"from raw arguments {hit['hit_from_arguments_s'] * 1e3:.3f} ms"),
+        row(f"cold build of {PACKAGE} (speed-up)", cold["localtailr_s"], "s", cold["venv_pip_s"],
+            "python -m venv + pip", ratio=cold["speedup"], target=">= 5x",
+            ok=cold["speedup"] >= 5),
+    ]
+    if "cli_s" in script:
+        rows.append(row("`localtailr run` script, cached env", script["cli_s"] * 1e3, "ms",
+                        script["python_script_s"] * 1e3, "python script.py",
+                        target="<= 1.5x", ok=script["cli_ratio"] <= 1.5,
+                        note=f"in-process run_script: {script['ratio']:.2f}x"))
+    return rows

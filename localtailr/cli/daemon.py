@@ -76,8 +76,3 @@ def down(opts, timeout):
 def status(opts):
     """The daemon (pid, uptime, web address, CPU limiting in force) and the runs by state."""
     opts.emit(daemon_mod.status(opts.home), _status_text)
-
-
-def register(cli: click.Group) -> None:
-    for command in (up, down, status):
-        cli.add_command(command)

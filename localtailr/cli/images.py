@@ -124,8 +124,3 @@ def run(opts, script, args, params):
     # signals and the exit code go straight through.
     os.chdir(launch.cwd)
     os.execve(launch.argv[0], launch.argv, env)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(image)
-    cli.add_command(run)

@@ -239,9 +239,3 @@ def _ensure_daemon(opts) -> None:
     from ..sdk.job import ensure_daemon
 
     ensure_daemon(opts.home)
-
-
-def register(cli: click.Group) -> None:
-    """Add ``job`` and ``logs`` to the ``localtailr`` command."""
-    cli.add_command(job)
-    cli.add_command(logs)

@@ -1,19 +1,53 @@
-"""``localtailr``: the platform's verbs on the command line."""
+"""``localtailr``: the platform's verbs on the command line.
+
+Commands are imported when used (``LazyGroup``): ``localtailr kv get`` does not pay for
+the daemon, the web app or psutil, and ``localtailr run`` starts its script sooner.
+"""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sys
 
 import click
 
 from .. import store
-from ..platform import blob as blob_ops
-from ..platform import kv as kv_ops
 from .common import caller_options
 
+# command name -> "module:attribute" (modules under localtailr.cli)
+LAZY = {
+    "user": "identity:user",
+    "group": "identity:group",
+    "tag": "identity:tag",
+    "kv": "data:kv",
+    "secret": "data:secret",
+    "blob": "data:blob",
+    "image": "images:image",
+    "run": "images:run",
+    "job": "jobs:job",
+    "logs": "jobs:logs",
+    "up": "daemon:up",
+    "down": "daemon:down",
+    "status": "daemon:status",
+    "web": "web:web",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (the pattern of click's docs)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY:
+            module, attr = LAZY[name].split(":")
+            return getattr(importlib.import_module(f"localtailr.cli.{module}"), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", metavar="PATH", help="The home folder (default: LOCALTAILR_HOME or ~/.localtailr).")
 @click.option("--as", "as_user", metavar="USER", help="Act as this user.")
 @click.option("--env", metavar="ENV", help="dev, pre or prod.")
@@ -80,19 +114,4 @@ def reset(opts, yes):
 
 
 def main() -> None:
-    from . import data, identity
-
-    for group in (identity.user, identity.group, identity.tag, data.kv, data.secret, data.blob):
-        cli.add_command(group)
-    for name in ("jobs", "images", "daemon", "web"):
-        try:
-            module = __import__(f"localtailr.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"localtailr.cli.{name}":
-                raise
-            continue
-        module.register(cli)
     cli(prog_name="localtailr")
-
-
-__all__ = ["blob_ops", "cli", "kv_ops", "main"]

@@ -23,7 +23,3 @@ def web(opts, port: int) -> None:
         pass
     finally:
         srv.server_close()
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(web)
