@@ -140,6 +140,8 @@ def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
         hasher.start()
         try:
             size = _copy_fd(src.fileno(), dst, progress)
+            # write the copy to disk while the hasher is still reading: both release the GIL
+            os.fsync(dst)
         finally:
             hasher.join()
     after = os.stat(path)
