@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 
 import click
@@ -108,19 +109,35 @@ def run(opts, script, args, params):
     `# secrets: A, B` header are set as variables A and B. The script's exit code is ours.
     """
     from ..platform import kv as kv_ops
-    from ..runtime import script_run
+    from ..runtime import images, script_run
 
     ctx = opts.ctx()
     env_user = {"LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
-    launch = script_run.prepare_script(
-        opts.home,
-        script,
-        script_run.parse_params(params),
-        lambda name: kv_ops.get(ctx, name, kv_ops.SECRETS),
-        args=args,
-    )
+    try:
+        launch = script_run.prepare_script(
+            opts.home,
+            script,
+            script_run.parse_params(params),
+            lambda name: kv_ops.get(ctx, name, kv_ops.SECRETS),
+            args=args,
+        )
+    except images.ImageBuildError as exc:
+        _show_failed_build(exc)
     env = {**launch.env, **env_user}
     # Replace this process with the script: no extra interpreter waiting in between,
     # signals and the exit code go straight through.
     os.chdir(launch.cwd)
     os.execve(launch.argv[0], launch.argv, env)
+
+
+def _show_failed_build(exc) -> None:
+    """A failed build: its log, then one line saying why; exit code 1."""
+    try:
+        log = exc.log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        log = ""
+    if log:
+        click.echo(f"build log ({exc.log_path}):", err=True)
+        click.echo(log.rstrip("\n"), err=True)
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
