@@ -87,6 +87,14 @@ def log(message: str) -> None:
 # -- discovery -------------------------------------------------------------------------
 
 
+def restart_delay(restarts: int, uptime: float) -> tuple[int, float]:
+    """The quick-restart count and the delay (s) of the next restart of a long-running job
+    whose process, itself restart number ``restarts``, ended after ``uptime`` seconds: at
+    once for the first, then 1, 2, 4 ... s up to BACKOFF_CAP; up STABLE_AFTER s resets it."""
+    quick = 0 if uptime >= STABLE_AFTER else restarts + 1
+    return quick, 0.0 if quick <= 1 else min(BACKOFF_CAP, 2.0 ** (quick - 2))
+
+
 def lock_path(home: Home) -> Path:
     return home.root / "daemon.lock"
 
@@ -720,8 +728,7 @@ class Daemon:
             return
         if self._stop_requests([run_id]) and not stopped:
             return
-        quick = 0 if uptime >= STABLE_AFTER else row["restarts"] + 1
-        delay = 0.0 if quick <= 1 else min(BACKOFF_CAP, 2.0 ** (quick - 2))
+        quick, delay = restart_delay(row["restarts"], uptime)
         now = time.time()
         with store.transaction(conn):
             newer = conn.execute(
@@ -739,8 +746,10 @@ class Daemon:
             conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
                          (new_id, now, "pending", f"restart of run {run_id} in {delay:g}s"))
         if quick >= CRASH_LOOP_AFTER:
-            tail = " | ".join(supervisor.log_tail(self.home.run_dir(run_id) / "stderr", 5))
-            last = f"exit code {code}" if code is not None else (row["reason"] or "failed")
+            tail = " | ".join([line for line in supervisor.log_tail(
+                self.home.run_dir(run_id) / "stderr", 25)
+                if not line.startswith(supervisor.BUILD_LINE_PREFIX)][-5:])  # the job's own lines
+            last = row["reason"] or (f"exit code {code}" if code is not None else "failed")
             detail = f"{last}; restart {quick} in {delay:g}s; log tail: {tail}"
             run_state.event(self.home, run_id, "crash-looping", detail[:2000])
             run_state.event(self.home, new_id, "crash-looping", detail[:2000])
