@@ -35,6 +35,14 @@ def test_make_run_demo_lives_and_stops_cleanly(localtailr_home):
     jobs = session.get(url.split("?")[0].rstrip("/") + "/api/job/ls", timeout=30).json()
     names = {j["name"] for j in jobs}
     assert {"heartbeat", "hello-app", "price-report"} <= names
+    types = {j["name"]: j["type"] for j in jobs}
+    assert [types[n] for n in ("heartbeat", "hello-app", "price-report")] == ["service", "app", "workflow"]
+    assert next(j for j in jobs if j["name"] == "price-report")["next_fire"]  # scheduled
+    api = url.split("?")[0].rstrip("/") + "/api/"
+    assert {k["key"] for k in session.get(api + "kv/ls", timeout=30).json()} >= {"greeting", "db_url"}
+    secrets = session.get(api + "secret/ls", timeout=30).text
+    assert "warehouse_password" in secrets and "correct horse" not in secrets
+    assert "analysts" in {g["name"] for g in session.get(api + "group/ls", timeout=30).json()}
 
     daemon_pid = int((localtailr_home.root / "daemon.json").read_text().split('"pid": ')[1].split(",")[0])
     proc.send_signal(signal.SIGINT)

@@ -245,3 +245,56 @@ def test_a_service_restart_appears_after_the_test_kills_it(site, browser, localt
         shot(browser, "overview-with-daemon")
     finally:
         daemon_mod.stop(home)
+
+
+def test_every_page_fits_a_phone_screen(site, browser, localtailr_home):
+    home = localtailr_home.home
+    root = context(home, "root", "dev")
+    ids = _seed(root)
+    seed.job(root, "svc", "service")
+    running = seed.run(root, "svc", "running", url="http://127.0.0.1:5555/")
+    seed.metrics(root, running)
+    sign_in(browser, site, home)
+    browser.set_window_size(390, 844)  # a phone
+    try:
+        for name, path in (("overview", "/"), ("jobs", "/jobs"), ("services", "/services"),
+                           ("users", "/users"), ("kv", "/kv"), ("secrets", "/secrets"), ("blobs", "/blobs"),
+                           ("job", "/jobs/dev/nightly"), ("run", f"/runs/{ids['failed']}"),
+                           ("workflow", f"/runs/{ids['parent']}")):
+            browser.get(site + path)
+            inner = browser.execute_script("return window.innerWidth;")
+            page = browser.execute_script("return document.documentElement.scrollWidth;")
+            assert page <= inner, (path, page, inner)  # wide tables and graphs scroll inside the page
+            font = browser.execute_script("return parseFloat(getComputedStyle(document.body).fontSize);")
+            assert font >= 12, path
+            shot(browser, f"phone-{name}")
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_script_in_log_lines_blobs_users_and_secrets_shows_as_text(site, browser, localtailr_home):
+    home = localtailr_home.home
+    root = context(home, "root", "dev")
+    users.add(root, "mallory", first_name=XSS)
+    blob.put(root, f"x/{XSS}.txt", b"x")
+    kv.put(root, f"secret {XSS}", "TOPSECRETVALUE", kind=kv.SECRETS)
+    seed.job(root, "printer")
+    run_id = seed.run(root, "printer", "running")
+    folder = home.run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stdout").write_text(f"before\n{XSS}\n<img src=x onerror=alert(2)>\n")
+    sign_in(browser, site, home)
+    browser.get(f"{site}/runs/{run_id}")
+    wait(browser, lambda d: "onerror" in d.find_element(By.ID, "log").text, "the log's lines")
+    time.sleep(0.2)
+    assert no_alert(browser)
+    assert XSS in browser.find_element(By.ID, "log").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#log script, #log img")
+    shot(browser, "escaped-log")
+    for name, path in (("escaped-users", "/users"), ("escaped-blobs", "/blobs"), ("escaped-secrets", "/secrets")):
+        browser.get(site + path)
+        time.sleep(0.2)
+        assert no_alert(browser), path
+        assert "<script>alert(1)<" in browser.find_element(By.TAG_NAME, "main").text, path
+        assert "TOPSECRETVALUE" not in browser.page_source
+        shot(browser, name)

@@ -97,6 +97,7 @@ def job_page(environment: str, name: str):
     runs = jobs.runs(ctx, name=name, environment=job["environment"], limit=30)
     schedule = queries.schedules(ctx).get((job["environment"], job["name"]))
     return render_template("job.html", job=job, runs=runs, schedule=schedule,
+                           url=job["url"] if _local_url(job["url"]) else None,
                            definition_json=json.dumps(job["definition"], indent=2, default=str))
 
 
