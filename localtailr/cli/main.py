@@ -95,11 +95,15 @@ def info(opts):
     opts.emit(data)
 
 
+KEPT_ON_RESET = ("README.md",)
+
+
 @cli.command()
 @click.option("--yes", is_flag=True, help="Really delete everything in the home.")
 @caller_options
 def reset(opts, yes):
-    """Delete the home and everything in it (needs --yes)."""
+    """Delete the home and everything in it (needs --yes); a README.md there is kept
+    (the checkout's ``sandbox/README.md``), with the folder that holds it."""
     if not yes:
         click.echo(f"error: this deletes {opts.home.root} and everything in it; add --yes", err=True)
         sys.exit(1)
@@ -109,7 +113,16 @@ def reset(opts, yes):
 
         acl.require_admin(ctx, "reset the home")
         store.forget(opts.home)
-    shutil.rmtree(opts.home.root, ignore_errors=True)
+    root = opts.home.root
+    for entry in root.iterdir() if root.is_dir() else ():
+        if entry.name in KEPT_ON_RESET:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
     opts.emit({"removed": str(opts.home.root)}, lambda d: f"removed {d['removed']}")
 
 
