@@ -53,7 +53,7 @@ def deploy(tmp_path, module: str, environment: str):
 
 def test_dev_app_reloads_when_its_source_changes(localtailr_home, daemon, tmp_path):
     path, job = deploy(tmp_path, "reload_dev_app", "dev")
-    time.sleep(0.5)  # the daemon's watch is set up on its next periodic pass
+    # at once: the daemon may not be watching yet, and must still notice (the run's start time)
     path.write_text(SOURCE.format(text="version two"))
 
     def serving_new():

@@ -51,3 +51,19 @@ def test_an_editor_that_replaces_the_file_is_seen(tmp_path):
         assert wait_changed(reloader) == {3}
     finally:
         reloader.close()
+
+
+def test_a_change_before_the_watch_began_is_caught_by_the_runs_start_time(tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text("x = 1\n")
+    started = app.stat().st_mtime - 5  # the run started before this edit
+    reloader = Reloader()
+    try:
+        reloader.sync({4: str(app)}, {4: started})
+        assert wait_changed(reloader) == {4}
+        reloader.sync({4: str(app)}, {4: started})  # the same run: reported once
+        assert reloader.changed() == set()
+        reloader.sync({4: str(app)}, {4: app.stat().st_mtime + 1})  # a fresh run: up to date
+        assert reloader.changed() == set()
+    finally:
+        reloader.close()

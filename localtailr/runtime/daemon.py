@@ -541,20 +541,23 @@ class Daemon:
         conn = store.connection(self.home)
         watched: dict[int, str] = {}
         names: dict[int, tuple[str, str]] = {}
+        started: dict[int, float] = {}
         marks = ",".join("?" * len(apps))
         for row in conn.execute(
-                f"SELECT r.run_id, r.job_id, r.version, j.name, j.environment FROM runs r"
+                f"SELECT r.run_id, r.job_id, r.version, r.started_at, j.name, j.environment FROM runs r"
                 f" JOIN jobs j USING (job_id) WHERE r.run_id IN ({marks})", apps):
             d = supervisor.definition_of(self.home, row["job_id"], row["version"]) or {}
             path = (d.get("entrypoint") or {}).get("file")
             if row["environment"] == "dev" and path:
                 watched[row["job_id"]] = path
                 names[row["job_id"]] = (row["name"], row["environment"])
+                if row["started_at"]:
+                    started[row["job_id"]] = row["started_at"]
         if self.reloader is None:
             from .reloader import Reloader
 
             self.reloader = Reloader()
-        self.reloader.sync(watched)
+        self.reloader.sync(watched, started)
         for job_id in self.reloader.changed():
             if job_id not in names:
                 continue

@@ -28,13 +28,28 @@ class Reloader(FileSystemEventHandler):
         self._files: dict[str, set[int]] = {}  # real path -> job ids
         self._watches: dict[str, object] = {}  # folder -> watch
         self._dirty: dict[int, float] = {}  # job id -> time of the last change
+        self._reported: dict[float, set[int]] = {}  # run start -> jobs found stale (once a run)
 
-    def sync(self, watched: dict[int, str]) -> None:
-        """Watch exactly these ``{job_id: file}`` from now on."""
+    def sync(self, watched: dict[int, str], started: dict[int, float] | None = None) -> None:
+        """Watch exactly these ``{job_id: file}`` from now on.
+
+        ``started`` (job id -> epoch seconds its run started) catches what an event cannot:
+        a file changed after the run started but before the watch was set up.
+        """
         files: dict[str, set[int]] = {}
+        now = time.monotonic()
         for job_id, path in watched.items():
             if path and os.path.isfile(path):
                 files.setdefault(os.path.realpath(path), set()).add(job_id)
+                since = (started or {}).get(job_id)
+                try:
+                    stale = since is not None and os.stat(path).st_mtime > since
+                except OSError:
+                    stale = False
+                if stale and job_id not in self._reported.get(since, set()):
+                    self._reported.setdefault(since, set()).add(job_id)
+                    with self._lock:
+                        self._dirty.setdefault(job_id, now - DEBOUNCE)
         folders = {os.path.dirname(p) for p in files}
         with self._lock:
             self._files = files
