@@ -7,9 +7,9 @@ import time
 
 from .. import store
 from . import acl, names
-from .context import Context, identity_changed
+from .context import ADMIN_GROUP_ID, Context, identity_changed
 
-ADMIN_ID = 1
+ADMIN_ID = ADMIN_GROUP_ID  # the built-in admin group (made by migration 1)
 
 
 def _row_to_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> dict:
