@@ -13,7 +13,6 @@ the current one; PROMOTE to copy a version to the next environment (dev → pre 
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
@@ -520,13 +519,9 @@ def _insert_run(
 
 
 def notify(home: Home) -> bool:
-    """Wake the daemon if there is one (False when there is none, or no runtime)."""
-    try:
-        wakeup = importlib.import_module("localtailr.runtime.wakeup")
-    except ModuleNotFoundError as exc:
-        if exc.name != "localtailr.runtime.wakeup":
-            raise
-        return False
+    """Wake the daemon if there is one (False when there is none)."""
+    from ..runtime import wakeup
+
     return wakeup.notify(home)
 
 

@@ -46,7 +46,7 @@ import psutil
 
 from .. import store
 from ..home import Home
-from . import run_state, supervisor, wakeup
+from . import run_state, scheduler, supervisor, wakeup, workflow_runner
 from .forkservers import ForkServers
 from .supervisor import LONG_RUNNING, LaunchError, Supervised
 
@@ -59,23 +59,6 @@ STABLE_AFTER = 60.0  # a long-running process up this long resets its backoff
 BACKOFF_CAP = 30.0
 CRASH_LOOP_AFTER = 3  # quick restarts in a row before a job is shown crash-looping
 SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
-
-
-def web_app_factory():
-    """``localtailr.web.app.create_app`` if the web app is installed, else None."""
-    try:
-        from ..web.app import create_app
-    except ImportError:
-        return None
-    return create_app
-
-
-def _hook(module: str, name: str):
-    try:
-        mod = __import__(f"localtailr.runtime.{module}", fromlist=[name])
-    except ImportError:
-        return None
-    return getattr(mod, name, None)
 
 
 def log(message: str) -> None:
@@ -292,12 +275,9 @@ class Daemon:
         self.url: str | None = None
         self.next_periodic = 0.0
         self.next_services = 0.0
-        self.scheduler_tick = _hook("scheduler", "tick")
-        self.seconds_to_next = _hook("scheduler", "seconds_to_next")
         self.next_tick = 0.0  # monotonic time of the next scheduler tick
         self.beats: dict[str, float] = {}
         self.next_beat = 0.0
-        self.advance_workflows = _hook("workflow_runner", "advance_all")
         self.forkservers = ForkServers(
             str(self.home.root), log_path(self.home),
             enabled=os.environ.get("LOCALTAILR_FORK_SERVER", "1") != "0")
@@ -353,14 +333,13 @@ class Daemon:
         wakeup.notify(self.home)
 
     def start_web(self) -> None:
-        factory = web_app_factory()
-        if factory is None:
-            return
         from werkzeug.serving import make_server
+
+        from ..web.app import create_app
 
         port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
         try:
-            app = factory(self.home)
+            app = create_app(self.home)
             try:
                 server = make_server("127.0.0.1", port, app, threaded=True)
             except OSError as exc:
@@ -487,12 +466,11 @@ class Daemon:
             self.tick_scheduler()
         if periodic:
             self.next_periodic = now + IDLE_WAIT
-            if self.advance_workflows is not None:
-                self._call(self.advance_workflows, self.home)
+            self._call(workflow_runner.advance_all, self.home)
             self._call(self.hot_reload)
         if woken or periodic or ended:
-            if ended and self.advance_workflows is not None:
-                self._call(self.advance_workflows, self.home)
+            if ended:
+                self._call(workflow_runner.advance_all, self.home)
             self.handle_stop_requests()
             self.start_pending()
         if now >= self.next_services:
@@ -506,15 +484,13 @@ class Daemon:
         """Fire what is due (by localtailr's clock, which tests may move) and plan the next
         tick: at the next fire time, at most a second away."""
         wait = IDLE_WAIT
-        if self.scheduler_tick is not None:
-            if self._call(self.scheduler_tick, self.home):
-                self.beats["scheduler"] = time.time()
-                if self.seconds_to_next is not None:
-                    try:
-                        # a little after the fire time; never a busy loop on a stuck row
-                        wait = max(0.002, self.seconds_to_next(self.home, IDLE_WAIT) + 0.001)
-                    except Exception as exc:  # noqa: BLE001 - tick again in a second
-                        log(f"scheduler.seconds_to_next failed: {type(exc).__name__}: {exc}")
+        if self._call(scheduler.tick, self.home):
+            self.beats["scheduler"] = time.time()
+            try:
+                # a little after the fire time; never a busy loop on a stuck row
+                wait = max(0.002, scheduler.seconds_to_next(self.home, IDLE_WAIT) + 0.001)
+            except Exception as exc:  # noqa: BLE001 - tick again in a second
+                log(f"scheduler.seconds_to_next failed: {type(exc).__name__}: {exc}")
         self.next_tick = time.monotonic() + wait
 
     def heartbeat(self) -> None:

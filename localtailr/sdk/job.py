@@ -7,7 +7,6 @@ platform does ("Simple Service - alice" → ``simple-service-alice``).
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,24 +20,10 @@ from .environment import Environment
 from .resources import Resources
 
 
-def _image_class():
-    try:
-        from .image import Image
-    except ModuleNotFoundError as exc:  # the image layer not installed yet
-        if exc.name != "localtailr.sdk.image":
-            raise
-        return None
-    return Image
+def ensure_daemon(home) -> dict:
+    """Start the daemon of ``home`` if it is not running; its info."""
+    from ..runtime import daemon
 
-
-def ensure_daemon(home) -> dict | None:
-    """Start the daemon of ``home`` if the runtime provides one and it is not running."""
-    try:
-        daemon = importlib.import_module("localtailr.runtime.daemon")
-    except ModuleNotFoundError as exc:
-        if exc.name != "localtailr.runtime.daemon":
-            raise
-        return None
     return daemon.ensure_running(home)
 
 
@@ -99,14 +84,12 @@ class _Job:
 
     @staticmethod
     def _make_image(image, python_version, python_requirements, pre, post):
-        Image = _image_class()
+        from .image import Image
+
         if image is not None:
-            if Image is not None and not isinstance(image, Image) and not isinstance(image, dict):
+            if not isinstance(image, (Image, dict)):
                 raise ValueError(f"invalid image {image!r}: use an Image")
             return image
-        if Image is None:
-            return {"python_version": python_version, "python_requirements": python_requirements,
-                    "build_script_pre": pre, "build_script_post": post}
         return Image(python_version=python_version, python_requirements=python_requirements,
                      build_script_pre=pre, build_script_post=post)
 
