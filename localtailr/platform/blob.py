@@ -140,8 +140,6 @@ def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
         hasher.start()
         try:
             size = _copy_fd(src.fileno(), dst, progress)
-            # write the copy to disk while the hasher is still reading: both release the GIL
-            os.fsync(dst)
         finally:
             hasher.join()
     after = os.stat(path)
@@ -208,11 +206,16 @@ def put(
                     if progress:
                         progress(size)
                 sha = digest.hexdigest()
-            os.fsync(f.fileno())
-        target = object_path(ctx, sha)
-        target.parent.mkdir(exist_ok=True)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+            target = object_path(ctx, sha)
+            stored = _reuse(target, size)
+            if not stored:
+                os.fsync(f.fileno())
+        if stored:  # the content is stored already: the copy never reaches the disk
+            tmp.unlink()
+        else:
+            target.parent.mkdir(exist_ok=True)
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -237,6 +240,19 @@ def put(
     if old and old != sha:
         _drop_if_unused(ctx, old)
     return {"name": name, "size": size, "sha256": sha}
+
+
+def _reuse(target: Path, size: int) -> bool:
+    """Whether the object ``target`` is stored already (then a put writes nothing new).
+    Its mtime is renewed so that _drop_if_unused, which spares recent objects, leaves it
+    to the put that is about to commit a row naming it."""
+    try:
+        if target.stat().st_size != size:
+            return False
+        os.utime(target)
+        return True
+    except OSError:
+        return False
 
 
 def _check_writable(ctx: Context, name: str, res: str) -> None:
