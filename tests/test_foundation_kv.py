@@ -236,3 +236,29 @@ def test_cli_secret_listing_never_shows_values(localtailr_home):
         assert "token" in result.stdout or args[-1] in ("info", "token")
     got = _cli(home, "secret", "get", "token")
     assert got.stdout.strip() == SECRET  # asked for explicitly
+
+
+def test_non_admin_get_follows_acl_and_membership_changes_made_elsewhere(localtailr_home, monkeypatch):
+    """A non-admin get checks READ in its own query, with the caller's principals as last
+    seen: a change committed by another connection (an ACL entry or a membership
+    removed) is honoured at the next get."""
+    import sqlite3
+
+    localtailr.User.add("ann")
+    team = localtailr.Group.add("team")
+    team.add_users(["ann"])
+    KV().put("by-user", "u", acl={"read": [localtailr.User.get("ann").user_id]})
+    KV().put("by-group", "g", acl={"read": [-team.group_id]})
+    monkeypatch.setenv("LOCALTAILR_USER", "ann")
+    assert KV().get("by-user") == "u" and KV().get("by-group") == "g"
+    with pytest.raises(PermissionError):
+        KV().put("by-user", "x")  # READ only
+    other = sqlite3.connect(localtailr_home.home.db_path, isolation_level=None)
+    other.execute("DELETE FROM memberships WHERE group_id = ?", (team.group_id,))
+    with pytest.raises(PermissionError):
+        KV().get("by-group")
+    assert KV().get("by-user") == "u"
+    other.execute("DELETE FROM acl WHERE resource = 'kv/dev/by-user'")
+    with pytest.raises(PermissionError):
+        KV().get("by-user")
+    other.close()

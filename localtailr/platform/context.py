@@ -74,6 +74,16 @@ class Context:
             self._caller = caller
         return caller
 
+    def cached_caller(self) -> Caller | None:
+        """The caller as last resolved on this connection, perhaps stale, without a query:
+        a guess that an operation confirms with ``caller_at`` (``caller_at(v) is guess``)."""
+        if self._caller is not None:
+            return self._caller
+        hit = _callers.get((id(self.conn), self._user))
+        if hit and hit[1] == _generation and hit[3] is self.conn:
+            return hit[2]
+        return None
+
     @property
     def user(self) -> str:
         return self.caller.name

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from .. import keyring, store
-from ..errors import NotFoundError
+from ..errors import NotFoundError, PermissionError
 from . import acl, names
 from .context import Context
 
@@ -84,17 +84,46 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
             acl.replace(conn, res, acl.owner_acl(ctx.caller.user_id))
 
 
+def _get_sql(table: str, principals: int) -> str:
+    """A get's statement that also checks READ for a caller with ``principals`` principals."""
+    sql = _GET_READ_SQL.get((table, principals))
+    if sql is None:
+        marks = ",".join("?" * principals)
+        sql = _GET_SQL[table].replace(
+            "SELECT v.data_version,",
+            "SELECT v.data_version, EXISTS (SELECT 1 FROM acl WHERE resource = ? AND"
+            f" permission = 'read' AND principal IN ({marks})),", 1)
+        _GET_READ_SQL[(table, principals)] = sql
+    return sql
+
+
+_GET_READ_SQL: dict[tuple[str, int], str] = {}
+
+
 def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
     """The value under ``key``; NotFoundError if absent, PermissionError without READ."""
     names.key(key, kind.label)
     # One statement reads the value and data_version (which tells whether the cached
-    # caller is still current): a get is then one query, as in plain sqlite3.
-    version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+    # caller is still current) and, for a non-admin caller seen before, whether their
+    # principals may read the key: a get is then one query, as in plain sqlite3.
+    guess = ctx.cached_caller()
+    res = resource(kind, ctx.environment, key)
+    if guess is None or guess.is_admin:
+        readable = None
+        version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+    else:
+        principals = guess.principals
+        version, readable, value = ctx.conn.execute(
+            _get_sql(kind.table, len(principals)), (res, *principals, ctx.environment, key)
+        ).fetchone()
     caller = ctx.caller_at(version)
     if value is None:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
-        acl.require(ctx, resource(kind, ctx.environment, key), "read", f"get {kind.label}")
+        if caller is not guess or readable is None:  # the guess was stale: check again
+            acl.require(ctx, res, "read", f"get {kind.label}")
+        elif not readable:
+            raise PermissionError(ctx.user, res, "read", f"get {kind.label}")
     return keyring.decrypt(ctx.home, value, key) if kind.secure else value
 
 
