@@ -273,6 +273,25 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+POLL = 0.003  # seconds between looks at PRAGMA data_version while waiting for a commit
+
+
+def wait_for_commit(conn: sqlite3.Connection, seen: int | None, until: float | None) -> int:
+    """Wait until another connection commits to the database (``PRAGMA data_version``
+    differs from ``seen``) or ``time.monotonic()`` reaches ``until``; the version now.
+
+    A look costs microseconds, so a waiter sees a change within a few milliseconds
+    without re-reading its rows between commits."""
+    while True:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != seen:
+            return version
+        now = time.monotonic()
+        if until is not None and now >= until:
+            return version
+        time.sleep(POLL if until is None else max(0.0, min(POLL, until - now)))
+
+
 def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)

@@ -229,3 +229,27 @@ def test_write_retries_a_locked_database_until_it_is_free(localtailr_home):
     threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
     store.write(impatient, "INSERT INTO tags (name, value) VALUES ('k', 'v')")
     assert impatient.execute("SELECT value FROM tags WHERE name = 'k'").fetchone()[0] == "v"
+
+
+def test_wait_for_commit_returns_on_another_connections_commit(localtailr_home):
+    """A waiter with no deadline returns once another connection commits; with a deadline
+    passed and no commit it returns the version it had."""
+    import threading
+
+    conn = store.connection(localtailr_home.home)
+    seen = store.wait_for_commit(conn, None, None)
+    assert store.wait_for_commit(conn, seen, time.monotonic() - 1) == seen
+    started = threading.Event()
+
+    def commit_elsewhere():
+        started.wait()
+        other = sqlite3.connect(localtailr_home.home.db_path, isolation_level=None)
+        other.execute("INSERT INTO kv (environment, key, value, updated_at, updated_by)"
+                      " VALUES ('dev', 'wait-test', '1', 0, 0)")
+        other.close()
+
+    thread = threading.Thread(target=commit_elsewhere)
+    thread.start()
+    started.set()
+    assert store.wait_for_commit(conn, seen, None) != seen
+    thread.join()

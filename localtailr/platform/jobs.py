@@ -794,13 +794,13 @@ def wait(ctx: Context, run_id: int, timeout: float | None = None) -> dict:
     row = _run_row(ctx, run_id)
     _require_run(ctx, row, "read", "wait for run")
     deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.01
+    seen = None
     while row["state"] not in TERMINAL:
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"run {run_id} is still {row['state']} after {timeout:g} s")
-        pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
-        time.sleep(pause)
-        delay = min(delay * 1.5, 0.2)
+        # a run's state changes only with a commit: look again once there is one (or in a second)
+        look = time.monotonic() + 1.0
+        seen = store.wait_for_commit(ctx.conn, seen, look if deadline is None else min(look, deadline))
         row = _run_row(ctx, run_id)
     return get_run(ctx, run_id)
 

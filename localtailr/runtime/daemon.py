@@ -469,7 +469,7 @@ class Daemon:
             self._call(workflow_runner.advance_all, self.home)
             self._call(self.hot_reload)
         if woken or periodic or ended:
-            if ended:
+            if ended or woken:  # woken: perhaps a new workflow run, whose first tasks start now
                 self._call(workflow_runner.advance_all, self.home)
             self.handle_stop_requests()
             self.start_pending()

@@ -33,6 +33,12 @@ __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflo
 TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
 
 
+def _next_look(deadline: float | None) -> float:
+    # at least once a second even without a commit (a daemon that died commits nothing)
+    soon = time.monotonic() + 1.0
+    return soon if deadline is None else min(soon, deadline)
+
+
 class WorkflowRun:
     """A handle on one workflow run: ``state``, ``wait()``, ``results()``, ``tasks()``,
     ``stop()``, ``rerun_failed()``."""
@@ -65,12 +71,13 @@ class WorkflowRun:
 
             return drive(self.home, self.run_id, timeout or 10**9)
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.01
+        conn = store.connection(self.home)
+        seen = None
         while (state := self.state) not in TERMINAL:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"workflow run {self.run_id} is still {state} after {timeout}s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            # the state changes only with a commit: look again once there is one
+            seen = store.wait_for_commit(conn, seen, _next_look(deadline))
         return state
 
     def results(self) -> dict[str, Any]:
