@@ -174,6 +174,41 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 3: top-level runs counted by job and state, kept by triggers (the overview reads
+    # these few rows instead of grouping every run)
+    """
+    CREATE TABLE run_counts (
+        job_id INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (job_id, state)
+    ) WITHOUT ROWID;
+    INSERT INTO run_counts (job_id, state, n)
+        SELECT job_id, state, count(*) FROM runs WHERE parent_run_id IS NULL GROUP BY job_id, state;
+    CREATE TRIGGER run_counts_insert AFTER INSERT ON runs WHEN NEW.parent_run_id IS NULL
+    BEGIN
+        INSERT INTO run_counts (job_id, state, n) VALUES (NEW.job_id, NEW.state, 1)
+            ON CONFLICT (job_id, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER run_counts_delete AFTER DELETE ON runs WHEN OLD.parent_run_id IS NULL
+    BEGIN
+        UPDATE run_counts SET n = n - 1 WHERE job_id = OLD.job_id AND state = OLD.state;
+    END;
+    CREATE TRIGGER run_counts_update AFTER UPDATE OF state, job_id, parent_run_id ON runs
+    WHEN OLD.state IS NOT NEW.state OR OLD.job_id IS NOT NEW.job_id
+        OR OLD.parent_run_id IS NOT NEW.parent_run_id
+    BEGIN
+        UPDATE run_counts SET n = n - 1
+            WHERE OLD.parent_run_id IS NULL AND job_id = OLD.job_id AND state = OLD.state;
+        INSERT INTO run_counts (job_id, state, n)
+            SELECT NEW.job_id, NEW.state, 1 WHERE NEW.parent_run_id IS NULL
+            ON CONFLICT (job_id, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER run_counts_job_delete AFTER DELETE ON jobs
+    BEGIN
+        DELETE FROM run_counts WHERE job_id = OLD.job_id;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

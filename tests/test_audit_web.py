@@ -359,3 +359,25 @@ def test_reset_of_the_sandbox_keeps_its_readme(cli, tmp_path):
     assert done.returncode == 0, done.stderr
     assert [p.name for p in sandbox.iterdir()] == ["README.md"]
     assert cli("--home", str(sandbox), "kv", "get", "a").returncode == 1  # gone
+
+
+def test_kv_secrets_and_blobs_pages_page_what_the_caller_may_read(home, root):
+    """Pages of 100, in name order, counting only what the caller may read (the listing is
+    paged in SQL); a page past the end shows the last."""
+    alice = users.add(root, "alice")["user_id"]
+    with_alice = {"read": [alice], "write": [0]}
+    for i in range(230):
+        kv.put(root, f"k{i:03d}", f"v{i}", with_alice if i % 2 else None)
+        if i < 120:
+            blob.put(root, f"r/b{i:03d}", b"x", with_alice if i % 2 else None)
+    kv.put(root, "s-token", "x", kind=kv.SECRETS)
+    keys = lambda body: re.findall(r'<td class="key">(k\d+)</td>', body)
+    assert keys(text(signed_in(home), "/kv?page=3")) == [f"k{i:03d}" for i in range(200, 230)]
+    mine = text(signed_in(home, "alice"), "/kv?page=2")
+    assert keys(mine) == [f"k{i:03d}" for i in range(201, 230, 2)]
+    assert keys(text(signed_in(home, "alice"), "/kv?page=9")) == keys(mine)
+    blobs = lambda body: re.findall(r"<td>(r/b\d+)</td>", body)
+    assert blobs(text(signed_in(home), "/blobs?page=2")) == [f"r/b{i:03d}" for i in range(100, 120)]
+    assert blobs(text(signed_in(home, "alice"), "/blobs?path=r")) == [f"r/b{i:03d}" for i in range(1, 120, 2)]
+    assert blobs(text(signed_in(home), "/blobs?path=q")) == []
+    assert "s-token" in text(signed_in(home), "/secrets")

@@ -410,3 +410,28 @@ def sweep(ctx: Context, older_than: float = 3600) -> int:
             except FileNotFoundError:
                 pass
     return n
+
+
+def page(ctx: Context, path: str = "", limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+    """One page of ``ls``, found in SQL: (the blobs under ``path`` the caller may read, in
+    name order from ``offset``, at most ``limit`` of them; how many there are in all)."""
+    for what, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"invalid {what} {value!r}: use a whole number >= 0")
+    prefix = ""
+    if path not in ("", "/", None):
+        prefix = validate_name(path.rstrip("/")) + "/"
+    where, args = "name >= ?", [prefix]
+    if prefix:  # a range of the primary key: names that start with the folder's
+        where += " AND name < ?"
+        args.append(prefix[:-1] + "0")
+    if not ctx.caller.is_admin:
+        principals = ctx.caller.principals
+        where += (" AND EXISTS (SELECT 1 FROM acl WHERE resource = 'blob/' || name AND"
+                  f" permission = 'read' AND principal IN ({','.join('?' * len(principals))}))")
+        args += principals
+    total = ctx.conn.execute(f"SELECT count(*) FROM blobs WHERE {where}", args).fetchone()[0]
+    rows = ctx.conn.execute(
+        f"SELECT * FROM blobs WHERE {where} ORDER BY name LIMIT ? OFFSET ?", (*args, limit, offset)
+    ).fetchall()
+    return [dict(r) for r in rows], total

@@ -8,6 +8,7 @@ appear in errors or listings.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -144,17 +145,54 @@ def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
         acl.remove(conn, res)
 
 
-def ls(ctx: Context, kind: Kind = KEYS) -> list[dict]:
-    """The keys the caller may read, each with its ACL: ``[{"key": k, "acl": {...}}]``."""
-    rows = ctx.conn.execute(
-        f"SELECT key FROM {kind.table} WHERE environment = ? ORDER BY key", (ctx.environment,)
-    ).fetchall()
+def _readable(ctx: Context, kind: Kind) -> tuple[str, list]:
+    """The WHERE clause (and its arguments) of the caller's readable keys, in SQL."""
+    where, args = "environment = ?", [ctx.environment]
+    if not ctx.caller.is_admin:
+        principals = ctx.caller.principals
+        where += (" AND EXISTS (SELECT 1 FROM acl WHERE resource = ? || key AND permission = 'read'"
+                  f" AND principal IN ({','.join('?' * len(principals))}))")
+        args += [resource(kind, ctx.environment, ""), *principals]
+    return where, args
+
+
+def ls(ctx: Context, kind: Kind = KEYS, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """The keys the caller may read, in key order, each with its ACL:
+    ``[{"key": k, "acl": {...}}]``; ``limit`` and ``offset`` take one page of them."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"invalid limit {limit!r}: use a whole number >= 0")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"invalid offset {offset!r}: use a whole number >= 0")
+    where, args = _readable(ctx, kind)
+    sql = f"SELECT key FROM {kind.table} WHERE {where} ORDER BY key"
+    if limit is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+    keys = [r[0] for r in ctx.conn.execute(sql, args)]
+    prefix = resource(kind, ctx.environment, "")
+    if limit is None:  # every key: one range scan of the ACL table's primary key
+        rows = ctx.conn.execute(
+            "SELECT resource, permission, principal FROM acl WHERE resource >= ? AND resource < ?"
+            " ORDER BY resource, permission, principal", (prefix, prefix[:-1] + "0"))
+    else:
+        rows = ctx.conn.execute(
+            "SELECT resource, permission, principal FROM acl WHERE resource IN"
+            " (SELECT value FROM json_each(?)) ORDER BY resource, permission, principal",
+            (json.dumps([prefix + k for k in keys]),))
+    found: dict[str, dict[str, list[int]]] = {}
+    for res, permission, principal in rows:
+        found.setdefault(res, {}).setdefault(permission, []).append(principal)
     out = []
-    for (key,) in rows:
-        res = resource(kind, ctx.environment, key)
-        if acl.allowed(ctx, res, "read"):
-            out.append({"key": key, "acl": acl.get(ctx.conn, res)})
+    for key in keys:
+        entries = found.get(prefix + key, {})
+        out.append({"key": key, "acl": {p: entries[p] for p in acl.PERMISSIONS if p in entries}})
     return out
+
+
+def count(ctx: Context, kind: Kind = KEYS) -> int:
+    """How many keys of the environment the caller may read."""
+    where, args = _readable(ctx, kind)
+    return ctx.conn.execute(f"SELECT count(*) FROM {kind.table} WHERE {where}", args).fetchone()[0]
 
 
 def acls(ctx: Context, key: str, kind: Kind = KEYS) -> dict:

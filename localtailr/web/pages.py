@@ -36,6 +36,13 @@ def _paginate(items: list, size: int) -> tuple[list, dict]:
     return items[(page - 1) * size: page * size], {"page": page, "pages": pages, "total": len(items)}
 
 
+def _sql_pager(total: int, size: int) -> dict:
+    """The pager of a listing paged in SQL: page (clamped), pages, total, and the offset."""
+    pages = max(1, math.ceil(total / size))
+    page = min(_page(), pages)
+    return {"page": page, "pages": pages, "total": total, "offset": (page - 1) * size}
+
+
 def _env_arg() -> str | None:
     value = request.args.get("env") or None
     return environments.normalise(value) if value else None
@@ -173,22 +180,28 @@ def people():
     return render_template("users.html", users=user_rows, groups=group_rows)
 
 
-def _acl_text(ctx, acl_: dict) -> str:
-    return "; ".join(
-        f"{perm}: {', '.join(groups.principal_name(ctx, p) for p in principals)}"
-        for perm, principals in acl_.items())
+def _acl_text(ctx, acl_: dict, names: dict[int, str] | None = None) -> str:
+    names = {} if names is None else names  # principal -> name, shared by a page's rows
+
+    def name(p: int) -> str:
+        if p not in names:
+            names[p] = groups.principal_name(ctx, p)
+        return names[p]
+
+    return "; ".join(f"{perm}: {', '.join(name(p) for p in principals)}"
+                     for perm, principals in acl_.items())
 
 
 @bp.route("/kv")
 def kv_page():
     env = _env_arg() or "dev"
     ctx = caller_context(env)
-    shown, pager = _paginate(kv.ls(ctx), 100)
-    rows = []
-    for item in shown:
+    pager = _sql_pager(kv.count(ctx), 100)
+    rows, names = [], {}
+    for item in kv.ls(ctx, limit=100, offset=pager["offset"]):
         value = kv.get(ctx, item["key"])  # listed keys are readable: the service layer says so
         rows.append({"key": item["key"], "value": value if len(value) <= 200 else value[:200] + "…",
-                     "acl": _acl_text(ctx, item["acl"])})
+                     "acl": _acl_text(ctx, item["acl"], names)})
     return render_template("kv.html", rows=rows, pager=pager, env=env,
                            environments=environments.ENVIRONMENTS)
 
@@ -197,17 +210,22 @@ def kv_page():
 def secrets_page():
     env = _env_arg() or "dev"
     ctx = caller_context(env)
-    rows = [{"key": s["key"], "acl": _acl_text(ctx, s["acl"])} for s in kv.ls(ctx, kind=kv.SECRETS)]
-    shown, pager = _paginate(rows, 100)
-    return render_template("secrets.html", rows=shown, pager=pager, env=env,
+    pager = _sql_pager(kv.count(ctx, kind=kv.SECRETS), 100)
+    names: dict[int, str] = {}
+    rows = [{"key": s["key"], "acl": _acl_text(ctx, s["acl"], names)}
+            for s in kv.ls(ctx, kind=kv.SECRETS, limit=100, offset=pager["offset"])]
+    return render_template("secrets.html", rows=rows, pager=pager, env=env,
                            environments=environments.ENVIRONMENTS)
 
 
 @bp.route("/blobs")
 def blobs_page():
     ctx = caller_context()
-    shown, pager = _paginate(blob.ls(ctx, request.args.get("path", "")), 100)
-    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""))
+    path = request.args.get("path", "")
+    first, total = blob.page(ctx, path, 100, 0)
+    pager = _sql_pager(total, 100)
+    shown = first if pager["offset"] == 0 else blob.page(ctx, path, 100, pager["offset"])[0]
+    return render_template("blobs.html", rows=shown, pager=pager, path=path)
 
 
 def template_filters(app) -> None:

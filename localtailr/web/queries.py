@@ -36,9 +36,9 @@ def counts(ctx: Context) -> dict:
     ids = readable_job_ids(ctx)
     where, args = _job_filter(ids)
     by_type = dict(conn.execute(f"SELECT type, count(*) FROM jobs WHERE 1 = 1{where} GROUP BY type", args).fetchall())
-    by_state = dict(conn.execute(
-        f"SELECT state, count(*) FROM runs WHERE parent_run_id IS NULL{where} GROUP BY state", args
-    ).fetchall())
+    by_state = {state: n for state, n in conn.execute(  # counts kept by triggers (schema 3)
+        f"SELECT state, sum(n) FROM run_counts WHERE 1 = 1{where} GROUP BY state", args
+    ) if n}
     out = {
         "jobs": sum(by_type.values()), "jobs_by_type": by_type,
         "runs": sum(by_state.values()), "runs_by_state": by_state,
