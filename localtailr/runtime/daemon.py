@@ -823,7 +823,7 @@ class Daemon:
                 continue
             if rescan and sv.stopping is None:
                 sv.rotate_logs()  # the tree is fresh: every writer is held while it rotates
-            sv.next_sample = now + sv.sample_interval()
+            sv.next_sample = sv.next_sample_at(now)
             if sv.state == "starting":
                 self.check_ready(sv, now)
             metric = sv.metric(now)
