@@ -16,7 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	  echo "python3-venv is missing: installing it with apt-get"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/pip install -q --upgrade uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[test]'
+	# bytecode compiled once here; a plain .pth path (compat), not an import finder run at every start
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -C editable_mode=compat -e '.[test]'
 	@touch $@
 
 install: $(VENV)/.installed

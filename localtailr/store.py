@@ -9,7 +9,6 @@ caller.
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -327,6 +326,14 @@ def wait_for_commit(conn: sqlite3.Connection, seen: int | None, until: float | N
         time.sleep(POLL if until is None else max(0.0, min(POLL, until - now)))
 
 
+def _jitter() -> float:
+    """A factor in [0.5, 1.5) that spreads retries apart (random imported only on a retry:
+    it costs every command-line call a millisecond)."""
+    import random
+
+    return random.uniform(0.5, 1.5)
+
+
 def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)
@@ -342,7 +349,7 @@ def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 
         except sqlite3.OperationalError as exc:
             if not is_locked(exc) or attempt == attempts - 1:
                 raise
-            time.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+            time.sleep(min(0.2, 0.002 * 2**attempt) * _jitter())
     raise AssertionError("unreachable")
 
 
@@ -364,7 +371,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         except sqlite3.OperationalError as exc:
             if not is_locked(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(delay * random.uniform(0.5, 1.5))
+            time.sleep(delay * _jitter())
             delay = min(delay * 2, 0.1)
     try:
         yield conn

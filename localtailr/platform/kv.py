@@ -8,25 +8,18 @@ appear in errors or listings.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .. import keyring, store
 from ..errors import NotFoundError, PermissionError
 from . import acl, names
 from .context import Context
 
-
-@dataclass(frozen=True)
-class Kind:
-    """What differs between plain keys and secrets."""
-
-    label: str  # "key" or "secret"
-    table: str
-    column: str  # the value column
-    prefix: str  # resource prefix for ACLs
-    secure: bool
+# What differs between plain keys and secrets: label ("key" or "secret"), table, column (the
+# value's), prefix (of the ACL resource), secure. (A namedtuple: a dataclass would import
+# inspect at every command-line call.)
+Kind = namedtuple("Kind", "label table column prefix secure")
 
 
 KEYS = Kind("key", "kv", "value", "kv", False)
@@ -170,15 +163,14 @@ def ls(ctx: Context, kind: Kind = KEYS, limit: int | None = None, offset: int = 
         args += [-1 if limit is None else limit, offset]
     keys = [r[0] for r in ctx.conn.execute(sql, args)]
     prefix = resource(kind, ctx.environment, "")
-    if limit is None:  # every key: one range scan of the ACL table's primary key
-        rows = ctx.conn.execute(
-            "SELECT resource, permission, principal FROM acl WHERE resource >= ? AND resource < ?"
-            " ORDER BY resource, permission, principal", (prefix, prefix[:-1] + "0"))
-    else:
-        rows = ctx.conn.execute(
-            "SELECT resource, permission, principal FROM acl WHERE resource IN"
-            " (SELECT value FROM json_each(?)) ORDER BY resource, permission, principal",
-            (json.dumps([prefix + k for k in keys]),))
+    if not keys:
+        return []
+    # the ACLs of these keys: one range scan of the ACL table's primary key, from the first
+    # key to the last (with no limit, the whole environment's)
+    low, high = (prefix, prefix[:-1] + "0") if limit is None else (prefix + keys[0], prefix + keys[-1] + "\0")
+    rows = ctx.conn.execute(
+        "SELECT resource, permission, principal FROM acl WHERE resource >= ? AND resource < ?"
+        " ORDER BY resource, permission, principal", (low, high))
     found: dict[str, dict[str, list[int]]] = {}
     for res, permission, principal in rows:
         found.setdefault(res, {}).setdefault(permission, []).append(principal)

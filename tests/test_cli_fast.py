@@ -1,0 +1,67 @@
+"""``localtailr kv get|put`` answered without click (``cli.fast``): the same output, exit
+codes and errors as the full command line, and anything else left to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localtailr.cli import fast
+
+LOCALTAILR = str(Path(sys.executable).with_name("localtailr"))
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([LOCALTAILR, *args], capture_output=True, text=True, input=stdin,
+                          env=os.environ.copy(), timeout=60)
+
+
+def full(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The same command through click (cli.main), for comparison."""
+    code = "import sys; from localtailr.cli.main import main; sys.argv[0] = 'localtailr'; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          input=stdin, env=os.environ.copy(), timeout=60)
+
+
+def test_fast_commands_match_the_full_command_line(localtailr_home):
+    localtailr_home.home.ensure()
+    for run in (cli, full):
+        put = run("kv", "put", "db url", "post gres://x", "--env", "pre")
+        assert (put.returncode, put.stdout, put.stderr) == (0, "stored db url in pre\n", "")
+    for args in (("kv", "get", "db url", "--env", "pre"), ("kv", "get", "--json", "db url", "--env", "pre"),
+                 ("kv", "get", "db url"), ("kv", "get", "db url", "--env", "staging"),
+                 ("kv", "put", "bad\nkey", "v"), ("kv", "get", "db url", "--env", "pre", "--as", "nobody")):
+        a, b = cli(*args), full(*args)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+    assert cli("kv", "get", "db url", "--env", "pre").stdout == "post gres://x\n"
+    assert cli("kv", "get", "db url").returncode == 1  # not in dev: the full path's error
+
+
+def test_fast_path_does_not_import_click(localtailr_home):
+    localtailr_home.home.ensure()
+    assert cli("kv", "put", "k", "v").returncode == 0
+    code = ("import sys; from localtailr.cli import fast; sys.argv = ['localtailr', 'kv', 'get', 'k'];"
+            " fast.main(); print('click' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=os.environ.copy()).stdout
+    assert out == "v\nFalse\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["kv", "get"], ["kv", "get", "a", "b"], ["kv", "get", "a", "--secure"], ["kv", "put", "a"],
+    ["kv", "put", "a", "b", "--read", "x"], ["kv", "ls"], ["blob", "get", "a"], ["--json", "kv", "get", "a"],
+    ["kv", "get", "a", "--env"], ["kv", "get", "a", "--env", "dev", "--env", "pre"], ["kv", "get", "--help"],
+])
+def test_anything_else_is_left_to_the_full_command_line(argv):
+    assert fast.parse(argv) is None
+
+
+def test_parse_reads_options_anywhere():
+    assert fast.parse(["kv", "get", "--as", "ann", "k", "--json", "--home", "/h"]) == (
+        "get", ["k"], {"as_json": True, "user": "ann", "home": "/h"})
+    assert fast.parse(["kv", "put", "k", "v", "--env", "pre"]) == (
+        "put", ["k", "v"], {"as_json": False, "environment": "pre"})
