@@ -9,7 +9,7 @@ WHEELHOUSE := $(CURDIR)/wheelhouse
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export LOCALTAILR_WHEELHOUSE := $(WHEELHOUSE)
 
-.PHONY: install system-packages wheels test test-fast run demo bench lint clean
+.PHONY: install system-packages wheels test test-fast run demo bench bench-peers lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -45,12 +45,19 @@ run: install wheels
 demo: install wheels
 	LOCALTAILR_HOME=$(SANDBOX) $(PY) -m localtailr.demo --examples-only
 
-bench: install wheels
+# The peers the bench compares against (Redis, Prefect, supervisord; uv is ours already) go
+# into the bench's own environment, .bench-venv, never the project's; one that cannot be
+# installed is skipped by its row with the reason.
+bench-peers: install
+	@UV=$(VENV)/bin/uv PY=$(PY) scripts/bench-peers.sh .bench-venv
+
+bench: install wheels bench-peers
+	@$(PY) -m compileall -q localtailr  # as an installed package would be (no compile on first run)
 	$(PY) -m bench
 
 lint: install
 	$(VENV)/bin/ruff check localtailr tests bench
 
 clean:
-	rm -rf $(VENV) $(WHEELHOUSE) .pytest_cache
+	rm -rf $(VENV) $(WHEELHOUSE) .bench-venv .pytest_cache
 	find $(SANDBOX) -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -7,7 +7,7 @@ VENV=${1:-.bench-venv}
 UV=${UV:-.venv/bin/uv}
 PY=${PY:-.venv/bin/python}
 [ -x "$VENV/bin/python" ] || "$UV" venv -q --python "$PY" "$VENV" || exit 0
-"$UV" pip install -q --python "$VENV/bin/python" redis 'prefect>=3,<4' supervisor \
+"$UV" pip install -q --compile-bytecode --python "$VENV/bin/python" redis 'prefect>=3,<4' supervisor \
   || echo "bench peers: pip install failed; the peer rows will say skipped" >&2
 if ! command -v redis-server >/dev/null; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)

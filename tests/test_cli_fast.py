@@ -65,3 +65,19 @@ def test_parse_reads_options_anywhere():
         "get", ["k"], {"as_json": True, "user": "ann", "home": "/h"})
     assert fast.parse(["kv", "put", "k", "v", "--env", "pre"]) == (
         "put", ["k", "v"], {"as_json": False, "environment": "pre"})
+
+
+def test_run_script_fast_matches_the_full_command_line(localtailr_home, tmp_path):
+    """``localtailr run SCRIPT ARGS`` without options: the script's output, arguments and
+    exit code, as through click; a missing script is the full path's error."""
+    localtailr_home.home.ensure()
+    script = tmp_path / "show.py"
+    script.write_text("import os, sys\nprint(sys.argv[1:], os.environ['LOCALTAILR_USER'],"
+                      " os.environ['DATATAILR_JOB_ENVIRONMENT'])\nsys.exit(3)\n")
+    assert full("run", str(script)).returncode == 3  # builds its environment (progress on stderr)
+    for args in (("run", str(script), "a", "b c"), ("run", str(tmp_path / "missing.py"))):
+        a, b = cli(*args), full(*args)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+    assert cli("run", str(script), "a").stdout == "['a'] root dev\n"
+    assert cli("run", str(script), "a").returncode == 3
+    assert fast.run_script(["run", str(script), "--param", "k=v"]) is False  # options: click's

@@ -1,6 +1,7 @@
-"""The hottest data commands, answered before click and the other commands are imported:
+"""The hottest commands, answered before click and the other commands are imported:
 ``localtailr kv get KEY`` and ``localtailr kv put KEY VALUE``, each with ``--json``,
-``--env ENV``, ``--as USER`` and ``--home PATH``.
+``--env ENV``, ``--as USER`` and ``--home PATH``; and ``localtailr run SCRIPT [ARG ...]``
+with no option (an argument that starts with ``-`` leaves it to click).
 
 Anything else, and any error, is left to the full command line (``cli.main``), which
 does the same and reports errors its way: a failed get or put changed nothing, so it
@@ -35,6 +36,34 @@ def parse(argv: list[str]) -> tuple[str, list[str], dict] | None:
     if len(args) != (1 if verb == "get" else 2):
         return None
     return verb, args, opts
+
+
+def run_script(argv: list[str]) -> bool:
+    """``localtailr run SCRIPT [ARG ...]``, as ``cli.images.run`` does it; False to go the
+    full way (an option given, or an error before the script starts)."""
+    if len(argv) < 2 or argv[0] != "run" or any(a.startswith("-") for a in argv[1:]):
+        return False
+    try:
+        import os
+
+        from ..platform import kv
+        from ..platform.context import context
+        from ..runtime import images, script_run
+
+        ctx = context()
+        try:
+            launch = script_run.prepare_script(
+                ctx.home, argv[1], {}, lambda name: kv.get(ctx, name, kv.SECRETS), args=argv[2:])
+        except images.ImageBuildError as exc:
+            from .images import _show_failed_build  # click, only to report the failure
+
+            _show_failed_build(exc)
+    except Exception:  # noqa: BLE001 - the full command line reports it
+        return False
+    env = {**launch.env, "LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
+    os.chdir(launch.cwd)
+    os.execve(launch.argv[0], launch.argv, env)
+    return True  # not reached: the script replaced this process
 
 
 def run(argv: list[str]) -> bool:
@@ -72,7 +101,7 @@ def run(argv: list[str]) -> bool:
 
 def main() -> None:
     """The ``localtailr`` command."""
-    if run(sys.argv[1:]):
+    if run(sys.argv[1:]) or run_script(sys.argv[1:]):
         return
     from .main import main as full  # click and every command: only when needed
 
