@@ -765,7 +765,10 @@ def runs(
         sql += f" AND r.state IN ({','.join('?' * len(states))})"
         args += list(states)
     if not include_tasks:
-        sql += " AND r.parent_run_id IS NULL"
+        # For the few active runs, "+" keeps the planner (which has no statistics: no home
+        # runs ANALYZE) off the parent index, a walk of every top-level run: the state
+        # index finds them and they are sorted. Other filters walk the runs in order.
+        sql += f" AND {'+' if state == 'active' else ''}r.parent_run_id IS NULL"
     sql += " ORDER BY r.run_id DESC"
     out, skipped, readable = [], 0, {}
     for row in ctx.conn.execute(sql, args):
