@@ -173,8 +173,8 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
-    # 3: top-level runs counted by job and state, kept by triggers (the overview reads
-    # these few rows instead of grouping every run)
+    # 3: top-level runs counted by job and state, and keys, secrets and blobs counted, kept
+    # by triggers (the overview reads these few rows instead of counting every row)
     """
     CREATE TABLE run_counts (
         job_id INTEGER NOT NULL,
@@ -207,6 +207,29 @@ MIGRATIONS: list[str] = [
     BEGIN
         DELETE FROM run_counts WHERE job_id = OLD.job_id;
     END;
+    CREATE TABLE data_counts (
+        name TEXT PRIMARY KEY,
+        n INTEGER NOT NULL,
+        bytes INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO data_counts (name, n, bytes)
+        SELECT 'kv', count(*), 0 FROM kv UNION ALL
+        SELECT 'secrets', count(*), 0 FROM secrets UNION ALL
+        SELECT 'blobs', count(*), coalesce(sum(size), 0) FROM blobs;
+    CREATE TRIGGER data_counts_kv_insert AFTER INSERT ON kv
+    BEGIN UPDATE data_counts SET n = n + 1 WHERE name = 'kv'; END;
+    CREATE TRIGGER data_counts_kv_delete AFTER DELETE ON kv
+    BEGIN UPDATE data_counts SET n = n - 1 WHERE name = 'kv'; END;
+    CREATE TRIGGER data_counts_secrets_insert AFTER INSERT ON secrets
+    BEGIN UPDATE data_counts SET n = n + 1 WHERE name = 'secrets'; END;
+    CREATE TRIGGER data_counts_secrets_delete AFTER DELETE ON secrets
+    BEGIN UPDATE data_counts SET n = n - 1 WHERE name = 'secrets'; END;
+    CREATE TRIGGER data_counts_blobs_insert AFTER INSERT ON blobs
+    BEGIN UPDATE data_counts SET n = n + 1, bytes = bytes + NEW.size WHERE name = 'blobs'; END;
+    CREATE TRIGGER data_counts_blobs_delete AFTER DELETE ON blobs
+    BEGIN UPDATE data_counts SET n = n - 1, bytes = bytes - OLD.size WHERE name = 'blobs'; END;
+    CREATE TRIGGER data_counts_blobs_update AFTER UPDATE OF size ON blobs
+    BEGIN UPDATE data_counts SET bytes = bytes - OLD.size + NEW.size WHERE name = 'blobs'; END;
     """,
 ]
 

@@ -412,12 +412,8 @@ def sweep(ctx: Context, older_than: float = 3600) -> int:
     return n
 
 
-def page(ctx: Context, path: str = "", limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
-    """One page of ``ls``, found in SQL: (the blobs under ``path`` the caller may read, in
-    name order from ``offset``, at most ``limit`` of them; how many there are in all)."""
-    for what, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"invalid {what} {value!r}: use a whole number >= 0")
+def _readable_under(ctx: Context, path: str) -> tuple[str, list]:
+    """The WHERE clause (and its arguments) of the blobs under ``path`` the caller may read."""
     prefix = ""
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
@@ -430,8 +426,23 @@ def page(ctx: Context, path: str = "", limit: int = 100, offset: int = 0) -> tup
         where += (" AND EXISTS (SELECT 1 FROM acl WHERE resource = 'blob/' || name AND"
                   f" permission = 'read' AND principal IN ({','.join('?' * len(principals))}))")
         args += principals
-    total = ctx.conn.execute(f"SELECT count(*) FROM blobs WHERE {where}", args).fetchone()[0]
+    return where, args
+
+
+def page(ctx: Context, path: str = "", limit: int = 100, offset: int = 0) -> list[dict]:
+    """One page of ``ls``, found in SQL: the blobs under ``path`` the caller may read, in
+    name order from ``offset``, at most ``limit`` of them."""
+    for what, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"invalid {what} {value!r}: use a whole number >= 0")
+    where, args = _readable_under(ctx, path)
     rows = ctx.conn.execute(
         f"SELECT * FROM blobs WHERE {where} ORDER BY name LIMIT ? OFFSET ?", (*args, limit, offset)
     ).fetchall()
-    return [dict(r) for r in rows], total
+    return [dict(r) for r in rows]
+
+
+def count(ctx: Context, path: str = "") -> int:
+    """How many blobs under ``path`` the caller may read."""
+    where, args = _readable_under(ctx, path)
+    return ctx.conn.execute(f"SELECT count(*) FROM blobs WHERE {where}", args).fetchone()[0]

@@ -36,11 +36,18 @@ def _paginate(items: list, size: int) -> tuple[list, dict]:
     return items[(page - 1) * size: page * size], {"page": page, "pages": pages, "total": len(items)}
 
 
-def _sql_pager(total: int, size: int) -> dict:
-    """The pager of a listing paged in SQL: page (clamped), pages, total, and the offset."""
-    pages = max(1, math.ceil(total / size))
-    page = min(_page(), pages)
-    return {"page": page, "pages": pages, "total": total, "offset": (page - 1) * size}
+def _sql_page(fetch, count, size: int) -> tuple[list, dict]:
+    """One page of a listing paged in SQL, without counting it: ``fetch(limit, offset)``
+    reads one row more than the page to know whether there is a next. Only a page past
+    the end counts the rows (``count()``), to show the last page instead."""
+    page = _page()
+    rows = fetch(size + 1, (page - 1) * size)
+    if not rows and page > 1:
+        total = count()
+        page = max(1, math.ceil(total / size))
+        rows = fetch(size + 1, (page - 1) * size)
+    more = len(rows) > size
+    return rows[:size], {"page": page, "pages": page + 1 if more else page, "total": None}
 
 
 def _env_arg() -> str | None:
@@ -196,9 +203,10 @@ def _acl_text(ctx, acl_: dict, names: dict[int, str] | None = None) -> str:
 def kv_page():
     env = _env_arg() or "dev"
     ctx = caller_context(env)
-    pager = _sql_pager(kv.count(ctx), 100)
+    shown, pager = _sql_page(lambda limit, offset: kv.ls(ctx, limit=limit, offset=offset),
+                             lambda: kv.count(ctx), 100)
     rows, names = [], {}
-    for item in kv.ls(ctx, limit=100, offset=pager["offset"]):
+    for item in shown:
         value = kv.get(ctx, item["key"])  # listed keys are readable: the service layer says so
         rows.append({"key": item["key"], "value": value if len(value) <= 200 else value[:200] + "…",
                      "acl": _acl_text(ctx, item["acl"], names)})
@@ -210,10 +218,11 @@ def kv_page():
 def secrets_page():
     env = _env_arg() or "dev"
     ctx = caller_context(env)
-    pager = _sql_pager(kv.count(ctx, kind=kv.SECRETS), 100)
+    shown, pager = _sql_page(
+        lambda limit, offset: kv.ls(ctx, kind=kv.SECRETS, limit=limit, offset=offset),
+        lambda: kv.count(ctx, kind=kv.SECRETS), 100)
     names: dict[int, str] = {}
-    rows = [{"key": s["key"], "acl": _acl_text(ctx, s["acl"], names)}
-            for s in kv.ls(ctx, kind=kv.SECRETS, limit=100, offset=pager["offset"])]
+    rows = [{"key": s["key"], "acl": _acl_text(ctx, s["acl"], names)} for s in shown]
     return render_template("secrets.html", rows=rows, pager=pager, env=env,
                            environments=environments.ENVIRONMENTS)
 
@@ -222,9 +231,8 @@ def secrets_page():
 def blobs_page():
     ctx = caller_context()
     path = request.args.get("path", "")
-    first, total = blob.page(ctx, path, 100, 0)
-    pager = _sql_pager(total, 100)
-    shown = first if pager["offset"] == 0 else blob.page(ctx, path, 100, pager["offset"])[0]
+    shown, pager = _sql_page(lambda limit, offset: blob.page(ctx, path, limit, offset),
+                             lambda: blob.count(ctx, path), 100)
     return render_template("blobs.html", rows=shown, pager=pager, path=path)
 
 

@@ -45,22 +45,24 @@ def counts(ctx: Context) -> dict:
         "users": conn.execute("SELECT count(*) FROM users").fetchone()[0],
         "groups": conn.execute("SELECT count(*) FROM groups").fetchone()[0],
     }
-    if ctx.caller.is_admin:
-        out["keys"] = conn.execute("SELECT count(*) FROM kv").fetchone()[0]
-        out["secrets"] = conn.execute("SELECT count(*) FROM secrets").fetchone()[0]
+    if ctx.caller.is_admin:  # counts kept by triggers (schema 3)
+        kept = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, n, bytes FROM data_counts")}
+        out["keys"], out["secrets"] = kept["kv"][0], kept["secrets"][0]
+        out["blobs"], out["blob_bytes"] = kept["blobs"]
+    else:  # what the caller may read, counted in SQL
+        readable = ("EXISTS (SELECT 1 FROM acl WHERE resource = {} AND permission = 'read'"
+                    f" AND principal IN ({','.join('?' * len(ctx.caller.principals))}))")
+        p = list(ctx.caller.principals)
+        out["keys"] = conn.execute(
+            "SELECT count(*) FROM kv WHERE " + readable.format("'kv/' || environment || '/' || key"),
+            p).fetchone()[0]
+        out["secrets"] = conn.execute(
+            "SELECT count(*) FROM secrets WHERE "
+            + readable.format("'secret/' || environment || '/' || key"), p).fetchone()[0]
         out["blobs"], out["blob_bytes"] = conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
-    else:
-        out["keys"] = _count_readable(ctx, "SELECT environment, key FROM kv", "kv/{}/{}")
-        out["secrets"] = _count_readable(ctx, "SELECT environment, key FROM secrets", "secret/{}/{}")
-        rows = [r for r in conn.execute("SELECT name, size FROM blobs")
-                if acl.allowed(ctx, f"blob/{r[0]}", "read")]
-        out["blobs"], out["blob_bytes"] = len(rows), sum(r[1] for r in rows)
+            "SELECT count(*), coalesce(sum(size), 0) FROM blobs WHERE "
+            + readable.format("'blob/' || name"), p).fetchone()
     return out
-
-
-def _count_readable(ctx: Context, sql: str, resource: str) -> int:
-    return sum(1 for r in ctx.conn.execute(sql) if acl.allowed(ctx, resource.format(*r), "read"))
 
 
 def schedules(ctx: Context) -> dict[tuple[str, str], dict]:
