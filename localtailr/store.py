@@ -275,6 +275,21 @@ def forget(home: Home) -> None:
         entry[0].close()
 
 
+def is_home(home: Home) -> bool:
+    """Whether ``home`` holds a localtailr database (read only: nothing is created or migrated)."""
+    if not home.db_path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{home.db_path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return schema_version(conn) >= 1 and {"users", "groups", "kv"} <= tables
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 

@@ -68,13 +68,13 @@ def resource(name: str) -> str:
 
 def _objects(ctx: Context) -> Path:
     path = ctx.home.blobs / "objects"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def _tmp(ctx: Context) -> Path:
     path = ctx.home.blobs / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -210,7 +210,7 @@ def put(
                 sha = digest.hexdigest()
             os.fsync(f.fileno())
         target = object_path(ctx, sha)
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(exist_ok=True, mode=0o700)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:
