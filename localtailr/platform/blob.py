@@ -331,6 +331,7 @@ def exists(ctx: Context, name: str) -> bool:
 def ls(ctx: Context, path: str = "") -> list[dict]:
     """Blobs under folder ``path`` ("" for all) that the caller may read: name, size, sha256."""
     prefix = ""
+    names.text(path, "the path of blob ls (a folder)")
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
     rows = ctx.conn.execute(

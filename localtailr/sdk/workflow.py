@@ -131,7 +131,7 @@ def parse_duration(value: datetime.timedelta | float | str | None) -> float | No
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value)):
+    elif isinstance(value, str) and value.strip() and (m := _DURATION.fullmatch(value)):
         h, mi, s = (int(g) if g else 0 for g in m.groups())
         seconds = float(h * 3600 + mi * 60 + s)
     else:
@@ -160,7 +160,7 @@ def _options(func: Callable, given: dict) -> dict:
     opts["expire_after"] = parse_duration(opts["expire_after"])
     env_vars = dict(opts["env_vars"] or {})
     for key, value in env_vars.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ValueError(f"invalid env_vars name {key!r}: use letters, digits and _")
         if not isinstance(value, (str, int, float, bool)):
             raise ValueError(  # noqa: TRY004 - bad input is a ValueError here
