@@ -8,12 +8,14 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from pathlib import Path
 
 import pytest
 import web_seed as seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import localtailr
 from localtailr import KV, Blob, Group, Image, Secrets, User
 from localtailr.platform import jobs, kv
 from localtailr.platform.context import context
@@ -283,7 +285,7 @@ def test_env_var_and_param_names_are_matched_whole(localtailr_home, bad):
 
 
 def test_an_entrypoint_reference_is_matched_whole(localtailr_home):
-    from localtailr.platform import entrypoints
+    from localtailr.core import entrypoints
 
     assert entrypoints.entrypoint_of("json:dumps")["qualname"] == "dumps"
     with pytest.raises(ValueError, match="package.module:function"):
@@ -293,11 +295,6 @@ def test_an_entrypoint_reference_is_matched_whole(localtailr_home):
 def test_no_name_check_uses_match_with_a_dollar():
     """A pattern ending in ``$`` used with ``.match`` accepts a trailing newline: every
     check of a whole name uses ``fullmatch``."""
-    import re
-    from pathlib import Path
-
-    import localtailr
-
     root = Path(localtailr.__file__).parent
     offenders = []
     for path in root.rglob("*.py"):

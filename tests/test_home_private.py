@@ -17,7 +17,7 @@ import jobs_entry
 import pytest
 
 from localtailr import KV, BatchJob, Blob, Secrets, User
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 from localtailr.web import security
 
 

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from ..runtime import daemon as daemon_mod
+from ..runtime.daemon import daemon as daemon_mod
 from ..web import security
 from .common import caller_options
 

@@ -13,7 +13,7 @@ import sys
 import click
 
 from .. import store
-from ..home import private_umask
+from ..core.home import private_umask
 from ..platform import acl
 from .common import caller_options
 

@@ -13,8 +13,9 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import NotFoundError
-from . import jobs, names
+from ..core import names
+from ..core.errors import NotFoundError
+from . import jobs
 from .context import Context
 
 

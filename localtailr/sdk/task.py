@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localtailr.sdk.dag import (
+from localtailr.core.dag import (
     Node,
     check_containers,
     current_dag,
@@ -113,7 +113,7 @@ class Task:
     """A function decorated with ``@task``: builds a node in a workflow body, runs elsewhere."""
 
     def __init__(self, func: Callable, memory: str, cpu: float, retries: int, retry_backoff: float):
-        from localtailr.sdk.resources import parse_cpu, parse_memory
+        from localtailr.core.resources import parse_cpu, parse_memory
 
         if not callable(func):
             raise TypeError(f"@task needs a function, got {func!r}")

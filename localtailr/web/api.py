@@ -16,9 +16,10 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from ..errors import NotFoundError
-from ..errors import PermissionError as LtPermissionError
-from ..platform import blob, groups, jobs, kv, logs, names, tags, users
+from ..core import names
+from ..core.errors import NotFoundError
+from ..core.errors import PermissionError as LtPermissionError
+from ..platform import blob, groups, jobs, kv, logs, tags, users
 from ..platform.context import Context
 from . import health, queries
 from .security import caller_context

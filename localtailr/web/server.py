@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from ..home import Home
+from ..core.home import Home
 from . import security
 from .app import create_app
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .home import Home
+from ..core.home import Home
 
 BUSY_TIMEOUT_MS = 5000
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..home import Home
-from ..sdk import workflow as sdk_workflow
-from ..sdk.workflow import task, workflow
+from ..core.home import Home
+from . import workflow as sdk_workflow
+from .workflow import task, workflow
 
 __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflow"]
 
@@ -61,7 +61,7 @@ class WorkflowRun:
         if _daemon_available():
             _start_daemon(self.home)
         else:
-            from .workflow_driver import drive
+            from ..runtime.workflows.driver import drive
 
             return drive(self.home, self.run_id, timeout or 10**9)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -75,24 +75,24 @@ class WorkflowRun:
 
     def results(self) -> dict[str, Any]:
         """``{task name: result}`` of the tasks that succeeded."""
-        from .workflow_runner import results
+        from ..runtime.workflows.engine import results
 
         return results(self.home, self.run_id)
 
     def tasks(self) -> list[dict]:
         """Every task attempt: state, reason, times, result repr, error."""
-        from .workflow_runner import tasks
+        from ..runtime.workflows.engine import tasks
 
         return tasks(self.home, self.run_id)
 
     def stop(self) -> None:
-        from .workflow_runner import stop
+        from ..runtime.workflows.engine import stop
 
         stop(self.home, self.run_id, os.environ.get("LOCALTAILR_USER") or "root")
 
     def rerun_failed(self) -> WorkflowRun:
         """A new run that reuses what succeeded here and runs the rest."""
-        from .workflow_runner import rerun_failed
+        from ..runtime.workflows.engine import rerun_failed
 
         new = WorkflowRun(self.home, rerun_failed(self.home, self.run_id), self.job)
         _start_daemon(self.home)
@@ -107,7 +107,7 @@ class WorkflowRun:
 
 def _daemon_available() -> bool:
     try:
-        import localtailr.runtime.daemon  # noqa: F401
+        import localtailr.runtime.daemon.daemon  # noqa: F401
     except ModuleNotFoundError:
         return False
     return True
@@ -115,7 +115,7 @@ def _daemon_available() -> bool:
 
 def _start_daemon(home: Home) -> None:
     if _daemon_available():
-        from . import daemon
+        from ..runtime.daemon import daemon
 
         daemon.ensure_running(home)
 
@@ -150,7 +150,7 @@ def _entrypoint(opts: dict) -> dict:
 
 
 def _image(opts: dict) -> dict:
-    from ..sdk.image import Image
+    from .image import Image
 
     image = opts.get("image")
     if image is None:
@@ -201,19 +201,14 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
 
     Returns (the job, the new run id or None), all in one transaction.
     """
-    from ..platform import jobs
+    from ..platform import workflows
     from ..platform.context import context
-    from ..sdk.acl import acl_dict
+    from .acl import acl_dict
 
     definition = build_definition(dag_json, opts)
     ctx = context(home, environment=definition["environment"])
     acl_ = acl_dict(opts.get("acl")) if opts.get("acl") is not None else None
-    with store.transaction(ctx.conn):
-        job = jobs.save(ctx, definition, acl_)  # writes the schedule row too
-        run_id = None
-        if start:
-            run_id = jobs.start(ctx, job["name"])["run_id"]
-    return job, run_id
+    return workflows.save(ctx, definition, acl_, start)
 
 
 def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
@@ -223,7 +218,7 @@ def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
     if run_id is None:
         return job
     _start_daemon(home)
-    from . import wakeup
+    from ..store import wakeup
 
     wakeup.notify(home)  # after the commit (jobs.start's own notify came before it)
     return WorkflowRun(home, run_id, job["name"])
