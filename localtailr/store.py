@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import DiskFullError
 from .home import Home
 
 BUSY_TIMEOUT_MS = 5000
@@ -198,11 +199,18 @@ def connect(home: Home) -> sqlite3.Connection:
             pass
     conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if mode != "wal":
-        write(conn, "PRAGMA journal_mode = WAL")
-    _configure(conn)
-    migrate(conn)
+    try:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            write(conn, "PRAGMA journal_mode = WAL")
+        _configure(conn)
+        migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        if is_full(exc, str(home.root)):
+            # a new connection needs room for the WAL index: a full disk stops even reads
+            raise disk_full(str(home.root), exc) from exc
+        raise
     return conn
 
 
@@ -279,13 +287,71 @@ def is_locked(exc: BaseException) -> bool:
     )
 
 
+# Below this much free space, a disk I/O error is taken for a full disk: SQLite reports
+# "disk I/O error" when it cannot grow the WAL index of a new connection, and Python
+# does not show the errno (ENOSPC) behind it.
+LOW_SPACE = 1 << 20
+
+
+def is_full(exc: BaseException, folder: str) -> bool:
+    """Whether ``exc`` means the disk holding ``folder`` is full: SQLITE_FULL (no room on
+    the disk, or under ``max_page_count``), or an I/O error with next to no room left."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE
+
+
+def folder_of(conn: sqlite3.Connection) -> str:
+    try:
+        return os.path.dirname(conn.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:
+        return "the home"
+
+
+def disk_full(folder: str, exc: BaseException) -> DiskFullError:
+    """The one clear error a user sees on a full disk: what happened, and what to do."""
+    detail = str(exc) if "full" in str(exc) else f"{exc}: the disk is full"
+    return DiskFullError(
+        f"the database in {folder} cannot be written: {detail}; nothing was changed."
+        f" Free some space on that disk (see `df -h {folder}`), then try again"
+    )
+
+
+def _check_full(conn: sqlite3.Connection, exc: BaseException) -> None:
+    """Raise DiskFullError (from ``exc``) if ``exc`` means the disk is full."""
+    if isinstance(exc, sqlite3.Error):
+        folder = folder_of(conn)
+        if is_full(exc, folder):
+            raise disk_full(folder, exc) from exc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls some failed transactions back itself (a full disk does): a second
+    # ROLLBACK would fail with "no transaction is active" and hide the real error.
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 50) -> sqlite3.Cursor:
     """Run one statement on its own (autocommit), retrying with backoff while the database
-    answers "locked" (beyond busy_timeout)."""
+    answers "locked" (beyond busy_timeout); DiskFullError if the disk is full."""
     for attempt in range(attempts):
         try:
             return conn.execute(sql, args)
         except sqlite3.OperationalError as exc:
+            _check_full(conn, exc)
             if not is_locked(exc) or attempt == attempts - 1:
                 raise
             time.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
@@ -296,7 +362,8 @@ def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction (``BEGIN IMMEDIATE``); commits on success, rolls back on error.
 
-    Nested use joins the outer transaction.
+    Nested use joins the outer transaction. A full disk raises DiskFullError, with the
+    transaction rolled back and the connection usable again once there is room.
     """
     if conn.in_transaction:
         yield conn
@@ -308,14 +375,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("BEGIN IMMEDIATE")
             break
         except sqlite3.OperationalError as exc:
+            _check_full(conn, exc)
             if not is_locked(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.1)
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        _rollback(conn)
+        _check_full(conn, exc)
         raise
     else:
         while True:
@@ -324,7 +393,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
                 return
             except sqlite3.OperationalError as exc:
                 if not is_locked(exc) or time.monotonic() > deadline:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
+                    _check_full(conn, exc)
                     raise
                 time.sleep(delay)
 
