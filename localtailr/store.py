@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from .home import Home
 
 BUSY_TIMEOUT_MS = 5000
 
-# Each migration takes the schema from version N-1 to N. Never edit a released
-# migration: append a new one.
-MIGRATIONS: list[str] = [
+# Each migration takes the schema from version N-1 to N: an SQL script, or a function
+# of the connection for what SQL alone cannot say. Never edit a released migration:
+# append a new one. They run with foreign keys off (a table rebuilt must not cascade
+# its drop), and the result is checked with ``PRAGMA foreign_key_check``.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: identity and data
     """
     CREATE TABLE users (
@@ -175,9 +178,63 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 3: job and run ids are never reused (see below)
+    lambda conn: _never_reuse_ids(conn),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _never_reuse_ids(conn: sqlite3.Connection) -> None:
+    """Migration 3: ``jobs`` and ``runs`` get AUTOINCREMENT keys, keeping their rows.
+
+    Without it SQLite hands the largest removed id out again: a job deployed again after
+    ``job rm`` got the old job's id (and whatever was cached under it) and its runs the
+    old runs' ids and folders.
+    """
+    for table, key in (("jobs", "job_id"), ("runs", "run_id")):
+        _autoincrement(conn, table, key)
+    # A run folder left behind by a removed run must not be taken by a new run either.
+    runs = os.path.join(os.path.dirname(conn.execute("PRAGMA database_list").fetchone()[2]), "runs")
+    try:
+        highest = max((int(n) for n in os.listdir(runs) if n.isdigit()), default=0)
+    except OSError:
+        highest = 0
+    _raise_sequence(conn, "runs", highest)
+
+
+def _autoincrement(conn: sqlite3.Connection, table: str, key: str) -> None:
+    """Rebuild ``table`` with ``key INTEGER PRIMARY KEY AUTOINCREMENT`` (SQLite's recipe:
+    a new table, the rows copied, the old one dropped, the new one renamed; indexes made
+    again). Columns added by later migrations are kept: the copy names them all."""
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    primary = re.compile(rf"\b{key}\s+INTEGER\s+PRIMARY\s+KEY\b(?!\s+AUTOINCREMENT)", re.I)
+    if not primary.search(sql):
+        return
+    new_sql = primary.sub(f"{key} INTEGER PRIMARY KEY AUTOINCREMENT", sql, count=1)
+    new_sql = re.sub(rf"^CREATE\s+TABLE\s+\"?{table}\"?", f"CREATE TABLE {table}_new", new_sql,
+                     count=1, flags=re.I)
+    indexes = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,))]
+    columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+    conn.execute(new_sql)
+    conn.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+    for index in indexes:
+        conn.execute(index)
+
+
+def _raise_sequence(conn: sqlite3.Connection, table: str, at_least: int) -> None:
+    """Make the next AUTOINCREMENT id of ``table`` greater than ``at_least``."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    if row is None:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, at_least))
+    elif row[0] < at_least:
+        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (at_least, table))
 
 _local = threading.local()
 
@@ -258,15 +315,28 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database up to ``target``, one migration a transaction."""
+    """Bring the database up to ``target``, in one transaction."""
     if schema_version(conn) >= target:
         return schema_version(conn)
-    with transaction(conn):
-        current = schema_version(conn)
-        for version in range(current + 1, target + 1):
-            for statement in _statements(MIGRATIONS[version - 1]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before
+    try:
+        with transaction(conn):
+            current = schema_version(conn)
+            for version in range(current + 1, target + 1):
+                step = MIGRATIONS[version - 1]
+                if callable(step):
+                    step(conn)
+                else:
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version}")
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(
+                    f"migration to schema {target} would leave rows pointing at nothing"
+                    f" ({[tuple(r) for r in broken[:5]]}); nothing was changed")
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return schema_version(conn)
 
 
