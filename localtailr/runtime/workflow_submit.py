@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import store
+from .. import own_code, store
 from ..home import Home
 from ..sdk import workflow as sdk_workflow
 from ..sdk.workflow import task, workflow
@@ -56,8 +56,11 @@ class WorkflowRun:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
 
         The daemon is started if it is not running; without a daemon module the run is
-        driven from this process.
+        driven from this process. Called from inside the run (a task whose module waits
+        for its workflow at the top level) it cannot end: the current state is returned.
         """
+        if _own_run(store.connection(self.home)) == self.run_id:
+            return self.state
         if _daemon_available():
             _start_daemon(self.home)
         else:
@@ -216,9 +219,15 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
     return job, run_id
 
 
-def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
-    """The submitter ``sdk.workflow`` calls: save, and unless ``save_only`` run."""
+def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
+    """The submitter ``sdk.workflow`` calls: save, and unless ``save_only`` run.
+
+    In a job's process importing its own code (``own_code``) nothing is saved or run:
+    the existing run (or with ``save_only`` the job) is returned, None if there is none.
+    """
     home = Home.current()
+    if own_code.workflows_held():
+        return existing(home, opts, save_only)
     job, run_id = save(dag_json, opts, start=not save_only, home=home)
     if run_id is None:
         return job
@@ -227,6 +236,40 @@ def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
 
     wakeup.notify(home)  # after the commit (jobs.start's own notify came before it)
     return WorkflowRun(home, run_id, job["name"])
+
+
+def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
+    """The workflow's job (``save_only``) or run as it is: the run this process is a task
+    of, else the latest run; None if the workflow was never saved or run."""
+    from ..platform import jobs
+    from ..platform.context import context
+
+    environment = getattr(opts.get("environment"), "value", opts.get("environment"))
+    ctx = context(home, environment=environment)
+    name = jobs.normalise_name(opts["name"])
+    job = ctx.conn.execute("SELECT job_id FROM jobs WHERE name = ? AND environment = ?",
+                           (name, ctx.environment)).fetchone()
+    if job is None:
+        return None
+    if save_only:
+        return jobs.get(ctx, name)
+    mine = _own_run(ctx.conn)
+    row = ctx.conn.execute(
+        "SELECT run_id FROM runs WHERE job_id = ? AND parent_run_id IS NULL"
+        " ORDER BY (run_id = ?) DESC, run_id DESC LIMIT 1", (job["job_id"], mine)).fetchone()
+    return WorkflowRun(home, row[0], name) if row else None
+
+
+def _own_run(conn) -> int | None:
+    """The workflow run this process is part of (itself, or the parent of its task run)."""
+    value = os.environ.get("LOCALTAILR_RUN_ID", "")
+    if not value.isdigit():
+        return None
+    row = conn.execute("SELECT run_id, parent_run_id FROM runs WHERE run_id = ?",
+                       (int(value),)).fetchone()
+    if row is None:
+        return None
+    return row[1] if row[1] is not None else row[0]
 
 
 sdk_workflow.set_submitter(submit)
