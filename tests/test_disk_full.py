@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localtailr import KV, Secrets, store
-from localtailr.errors import DiskFullError
+from localtailr.core.errors import DiskFullError
 from localtailr.web import security
 from localtailr.web.app import create_app
 
@@ -92,7 +92,7 @@ def test_a_full_disk_reaches_every_face_as_one_line_and_recovers(small_disk, mon
         return subprocess.run([LOCALTAILR, *args], capture_output=True, text=True, timeout=120)
 
     assert cli("kv", "put", "kept", "v1").returncode == 0
-    from localtailr.home import Home
+    from localtailr.core.home import Home
 
     home = Home(home_dir)
     client = create_app(home).test_client()

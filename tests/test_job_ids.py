@@ -12,7 +12,7 @@ import pytest
 from localtailr import BatchJob, Service, store
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 
 
 @pytest.fixture
@@ -97,8 +97,9 @@ def test_ids_of_removed_jobs_and_runs_never_come_back(localtailr_home):
 
 
 def test_cached_definitions_do_not_outlive_a_home_made_again(tmp_path, monkeypatch):
-    from localtailr.home import Home
-    from localtailr.runtime import supervisor, workflow_runner
+    from localtailr.core.home import Home
+    from localtailr.runtime.process import supervisor
+    from localtailr.runtime.workflows import engine as workflow_runner
 
     home = Home(tmp_path / "home")
     monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))
@@ -117,7 +118,7 @@ def test_cached_definitions_do_not_outlive_a_home_made_again(tmp_path, monkeypat
 
 
 def test_an_existing_home_keeps_its_jobs_and_runs_and_numbers_on(tmp_path):
-    from localtailr.home import Home
+    from localtailr.core.home import Home
 
     home = Home(tmp_path / "home")
     home.ensure()

@@ -9,11 +9,12 @@ import textwrap
 
 import pytest
 
-from localtailr import own_code, store
+from localtailr import store
+from localtailr.core import own_code
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
-from localtailr.runtime import bootstrap
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.process import bootstrap
 
 
 @pytest.fixture

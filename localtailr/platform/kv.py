@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .. import keyring, store
-from ..errors import NotFoundError
-from . import acl, names
+from .. import store
+from ..core import names
+from ..core.errors import NotFoundError
+from ..store import keyring
+from . import acl
 from .context import Context
 
 

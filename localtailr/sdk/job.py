@@ -11,19 +11,18 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import own_code
-from ..platform import entrypoints
+from ..core import entrypoints, own_code
+from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
-from .resources import Resources
 
 
 def ensure_daemon(home) -> dict:
     """Start the daemon of ``home`` if it is not running; its info."""
-    from ..runtime import daemon
+    from ..runtime.daemon import daemon
 
     return daemon.ensure_running(home)
 
@@ -256,7 +255,7 @@ def _reference(entrypoint: dict) -> str:
 
 
 def _environment(environment: object) -> str:
-    from .. import environments
+    from ..core import environments
 
     return environments.normalise(environment)
 

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localtailr import own_code
-from localtailr.sdk.dag import (
+from localtailr.core import own_code
+from localtailr.core.dag import (
     Node,
     check_containers,
     current_dag,
@@ -113,7 +113,7 @@ class Task:
     """A function decorated with ``@task``: builds a node in a workflow body, runs elsewhere."""
 
     def __init__(self, func: Callable, memory: str, cpu: float, retries: int, retry_backoff: float):
-        from localtailr.sdk.resources import parse_cpu, parse_memory
+        from localtailr.core.resources import parse_cpu, parse_memory
 
         if not callable(func):
             raise TypeError(f"@task needs a function, got {func!r}")
@@ -228,7 +228,7 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
     A ``__main__`` function is loaded from ``source_file`` under another module
     name, so the script's ``if __name__ == "__main__":`` block does not run.
     While importing, a module-level workflow or job deploy does not deploy again
-    (``localtailr.own_code``).
+    (``localtailr.core.own_code``).
     """
     module_name, _, qualname = reference.partition(":")
     if not module_name or not qualname:

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localtailr import own_code
-from localtailr.sdk.dag import DAG, Node, function_reference, resolve_value, source_file_of
+from localtailr.core import own_code
+from localtailr.core.dag import DAG, Node, function_reference, resolve_value, source_file_of
 from localtailr.sdk.task import (
     BATCH_JOB_ARGUMENTS,
     DEFAULT_TASK_CPU,
@@ -111,7 +111,7 @@ def submit(dag_json: dict, workflow_options: dict, save_only: bool) -> Any:
     """Hand a built workflow to the registered submitter and return what it returns."""
     if _submitter is None:
         # `from localtailr.sdk.workflow import workflow` skips the package's registration.
-        import localtailr.runtime.workflow_submit  # noqa: F401 (registers itself)
+        import localtailr.sdk.workflow_run  # noqa: F401 (registers itself)
     if _submitter is None:
         raise RuntimeError(
             "running a workflow through the daemon needs the runtime "

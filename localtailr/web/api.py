@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, send_file
 
-from ..errors import DiskFullError, NotFoundError
-from ..errors import PermissionError as LtPermissionError
+from ..core.errors import DiskFullError, NotFoundError
+from ..core.errors import PermissionError as LtPermissionError
 from ..platform import blob, groups, jobs, kv, logs, tags, users
 from ..platform.context import Context
 from . import health, queries

@@ -2,7 +2,7 @@
 
 Started by the supervisor as ``<image python> <this file> <run folder>`` (by path, so that
 the ``localtailr`` package is not imported before user code: a warm start costs little
-more than ``python -c pass``); ``python -m localtailr.runtime.bootstrap <run_id>`` works
+more than ``python -c pass``); ``python -m localtailr.runtime.process.bootstrap <run_id>`` works
 too (the home from ``LOCALTAILR_HOME``). The supervisor writes ``launch.json`` in the run
 folder first: the entrypoint (``module``, ``qualname``, ``sys_path``, ``file``, ``kind``),
 the job type, the app framework and the port.
@@ -22,7 +22,7 @@ the job type, the app framework and the port.
   ``{"result": value}`` or ``{"error": message, "type": exception name}``.
   ``GET /functions`` lists them.
 - a run of a workflow task (``task`` in launch.json) is handed to
-  ``localtailr.runtime.task_runner.main(launch: dict) -> int`` when that module exists.
+  ``localtailr.runtime.workflows.task_runner.main(launch: dict) -> int`` when that module exists.
 
 Failures are written to ``failure.json`` in the run folder (the supervisor turns it into
 the run's reason) and end the process with code 1 (code 2: the entrypoint could not be
@@ -91,7 +91,7 @@ def resolve(module, qualname: str):
 
 
 # Set while the job imports its own code: a deploy call at a script's top level (no
-# ``if __name__ == "__main__":``) then deploys nothing (localtailr/own_code.py reads them;
+# ``if __name__ == "__main__":``) then deploys nothing (localtailr/core/own_code.py reads them;
 # this file does not import the package before user code).
 IMPORTING_VARS = {"LOCALTAILR_IMPORTING_JOB_CODE": "1", "DATATAILR_BATCH_DONT_RUN_WORKFLOW": "true"}
 
@@ -384,9 +384,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(run_dir: str, launch: dict) -> int:
     if launch.get("task"):
         try:
-            from localtailr.runtime import task_runner
+            from localtailr.runtime.workflows import task_runner
         except ModuleNotFoundError as exc:
-            fail(run_dir, f"workflow tasks need localtailr.runtime.task_runner: {exc}")
+            fail(run_dir, f"workflow tasks need localtailr.runtime.workflows.task_runner: {exc}")
         return int(task_runner.main(launch) or 0)
     kind = launch.get("type", "batch")
     entry = launch["entrypoint"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import SecretKeyError
-from .home import Home
+from ..core.errors import SecretKeyError
+from ..core.home import Home
 
 ENV_VAR = "LOCALTAILR_SECRET_KEY"
 

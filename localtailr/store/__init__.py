@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DiskFullError
-from .home import Home
+from ..core.errors import DiskFullError
+from ..core.home import Home
 
 BUSY_TIMEOUT_MS = 5000
 

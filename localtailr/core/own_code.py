@@ -7,7 +7,7 @@ whose process imports the script and deploys again, for ever. As on the platform
 call made while a job's process imports its code deploys nothing and returns what
 exists (the job, its latest run).
 
-The job's bootstrap (``runtime/bootstrap.py``, which does not import this package) and a
+The job's bootstrap (``runtime/process/bootstrap.py``, which does not import this package) and a
 task's loader set the variables below for the time of the import. The platform's own
 ``DATATAILR_BATCH_DONT_RUN_WORKFLOW=true`` stops workflow calls only.
 """

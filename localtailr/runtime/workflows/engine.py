@@ -10,7 +10,7 @@ version's ``definition["workflow"]`` (``DAG.to_dict()``).
 - a ``pending`` parent becomes ``running``;
 - a node whose upstreams all succeeded gets a ``pending`` child run, while fewer
   than ``max_parallel`` (default: the core count) children are active; the
-  daemon starts it (``python -m localtailr.runtime.task_runner <run_id>``);
+  daemon starts it (``python -m localtailr.runtime.workflows.task_runner <run_id>``);
 - a failed attempt with retries left gets a new attempt once its backoff
   (``retry_backoff * 2 ** (attempt - 1)`` seconds after it ended) has passed;
 - a node that failed for good marks its not yet started transitive dependents
@@ -38,8 +38,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .. import store
-from ..home import Home
+from ... import store
+from ...core.home import Home
 
 ACTIVE = ("pending", "building", "starting", "running")
 DONE = ("succeeded", "failed", "killed", "lost", "skipped")
@@ -207,7 +207,7 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     with store.transaction(conn):
         state, notify = _advance(conn, parent_run_id, time.time() if now is None else now)
     if notify:
-        from . import wakeup
+        from ...store import wakeup
 
         wakeup.notify(home)
     return state
