@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, reques
 from werkzeug.exceptions import HTTPException
 
 from ..core import names
-from ..core.errors import NotFoundError
+from ..core.errors import DiskFullError, NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
 from ..platform import blob, groups, jobs, kv, logs, tags, users
 from ..platform.context import Context
@@ -120,6 +120,8 @@ def dispatch(cmd: str, sub: str):
         return _error(403, str(exc))
     except NotFoundError as exc:
         return _error(404, str(exc))
+    except DiskFullError as exc:
+        return _error(507, str(exc))  # Insufficient Storage
     except (ValueError, TypeError, OverflowError) as exc:
         return _error(400, str(exc))
     if isinstance(result, Response):
