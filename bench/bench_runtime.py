@@ -85,7 +85,7 @@ class _Bench:
     def run(self, definition: dict) -> dict:
         from localtailr.platform import jobs
         from localtailr.platform.context import context
-        from localtailr.runtime import daemon
+        from localtailr.runtime.daemon import daemon
 
         run = jobs.run(context(self.home), definition)
         daemon.ensure_running(self.home, quiet=True)  # what the SDK's .run() does
@@ -109,7 +109,7 @@ class _Bench:
     def close(self) -> None:
         import shutil
 
-        from localtailr.runtime import daemon
+        from localtailr.runtime.daemon import daemon
 
         daemon.stop(self.home)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -272,7 +272,7 @@ def _cpu(pid: int) -> float:
 
 def bench_idle(b: _Bench, sup: _Supervisord | None, services: int = 20,
                windows: int = 4, seconds: float = 12.0) -> list[dict]:
-    from localtailr.runtime import daemon
+    from localtailr.runtime.daemon import daemon
 
     runs = [b.run(b.definition(f"idle-{i}", "idle", type="service")) for i in range(services)]
     b.wait(lambda: all(b.row_of(r["run_id"])["state"] == "running" for r in runs), 120)
@@ -299,7 +299,7 @@ def bench_idle(b: _Bench, sup: _Supervisord | None, services: int = 20,
 
 def bench_rss_under_traffic(b: _Bench, warm: int = 1000, requests: int = 10_000) -> dict:
     """The daemon's RSS after ``warm`` page requests, then after ``requests`` more."""
-    from localtailr.runtime import daemon
+    from localtailr.runtime.daemon import daemon
     from localtailr.web import security
 
     requests = int(os.environ.get("LOCALTAILR_BENCH_PAGE_REQUESTS", requests))

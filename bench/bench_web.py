@@ -79,7 +79,7 @@ def seed(home, keys: int, blobs: int, runs: int) -> None:
 
 SERVER = r"""
 import sys
-from localtailr.home import Home
+from localtailr.core.home import Home
 from localtailr.web import server
 from pathlib import Path
 import logging
@@ -164,7 +164,7 @@ def _join_seconds(home) -> float:
 
 
 def run() -> list[dict]:
-    from localtailr.home import Home
+    from localtailr.core.home import Home
 
     folder = Path(tempfile.mkdtemp(prefix="localtailr-bench-web-"))
     servers: list[Server] = []

@@ -11,13 +11,14 @@ import sys
 import psutil
 import pytest
 
-from localtailr.runtime import supervisor
+from localtailr.runtime.process import supervisor
 
 
 @pytest.fixture
 def sleeper(localtailr_home):
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True);"
+                             " time.sleep(600)"], stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout.readline() == b"ready\n"  # started: its memory no longer grows
     sv = supervisor.Supervised(localtailr_home.home, 1, 1, "service", proc.pid,
                                psutil.Process(proc.pid).create_time(), 1 << 30, "1g", None,
                                proc=proc)

@@ -48,7 +48,8 @@ def run_script(argv: list[str]) -> bool:
 
         from ..platform import kv
         from ..platform.context import context
-        from ..runtime import images, script_run
+        from ..runtime.images import cache as images
+        from ..runtime.process import script_run
 
         ctx = context()
         try:
@@ -75,7 +76,7 @@ def run(argv: list[str]) -> bool:
     try:
         from pathlib import Path
 
-        from ..home import Home
+        from ..core.home import Home
         from ..platform import kv
         from ..platform.context import context
 
