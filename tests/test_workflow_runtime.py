@@ -205,10 +205,10 @@ def test_system_arguments(localtailr_home):
 def test_a_new_workflow_is_advanced_when_the_daemon_is_woken(localtailr_home, monkeypatch):
     """The submit's wake-up makes the daemon create and start the first tasks at once, not
     at its periodic pass (which this daemon, stepped by hand, never reaches)."""
-    from localtailr.runtime import daemon as daemon_mod
-    from localtailr.runtime import workflow_submit
+    from localtailr.runtime.daemon import daemon as daemon_mod
+    from localtailr.sdk import workflow_run
 
-    monkeypatch.setattr(workflow_submit, "_start_daemon", lambda home: None)
+    monkeypatch.setattr(workflow_run, "_start_daemon", lambda home: None)
     run = wt.chain()  # saved, parent run pending, wake-up sent (no daemon listens yet)
     d = daemon_mod.Daemon(localtailr_home.home)
     d.next_periodic = d.next_tick = d.next_services = float("inf")
