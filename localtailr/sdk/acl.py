@@ -121,9 +121,12 @@ class ACL:
             return seen[i]
 
         out = []
+        by_name = {p.value: p for p in Permission}  # an Enum call a permission costs more
         for acl_dict in acl_dicts:
             obj = cls.__new__(cls)
-            obj.permissions = {_permission(p): [entity(i) for i in ids] for p, ids in acl_dict.items()}
+            obj.permissions = {by_name.get(p) or _permission(p): [seen[i] if i in seen else entity(i)
+                                                                   for i in ids]
+                               for p, ids in acl_dict.items()}
             out.append(obj)
         return out
 
