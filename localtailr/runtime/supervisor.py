@@ -689,7 +689,6 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
                    "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None}
     (run_dir / "launch.json").write_text(json.dumps(launch_data))
     env = job_environ(home, info, image, port)
-    memory, memory_text, cpu = limits(info.definition)
     server = None
     if forkservers is not None and (is_task or info.job_type == "batch"):
         server = forkservers.get(image.python, lambda: image.environ(base_environ()),
@@ -716,6 +715,21 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
             out.close()
             err.close()
         pid = proc.pid
+    try:
+        return _started(home, info, image, pid, proc, server, port, is_task)
+    except BaseException:
+        for kill in (os.killpg, os.kill):  # started, not recorded: it must not run on
+            try:                           # unsupervised (a forked child may not lead its
+                kill(pid, signal.SIGKILL)  # group yet)
+            except OSError:
+                pass
+        raise
+
+
+def _started(home: Home, info: RunInfo, image, pid: int, proc, server, port: int | None,
+             is_task: bool) -> Supervised:
+    """The handle on a process just started for ``info``, its state recorded."""
+    memory, memory_text, cpu = limits(info.definition)
     created = create_time(pid) or time.time()
     sv = Supervised(home, info.run_id, info.job_id, info.job_type, pid, created,
                     memory, memory_text, cpu, port=port, proc=proc, forkserver=server)
