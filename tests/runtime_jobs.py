@@ -132,3 +132,16 @@ def _private():
 
 def boom(x):
     raise ValueError(f"cannot price {x}")
+
+
+def http_service():
+    """A service answering HTTP on its PORT."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello from the service")
+
+    HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Hello).serve_forever()

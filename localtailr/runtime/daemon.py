@@ -409,7 +409,7 @@ class Daemon:
         conn = store.connection(self.home)
         now = time.time()
         rows = conn.execute(
-            "SELECT r.run_id, r.state, r.pid, r.pid_create_time, r.port, r.version, "
+            "SELECT r.run_id, r.state, r.pid, r.pid_create_time, r.port, r.url, r.version, "
             "r.restarts, r.started_at, j.job_id, j.type, v.definition FROM runs r "
             "JOIN jobs j ON j.job_id = r.job_id "
             "LEFT JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.version "
@@ -425,7 +425,8 @@ class Daemon:
                 memory, memory_text, cpu = supervisor.limits(definition)
                 sv = Supervised(self.home, row["run_id"], row["job_id"], row["type"], row["pid"],
                                 row["pid_create_time"], memory, memory_text, cpu,
-                                port=row["port"], adopted=True, state=row["state"])
+                                port=row["port"], url=row["url"], adopted=True,
+                                state=row["state"])
                 sv.started = time.monotonic() - max(0.0, now - (row["started_at"] or now))
                 sv.signal(signal.SIGCONT)  # it may have been paused by the throttle
                 self.runs[sv.run_id] = sv
@@ -882,6 +883,8 @@ class Daemon:
         sv.next_sample = now + sv.sample_interval()
         if sv.state == "starting":
             self.check_ready(sv, now)
+        elif rescan and sv.port and sv.url is None and sv.job_type == "service":
+            self.check_service_url(sv)
         return sv.metric(now)
 
     def procs(self) -> dict:
@@ -899,6 +902,15 @@ class Daemon:
         elif now - sv.started > APP_START_TIMEOUT and sv.stopping is None:
             sv.request_stop(f"failed: no answer on port {sv.port} within "
                             f"{APP_START_TIMEOUT:g} s", GRACE)
+
+    def check_service_url(self, sv: Supervised) -> None:
+        """A service runs from the start (it may serve nothing); its URL is recorded once
+        its port answers, as an app's is."""
+        if supervisor.port_answers(sv.port):
+            sv.url = f"http://127.0.0.1:{sv.port}/"
+            run_state.transition(self.home, sv.run_id, None, url=sv.url)
+            run_state.event(self.home, sv.run_id, "answering", sv.url)
+            log(f"run {sv.run_id} answering at {sv.url}")
 
     def record_metrics(self, metrics) -> None:
         conn = store.connection(self.home)

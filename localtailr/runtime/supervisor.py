@@ -351,6 +351,7 @@ class Supervised:
     memory_text: str
     cpu_limit: float | None
     port: int | None = None
+    url: str | None = None  # recorded once the port answers
     proc: object = None  # subprocess.Popen when this daemon started it
     adopted: bool = False
     state: str = "running"
