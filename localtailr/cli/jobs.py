@@ -218,17 +218,19 @@ def job_rm(opts, name):
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
 @click.option("--tail", type=int, help="Only the last N lines.")
 @click.option("--stderr", is_flag=True, help="The run's stderr instead of stdout.")
+@click.option("--task", help="A workflow run: only this task's output.")
 @caller_options
-def logs(opts, name, run_id, follow, tail, stderr):
-    """Print a job's (or a run's) output."""
+def logs(opts, name, run_id, follow, tail, stderr, task):
+    """Print a job's (or a run's) output; a workflow's, task by task, each line prefixed
+    by its task's name."""
     if name is None and run_id is None:
         raise click.UsageError("give a job NAME or --run ID")
     ctx = opts.ctx()
     if follow:
-        for line in log_ops.follow(ctx, run_id, name, stderr=stderr, tail=tail):
+        for line in log_ops.follow(ctx, run_id, name, stderr=stderr, tail=tail, task=task):
             click.echo(line)
         return
-    text = log_ops.read(ctx, run_id, name, stderr=stderr, tail=tail)
+    text = log_ops.read(ctx, run_id, name, stderr=stderr, tail=tail, task=task)
     if opts.as_json:
         opts.emit({"run_id": log_ops.resolve_run(ctx, run_id, name), "text": text})
     else:
