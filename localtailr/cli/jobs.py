@@ -8,6 +8,7 @@ import click
 
 from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
+from ..sdk.job import ensure_daemon, ensure_daemon_for
 from .common import caller_options, table
 
 RUN_COLUMNS = ["run_id", "job", "version", "state", "trigger", "created", "reason"]
@@ -122,6 +123,7 @@ def job_versions(opts, name):
 def job_set_version(opts, name, version):
     """Make VERSION the current version of a job."""
     data = job_ops.set_version(opts.ctx(), name, version)
+    ensure_daemon_for(opts.home, data)
     opts.emit(data, lambda d: f"{d['name']} ({d['environment']}): version {d['version']} is current")
 
 
@@ -132,6 +134,7 @@ def job_set_version(opts, name, version):
 def job_promote(opts, name, version):
     """Copy a job's version to the next environment (dev → pre → prod)."""
     data = job_ops.promote(opts.ctx(), name, version)
+    ensure_daemon_for(opts.home, data)
     opts.emit(data, lambda d: f"promoted {d['name']} to {d['environment']} as version {d['version']}")
 
 
@@ -166,6 +169,7 @@ def job_start(opts, name):
 def job_stop(opts, name, run_id):
     """Stop a job's active runs (a service, app or add-in stays stopped)."""
     runs = job_ops.stop(opts.ctx(), name, run_id)
+    ensure_daemon_for(opts.home, runs=runs)
     opts.emit(runs, lambda rs: "\n".join(
         f"run {r['run_id']}: {'stopped' if r['state'] == 'killed' else 'stop requested'}" for r in rs
     ) or "nothing was running")
@@ -238,6 +242,4 @@ def logs(opts, name, run_id, follow, tail, stderr, task):
 
 
 def _ensure_daemon(opts) -> None:
-    from ..sdk.job import ensure_daemon
-
     ensure_daemon(opts.home)
