@@ -59,6 +59,7 @@ STABLE_AFTER = 60.0  # a long-running process up this long resets its backoff
 BACKOFF_CAP = 30.0
 CRASH_LOOP_AFTER = 3  # quick restarts in a row before a job is shown crash-looping
 SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
+LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 LAUNCH_ATTEMPTS = 3  # daemon restarts during one run's launch before the run is failed
 REQUEUED = "re-queued: the daemon restarted during the build"
 
@@ -246,6 +247,7 @@ def status(home: Home | None = None) -> dict:
                    cpu_limiting=info.get("cpu_limiting"))
     else:
         out["cpu_limiting"] = supervisor.cpu_limiting()
+    out["containment"] = supervisor.containment()
     out["runs"] = by_state
     return out
 
@@ -704,9 +706,7 @@ class Daemon:
 
     def finish(self, sv: Supervised, code: int, restart: bool) -> None:
         del self.runs[sv.run_id]
-        leftovers = sv.leftovers(self.procs())
-        if leftovers:
-            sv.kill_tree()
+        leftovers = self.end_leftovers(sv)
         sv.close()
         run_dir = sv.run_dir
         if sv.killed_reason:
@@ -736,6 +736,19 @@ class Daemon:
                 self.maybe_restart(sv.run_id, uptime=time.monotonic() - sv.started, code=code)
             else:  # stopped for a new version or a restart: up again unless stopped for good
                 self.maybe_restart(sv.run_id, uptime=STABLE_AFTER, code=code, stopped=True)
+
+    def end_leftovers(self, sv: Supervised) -> list[int]:
+        """Kill what is left of a run whose main process ended; again on a fresh scan
+        while a leftover was forking as it was killed (a few rounds at most)."""
+        found = sv.leftovers(self.procs())
+        killed = set(found)
+        for _ in range(LEFTOVER_ROUNDS):
+            if not found:
+                break
+            sv.kill_tree()
+            found = [p for p in sv.leftovers() if p not in killed]
+            killed.update(found)
+        return sorted(killed)
 
     def maybe_restart(self, run_id: int, uptime: float, code: int | None = None,
                       stopped: bool = False) -> None:

@@ -160,18 +160,39 @@ def cpu_limiting() -> str:
     return "cgroups v2" if _limiting[0] is not None else "psutil throttle"
 
 
-def _cgroup_for(run_id: int, cpu: float, pid: int) -> Path | None:
+def containment() -> str:
+    """How every process of a run is found and ended with the run: "cgroups v2" (a cgroup
+    a run, where this machine delegates one) or "run marker + process tree" (the run's
+    process group and session, its tree as sampled, and every process whose initial
+    environment carries the run's ``LOCALTAILR_RUN_ID``, which forks inherit; fork server
+    children write their run's id into that block)."""
+    return "cgroups v2" if cpu_limiting() == "cgroups v2" else "run marker + process tree"
+
+
+def _cgroup_for(run_id: int, cpu: float | None, pid: int) -> Path | None:
+    """The run's own cgroup (holding ``pid``, with ``cpu`` cores as its ``cpu.max``),
+    where this machine delegates cgroups v2."""
     if cpu_limiting() != "cgroups v2":
         return None
     group = _limiting[0] / f"run-{run_id}"
     try:
         group.mkdir(exist_ok=True)
-        period = 100_000
-        (group / "cpu.max").write_text(f"{int(cpu * period)} {period}")
+        if cpu is not None:
+            period = 100_000
+            (group / "cpu.max").write_text(f"{int(cpu * period)} {period}")
         (group / "cgroup.procs").write_text(str(pid))
         return group
     except OSError:
         return None
+
+
+def _cgroup_pids(group: Path | None) -> list[int]:
+    if group is None:
+        return []
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 # -- the run's definition --------------------------------------------------------------
@@ -488,8 +509,15 @@ class Supervised:
         needles = (f"LOCALTAILR_RUN_ID={self.run_id}".encode(),
                    f"LOCALTAILR_HOME={self.home.root}".encode())
         me = os.getpid()
+        held = set(_cgroup_pids(self.cgroup))
         for pid, (_ppid, pgrp, sid, start, state) in procs.items():
             if pid in out or pid == me or state == b"Z":
+                continue
+            if pid in held:
+                created = create_time(pid)
+                if created is not None:
+                    out.append(pid)
+                    self.tree[pid] = created
                 continue
             if pgrp == self.pid:
                 out.append(pid)
@@ -734,8 +762,7 @@ def _started(home: Home, info: RunInfo, image, pid: int, proc, server, port: int
     created = create_time(pid) or time.time()
     sv = Supervised(home, info.run_id, info.job_id, info.job_type, pid, created,
                     memory, memory_text, cpu, port=port, proc=proc, forkserver=server)
-    if cpu is not None and cpu < (os.cpu_count() or 1):
-        sv.cgroup = _cgroup_for(info.run_id, cpu, pid)
+    sv.cgroup = _cgroup_for(info.run_id, cpu if cpu is not None and cpu < CORES else None, pid)
     waits_for_port = info.job_type in APP_TYPES and not is_task
     sv.state = "starting" if waits_for_port else "running"
     how = f", forked by fork server pid {server.pid}" if server is not None else ""
