@@ -163,3 +163,14 @@ def daemonize_and_exit():
     pid = os.read(r, 32).decode()
     Path(os.environ["MARK_DIR"], "escaped").write_text(pid)
     print("left", pid, flush=True)
+
+
+def flood():
+    """Write FLOOD_MIB MiB of numbered lines to stdout as fast as it can, 1 MiB a write."""
+    line = 64
+    per = (1 << 20) // line
+    n = 0
+    for _ in range(int(os.environ.get("FLOOD_MIB", "200"))):
+        os.write(1, b"".join(b"%063d\n" % i for i in range(n, n + per)))
+        n += per
+    print(f"last {n - 1}", file=sys.stderr, flush=True)

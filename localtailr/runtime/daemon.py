@@ -707,6 +707,7 @@ class Daemon:
     def finish(self, sv: Supervised, code: int, restart: bool) -> None:
         del self.runs[sv.run_id]
         leftovers = self.end_leftovers(sv)
+        sv.wait_pump()  # its last lines written before the reason is read from them
         sv.close()
         run_dir = sv.run_dir
         if sv.killed_reason:
@@ -891,8 +892,8 @@ class Daemon:
         if sv.sample(now, children[0] if rescan else None):
             log(f"run {sv.run_id}: {sv.killed_reason}")
             return None
-        if rescan and sv.stopping is None:
-            sv.rotate_logs()  # the tree is fresh: every writer is held while it rotates
+        if rescan and sv.stopping is None and sv.find_pump() is None:
+            sv.rotate_logs()  # no log pump holds the cap: rotate, every writer held meanwhile
         sv.next_sample = now + sv.sample_interval()
         if sv.state == "starting":
             self.check_ready(sv, now)

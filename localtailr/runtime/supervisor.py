@@ -33,7 +33,9 @@ from ..home import Home
 from ..sdk.resources import format_memory, parse_cpu, parse_memory
 from . import run_state
 
-LOG_CAP = 10 * 1024 * 1024  # bytes of stdout or stderr before rotation to *.1
+LOG_CAP = int(os.environ.get("LOCALTAILR_LOG_CAP") or 10 * 1024 * 1024)  # bytes of stdout or
+# stderr before rotation to *.1, held by the run's log pump (``logpump``)
+PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
 IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit
 TREE_EVERY = 1.0  # seconds between full rescans of a busy run's process tree
@@ -397,6 +399,7 @@ class Supervised:
     pidfd: int | None = None
     idle: bool = False
     forkserver: object = None  # the ForkServer that forked it (its parent), if one did
+    pump: int | None = None  # the pid of the run's log pump, once known (not in the tree)
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -458,13 +461,35 @@ class Supervised:
 
     # -- the tree -------------------------------------------------------------------
 
+    def find_pump(self) -> int | None:
+        """The run's log pump (``runs/<id>/logpump``), once it has started."""
+        if self.pump is None:
+            try:
+                self.pump = int((self.run_dir / "logpump").read_text())
+            except (OSError, ValueError):
+                return None
+            self.tree.pop(self.pump, None)
+        return self.pump
+
+    def wait_pump(self, timeout: float = PUMP_DRAIN_WAIT) -> bool:
+        """Wait (at most ``timeout`` s) for the log pump of an ended run to write what it
+        still holds and end; True if it has."""
+        pump = self.find_pump()
+        deadline = time.monotonic() + timeout
+        while pump is not None and _state(pump) not in (b"Z", b"X", None):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def refresh_tree(self, children: dict[int, list[int]]) -> None:
         """Add the current descendants of every known member; forget the dead."""
+        pump = self.find_pump()
         alive = {p: c for p, c in self.tree.items() if same_process(p, c)}
         stack = list(alive)
         while stack:
             for child in children.get(stack.pop(), ()):
-                if child not in alive:
+                if child not in alive and child != pump:
                     created = create_time(child)
                     if created is not None:
                         alive[child] = created
@@ -510,8 +535,9 @@ class Supervised:
                    f"LOCALTAILR_HOME={self.home.root}".encode())
         me = os.getpid()
         held = set(_cgroup_pids(self.cgroup))
+        pump = self.find_pump()
         for pid, (_ppid, pgrp, sid, start, state) in procs.items():
-            if pid in out or pid == me or state == b"Z":
+            if pid in out or pid == me or pid == pump or state == b"Z":
                 continue
             if pid in held:
                 created = create_time(pid)
@@ -715,7 +741,8 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     port = free_port() if info.job_type in APP_TYPES or info.job_type == "service" else None
     launch_data = {"run_id": info.run_id, "home": str(home.root), "type": info.job_type,
                    "framework": framework, "port": port, "entrypoint": entry,
-                   "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None}
+                   "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None,
+                   "log_cap": LOG_CAP}
     (run_dir / "launch.json").write_text(json.dumps(launch_data))
     env = job_environ(home, info, image, port)
     server = None
