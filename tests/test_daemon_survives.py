@@ -9,7 +9,7 @@ import json
 import psutil
 import pytest
 import runtime_support
-from runtime_support import row, submit, wait_for, wait_state
+from runtime_support import events, row, submit, wait_for, wait_state
 
 from localtailr import BatchJob, User, store
 from localtailr.platform import jobs
@@ -17,7 +17,7 @@ from localtailr.platform.context import context
 from localtailr.runtime import daemon as daemon_mod
 from localtailr.runtime import run_state
 
-HOSTILE = 6
+HOSTILE = 10
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
 
@@ -51,8 +51,9 @@ def test_hostile_launches_fail_their_run_and_the_daemon_goes_on(localtailr_home,
     assert wait_state(home, first["run_id"])["state"] == "succeeded"
     pid = daemon["pid"]
     hostile = []
-    for i in range(HOSTILE):  # spawned and forked launches alike
-        hostile.append(_queue(home, "bob", {"rundate": f"bad\x00{i}"}))
+    for i in range(HOSTILE):  # a NUL in a value, in a name
+        params = {"rundate": f"bad\x00{i}"} if i % 2 else {f"x\x00{i}": "v"}
+        hostile.append(_queue(home, "bob", params))
         jobs.notify(home)
         r = wait_state(home, hostile[-1])
         assert r["state"] == "failed", dict(r)
@@ -60,6 +61,13 @@ def test_hostile_launches_fail_their_run_and_the_daemon_goes_on(localtailr_home,
     assert psutil.pid_exists(pid) and daemon_mod.running_info(home)["pid"] == pid
     later = jobs.start(context(user="bob"), "hello", params={"rundate": "2026-02-02"})
     assert wait_state(home, later["run_id"])["state"] == "succeeded"
+    # a restart retries none of them
+    seen = {i: events(home, i) for i in hostile}
+    daemon_mod.stop(home)
+    daemon_mod.ensure_running(home, quiet=True)
+    after = jobs.start(context(user="bob"), "hello")
+    assert wait_state(home, after["run_id"])["state"] == "succeeded"
+    assert {i: events(home, i) for i in hostile} == seen
 
 
 def test_a_launch_interrupted_by_restarts_is_not_retried_for_ever(localtailr_home):
