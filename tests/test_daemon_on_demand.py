@@ -12,7 +12,7 @@ import runtime_support
 from runtime_support import submit, wait_for, wait_state
 
 from localtailr import BatchJob, Schedule, Service
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 

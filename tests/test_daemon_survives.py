@@ -14,8 +14,8 @@ from runtime_support import events, row, submit, wait_for, wait_state
 from localtailr import BatchJob, User, store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon as daemon_mod
-from localtailr.runtime import run_state
+from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.store import runs as run_state
 
 HOSTILE = 10
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home

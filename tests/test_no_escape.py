@@ -9,8 +9,8 @@ import pytest
 import runtime_support
 from runtime_support import submit, wait_for, wait_state
 
-from localtailr.runtime import daemon as daemon_mod
-from localtailr.runtime import supervisor
+from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.process import supervisor
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 

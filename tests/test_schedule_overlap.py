@@ -13,7 +13,8 @@ from runtime_support import entry, wait_for, wait_state
 from localtailr import Schedule, store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import run_state, scheduler
+from localtailr.runtime.schedule import scheduler
+from localtailr.store import runs as run_state
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 

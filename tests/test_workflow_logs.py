@@ -8,7 +8,7 @@ import wf_runtime_tasks as wt
 
 from localtailr.platform import logs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon
+from localtailr.runtime.daemon import daemon
 
 TIMEOUT = 120
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import store
-from ..errors import NotFoundError
-from . import acl, names
+from ..core import names
+from ..core.errors import NotFoundError
+from . import acl
 from .context import Context
 
 CHUNK = 1 << 20
