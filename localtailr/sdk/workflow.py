@@ -129,7 +129,7 @@ def parse_duration(value: datetime.timedelta | float | str | None) -> float | No
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value)):
+    elif isinstance(value, str) and value.strip() and (m := _DURATION.fullmatch(value)):
         h, mi, s = (int(g) if g else 0 for g in m.groups())
         seconds = float(h * 3600 + mi * 60 + s)
     else:

@@ -39,13 +39,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from ... import store
-from ...core.home import Home
+from ...core.home import Home, private_umask
 from ...store import runs as run_state
 from ...store import wakeup
 from ..process import supervisor
@@ -142,7 +143,7 @@ def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float
     if info is not None:
         return info
     env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
-    with open(log_path(home), "ab") as out:
+    with os.fdopen(home.open_private(log_path(home)), "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "localtailr.runtime.daemon.daemon", str(home.root)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
@@ -276,9 +277,10 @@ class AlreadyRunning(RuntimeError):
 class Daemon:
     """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT."""
 
-    def __init__(self, home: Home, port: int | None = None):
+    def __init__(self, home: Home, port: int | None = None, on_ready: Callable[[dict], None] | None = None):
         self.home = home.ensure()
         self.port = port
+        self.on_ready = on_ready  # called with daemon.json's content once it serves
         self.runs: dict[int, Supervised] = {}
         self.building: set[int] = set()
         self.built: queue.Queue = queue.Queue()
@@ -330,6 +332,7 @@ class Daemon:
         return info
 
     def serve(self) -> None:
+        private_umask()  # what the daemon and its runs write in the home is 0600/0700
         self.acquire()
         try:
             self.listener = wakeup.Listener(self.home)
@@ -339,6 +342,8 @@ class Daemon:
             self.start_web()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
+            if self.on_ready is not None:
+                self.on_ready(info)
             self.loop()
         finally:
             self.shutdown()
@@ -348,20 +353,17 @@ class Daemon:
         wakeup.notify(self.home)
 
     def start_web(self) -> None:
-        from werkzeug.serving import make_server
-
-        from ...web.app import create_app
+        from ...web import server as web_server
 
         port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
         try:
-            app = create_app(self.home)
             try:
-                server = make_server("127.0.0.1", port, app, threaded=True)
+                server = web_server.serve(self.home, port)
             except OSError as exc:
                 if not port:
                     raise
                 log(f"port {port} is taken ({exc}); serving the web app on a free port")
-                server = make_server("127.0.0.1", 0, app, threaded=True)
+                server = web_server.serve(self.home, 0)
         except Exception as exc:  # noqa: BLE001 - the daemon runs without its page
             log(f"the web app did not start: {type(exc).__name__}: {exc}")
             return
