@@ -172,7 +172,9 @@ def bench_kv(folder: Path) -> list[dict]:
     rows = [
         row("KV get/s (Python API, non-admin caller)", None, "ops/s", None, "raw sqlite3",
             target=">= 0.5x", ok=med(gets[0]) / med(gets[1]) >= 0.5, samples=gets[0],
-            floor_samples=gets[1], note=f"{KEYS} keys readable by their ACL, {GETS} gets a round"),
+            floor_samples=gets[1], note=f"{KEYS} keys readable by their ACL, {GETS} gets a round; one statement a get"
+            " (value, data_version and READ), the rest is Python: the context, the key's"
+            " check and the caller's confirmation"),
         row("KV put/s (durable, Python API, non-admin)", None, "ops/s", None, "raw sqlite3",
             target=">= 0.5x", ok=med(puts[0]) / med(puts[1]) >= 0.5, samples=puts[0],
             floor_samples=puts[1],
