@@ -102,8 +102,11 @@ KEPT_ON_RESET = ("README.md",)
 @click.option("--yes", is_flag=True, help="Really delete everything in the home.")
 @caller_options
 def reset(opts, yes):
-    """Delete the home and everything in it (needs --yes); a README.md there is kept
-    (the checkout's ``sandbox/README.md``), with the folder that holds it."""
+    """Delete the home and everything in it (needs --yes).
+
+    A README.md in the home is kept (the checkout's sandbox/README.md), and so is the
+    folder that holds it.
+    """
     if not yes:
         click.echo(f"error: this deletes {opts.home.root} and everything in it; add --yes", err=True)
         sys.exit(1)

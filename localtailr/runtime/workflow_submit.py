@@ -34,8 +34,8 @@ TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
 
 
 class WorkflowRun:
-    """A handle on one workflow run: ``state``, ``wait()``, ``results()``, ``tasks()``,
-    ``stop()``, ``rerun_failed()``."""
+    """A handle on one workflow run: ``state``, ``wait()``, ``logs()``, ``results()``,
+    ``tasks()``, ``stop()``, ``rerun_failed()``."""
 
     def __init__(self, home: Home, run_id: int, job: str):
         self.home = home
@@ -85,7 +85,24 @@ class WorkflowRun:
 
         return tasks(self.home, self.run_id)
 
+    def logs(self, tail: int | None = None, stderr: bool = False) -> str:
+        """What the tasks printed: each task's latest attempt under a ``== task ==`` line
+        (with ``tail``, its last lines)."""
+        latest = {t["task_name"]: t["run_id"] for t in self.tasks()}  # oldest first: last wins
+        stream = "stderr" if stderr else "stdout"
+        parts = []
+        for name, rid in latest.items():
+            folder = self.home.run_dir(rid)
+            text = "".join(_read_text(folder / f) for f in (f"{stream}.1", stream))
+            lines = text.splitlines(keepends=True)
+            if tail is not None:
+                lines = lines[-tail:] if tail else []
+            body = "".join(lines)
+            parts.append(f"== {name} (run #{rid}) ==\n{body}" + ("" if body.endswith("\n") or not body else "\n"))
+        return "".join(parts)
+
     def stop(self) -> None:
+        """Stop the run: its running tasks are killed, the rest skipped."""
         from .workflow_runner import stop
 
         stop(self.home, self.run_id, os.environ.get("LOCALTAILR_USER") or "root")
@@ -103,6 +120,13 @@ class WorkflowRun:
 
     def __repr__(self) -> str:
         return f"WorkflowRun(job={self.job!r}, run_id={self.run_id}, state={self.state!r})"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def _daemon_available() -> bool:

@@ -18,6 +18,7 @@ from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
 from .resources import Resources
+from .run import JobRun
 
 
 def ensure_daemon(home) -> dict:
@@ -131,21 +132,23 @@ class _Job:
         self.version = job["version"]
         return job
 
-    def run(self) -> dict:
-        """Save the definition as a new version and start it; return the run.
+    def run(self) -> JobRun:
+        """Save the definition as a new version and start it; return the run (a ``JobRun``:
+        ``state``, ``wait()``, ``logs()``, ``stop()``, and the run's fields as a dict).
 
         Starts the daemon if it is not running (one line says where it is).
         """
         ctx = self._ctx()
-        run = _jobs.run(ctx, self.to_dict(), self._acl, self.update_existing)
+        run = JobRun(_jobs.run(ctx, self.to_dict(), self._acl, self.update_existing),
+                     self.environment.value)
         self.version, self.last_run = run["version"], run
         ensure_daemon(ctx.home)
         return run
 
-    def start(self) -> dict:
+    def start(self) -> JobRun:
         """Start the current version (a running service is left running); return the run."""
         ctx = self._ctx()
-        run = _jobs.start(ctx, self.job_name)
+        run = JobRun(_jobs.start(ctx, self.job_name), self.environment.value)
         self.last_run = run
         ensure_daemon(ctx.home)
         return run
@@ -154,10 +157,10 @@ class _Job:
         """Stop the job's active runs (a service, app or add-in stays stopped)."""
         return _jobs.stop(self._ctx(), self.job_name)
 
-    def restart(self) -> dict:
+    def restart(self) -> JobRun:
         """Stop the job's active runs and start it again; return the new run."""
         ctx = self._ctx()
-        run = _jobs.restart(ctx, self.job_name)
+        run = JobRun(_jobs.restart(ctx, self.job_name), self.environment.value)
         self.last_run = run
         ensure_daemon(ctx.home)
         return run
@@ -407,11 +410,12 @@ class BatchJob(_NoFramework):
     def _schedule_dict(self) -> dict | None:
         return self.schedule.to_dict() if self.schedule is not None else None
 
-    def run(self, **params: Any) -> dict:
+    def run(self, **params: Any) -> JobRun:
         """Save the definition as a new version and start one run with ``params`` (seen by
-        the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run."""
+        the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run (a ``JobRun``)."""
         ctx = self._ctx()
-        run = _jobs.run(ctx, self.to_dict(), self._acl, self.update_existing, params=params)
+        run = JobRun(_jobs.run(ctx, self.to_dict(), self._acl, self.update_existing, params=params),
+                     self.environment.value)
         self.version, self.last_run = run["version"], run
         ensure_daemon(ctx.home)
         return run
