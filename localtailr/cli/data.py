@@ -12,6 +12,7 @@ from ..platform import blob as blob_ops
 from ..platform import groups
 from ..platform import kv as kv_ops
 from .common import caller_options, read_secret_value, table
+from .progress import Progress
 
 PERMS = ("read", "write", "operate", "access", "promote")
 
@@ -262,8 +263,10 @@ def blob():
     """Blobs: put, get, ls, exists, rm, get-acl, set-acl."""
 
 
-def _progress(total: int | None):
-    if not sys.stderr.isatty():
+def _progress(opts, total: int | None):
+    """A byte count (and percentage) every 64 MiB of a copy, on a terminal only."""
+    line = Progress(opts.as_json)
+    if not line.on:
         return None
     state = {"last": 0}
 
@@ -271,7 +274,7 @@ def _progress(total: int | None):
         if done - state["last"] >= 64 << 20 or (total and done == total):
             state["last"] = done
             pct = f" ({100 * done // total}%)" if total else ""
-            click.echo(f"\r{done >> 20} MiB{pct}", err=True, nl=False)
+            line.show(f"copied {done >> 20} MiB{pct}")
 
     return show
 
@@ -291,7 +294,8 @@ def blob_put(opts, name, path, **perms):
         info = blob_ops.put(ctx, name, sys.stdin.buffer, acl)
     else:
         size = os.path.getsize(path) if os.path.exists(path) else None
-        info = blob_ops.put_file(ctx, name, path, acl, _progress(size))
+        info = blob_ops.put_file(ctx, name, path, acl, _progress(opts, size))
+        Progress.done_line(opts)
     opts.emit(info, lambda d: f"stored {d['name']} ({d['size']} bytes, sha256 {d['sha256'][:12]})")
 
 
@@ -308,7 +312,8 @@ def blob_get(opts, name, path):
                 sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
-    info = blob_ops.get_file(ctx, name, path, _progress(None))
+    info = blob_ops.get_file(ctx, name, path, _progress(opts, None))
+    Progress.done_line(opts)
     opts.emit(info, lambda d: f"wrote {path} ({d['size']} bytes)")
 
 
