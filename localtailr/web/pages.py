@@ -340,7 +340,7 @@ def template_filters(app) -> None:
 
     @app.template_filter("iso")
     def iso(t) -> str:
-        return datetime.fromtimestamp(t).astimezone().isoformat() if t else ""
+        return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds") if t else ""
 
     @app.template_filter("ago")
     def ago(t):

@@ -8,7 +8,7 @@
     if (isNaN(at)) return;
     var local = document.createElement("span");
     local.className = "local";
-    local.textContent = " · your time " + at.toLocaleString([], { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+    local.textContent = " · your time " + at.toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
     el.appendChild(local);
   });
 })();
