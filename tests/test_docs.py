@@ -178,4 +178,4 @@ def test_the_readme_data_snippet_runs_twice(tmp_path):
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
-    assert "read: user:user1, group:group1; write: user:user2" in outputs[0]  # names, not ids
+    assert "read: group:group1, user:user1; write: user:user2" in outputs[0]  # names, not ids

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+import test_web_browser as _base
 import web_seed as seed
-from test_web_browser import browser, shot, sign_in, site, wait  # noqa: F401 - fixtures
 
 from localtailr import store
 from localtailr.platform import blob, jobs, kv, users
@@ -21,6 +21,8 @@ from localtailr.web import security
 from localtailr.web.app import create_app
 
 pytestmark = pytest.mark.browser
+browser, site = _base.browser, _base.site  # the fixtures: one chromium, one server per test
+shot, sign_in, wait = _base.shot, _base.sign_in, _base.wait
 
 from selenium.webdriver.common.by import By  # noqa: E402
 
@@ -119,7 +121,7 @@ def test_next_fire_in_the_jobs_zone_and_the_viewers(site, browser, localtailr_ho
         for path in ("/jobs", "/jobs/dev/tokyo"):
             browser.get(site + path)
             fire = browser.find_element(By.CSS_SELECTOR, "time.fire")
-            wait(browser, lambda d: fire.find_elements(By.CSS_SELECTOR, ".local"), "the viewer's time")
+            wait(browser, lambda d, f=fire: f.find_elements(By.CSS_SELECTOR, ".local"), "the viewer's time")
             text = fire.text
             assert "Asia/Tokyo" in text, text
             assert time.strftime("%H:%M", time.gmtime(at + 9 * 3600)) in text  # Tokyo is UTC+9
