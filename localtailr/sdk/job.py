@@ -11,19 +11,19 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..platform import entrypoints
+from ..core import entrypoints, own_code
+from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
-from .resources import Resources
 from .run import JobRun
 
 
 def ensure_daemon(home) -> dict:
     """Start the daemon of ``home`` if it is not running; its info."""
-    from ..runtime import daemon
+    from ..runtime.daemon import daemon
 
     return daemon.ensure_running(home)
 
@@ -126,18 +126,28 @@ class _Job:
 
     # -- operations -----------------------------------------------------------------
 
-    def save(self) -> dict:
-        """Save the definition as a new version (the current one); return the job."""
+    def save(self) -> dict | None:
+        """Save the definition as a new version (the current one); return the job.
+
+        In a job's process importing its own code this saves nothing (see ``run``).
+        """
+        if own_code.importing():
+            return self._existing_job()
         job = _jobs.save(self._ctx(), self.to_dict(), self._acl, self.update_existing)
         self.version = job["version"]
         return job
 
-    def run(self) -> JobRun:
+    def run(self) -> JobRun | None:
         """Save the definition as a new version and start it; return the run (a ``JobRun``:
         ``state``, ``wait()``, ``logs()``, ``stop()``, and the run's fields as a dict).
 
-        Starts the daemon if it is not running (one line says where it is).
+        Starts the daemon if it is not running (one line says where it is). In a job's
+        process importing its own code (a script that deploys at its top level, with no
+        ``if __name__ == "__main__":``), it deploys nothing and returns the job's latest
+        run (None if it has none), as the platform does.
         """
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = JobRun(_jobs.run(ctx, self.to_dict(), self._acl, self.update_existing),
                      self.environment.value)
@@ -145,8 +155,13 @@ class _Job:
         ensure_daemon(ctx.home)
         return run
 
-    def start(self) -> JobRun:
-        """Start the current version (a running service is left running); return the run."""
+    def start(self) -> JobRun | None:
+        """Start the current version (a running service is left running); return the run.
+
+        In a job's process importing its own code this starts nothing (see ``run``).
+        """
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = JobRun(_jobs.start(ctx, self.job_name), self.environment.value)
         self.last_run = run
@@ -157,13 +172,33 @@ class _Job:
         """Stop the job's active runs (a service, app or add-in stays stopped)."""
         return _jobs.stop(self._ctx(), self.job_name)
 
-    def restart(self) -> JobRun:
-        """Stop the job's active runs and start it again; return the new run."""
+    def restart(self) -> JobRun | None:
+        """Stop the job's active runs and start it again; return the new run.
+
+        In a job's process importing its own code this does nothing (see ``run``).
+        """
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = JobRun(_jobs.restart(ctx, self.job_name), self.environment.value)
         self.last_run = run
         ensure_daemon(ctx.home)
         return run
+
+    def _existing_job(self) -> dict | None:
+        try:
+            job = _jobs.get(self._ctx(), self.job_name)
+        except (KeyError, PermissionError):  # none, or not ours to see: nothing to return
+            return None
+        self.version = job["version"]
+        return job
+
+    def _existing_run(self) -> JobRun | None:
+        if self._existing_job() is None:
+            return None
+        latest = _jobs.runs(self._ctx(), self.job_name, limit=1)
+        self.last_run = JobRun(latest[0], self.environment.value) if latest else None
+        return self.last_run
 
     def promote(self, version: int | None = None) -> dict:
         """Copy the current version (or ``version``) to the next environment (needs PROMOTE)."""
@@ -223,7 +258,7 @@ def _reference(entrypoint: dict) -> str:
 
 
 def _environment(environment: object) -> str:
-    from .. import environments
+    from ..core import environments
 
     return environments.normalise(environment)
 
@@ -410,9 +445,12 @@ class BatchJob(_NoFramework):
     def _schedule_dict(self) -> dict | None:
         return self.schedule.to_dict() if self.schedule is not None else None
 
-    def run(self, **params: Any) -> JobRun:
+    def run(self, **params: Any) -> JobRun | None:
         """Save the definition as a new version and start one run with ``params`` (seen by
-        the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run (a ``JobRun``)."""
+        the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run. In a job's process
+        importing its own code it deploys nothing and returns the latest run."""
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = JobRun(_jobs.run(ctx, self.to_dict(), self._acl, self.update_existing, params=params),
                      self.environment.value)

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from .. import environments
-from ..errors import NotFoundError
-from ..errors import PermissionError as LtPermissionError
+from ..core import environments
+from ..core.errors import NotFoundError
+from ..core.errors import PermissionError as LtPermissionError
 from ..platform import acl, blob, groups, jobs, kv, logs, results, users
 from . import health, queries, svg
 from .security import caller_context
