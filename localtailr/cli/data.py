@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..errors import NotFoundError, PermissionError
+from ..core.errors import NotFoundError, PermissionError
 from ..platform import acl as acl_ops
 from ..platform import blob as blob_ops
 from ..platform import groups
