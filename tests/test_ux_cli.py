@@ -199,3 +199,25 @@ def test_up_port_and_the_port_a_home_remembers(localtailr_home):
         down()
     bad = subprocess.run([EXE, "up", "--port", "70000"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "70000" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_workflow_run_has_the_same_verbs(localtailr_home, tmp_path):
+    (tmp_path / "wf_ux.py").write_text(
+        "from localtailr import task, workflow\n\n@task()\ndef hello():\n    print('hello from a task')\n"
+        "    return 1\n\n@task()\ndef twice(x):\n    print('twice', x)\n    return 2 * x\n\n"
+        "@workflow(name='UX flow')\ndef flow():\n    twice(hello())\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import wf_ux
+    finally:
+        sys.path.remove(str(tmp_path))
+    try:
+        run = wf_ux.flow()
+        assert run.wait(timeout=180) == "succeeded" and run.state == "succeeded"
+        assert run.logs() == f"== hello (run #{run.tasks()[0]['run_id']}) ==\nhello from a task\n" \
+            f"== twice (run #{run.tasks()[1]['run_id']}) ==\ntwice 1\n"
+        assert run.logs(tail=0).count("==") == 4
+        assert callable(run.stop)
+    finally:
+        localtailr_home.stop_daemon()
