@@ -4,6 +4,9 @@ Keys and secrets live per environment (dev, pre, prod). Each has its own ACL:
 reading needs READ, writing and deleting WRITE, changing the ACL WRITE.
 Secret values are Fernet-encrypted before they reach the database and never
 appear in errors or listings.
+
+Every put and delete is a new version in ``kv_versions`` (for a secret only who
+and when: its values are not kept).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 from .. import keyring, store
 from ..errors import NotFoundError
-from . import acl, names
+from . import acl, names, provenance
 from .context import Context
 
 
@@ -21,7 +24,7 @@ from .context import Context
 class Kind:
     """What differs between plain keys and secrets."""
 
-    label: str  # "key" or "secret"
+    label: str  # "key" or "secret" (also its kind in kv_versions)
     table: str
     column: str  # the value column
     prefix: str  # resource prefix for ACLs
@@ -48,8 +51,10 @@ def _missing(kind: Kind, ctx: Context, key: str) -> NotFoundError:
     return NotFoundError(f"{kind.label} {key!r} not found in environment {ctx.environment}")
 
 
-def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind = KEYS) -> None:
-    """Store ``value`` under ``key``. A new key gets ``acl_``, or its creator's full rights."""
+def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind = KEYS,
+        commit_id: int | None = None) -> int:
+    """Store ``value`` under ``key`` as its next version (returned). A new key gets ``acl_``,
+    or its creator's full rights."""
     names.key(key, kind.label)
     if not isinstance(value, str):
         raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
@@ -71,21 +76,42 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
             acl.require_admin(ctx, f"create secret {key!r}")
         if new_acl is not None:
             acl.check_principals(conn, new_acl)
+        now, v = time.time(), _next_version(conn, ctx, key, kind)
         conn.execute(
-            f"INSERT INTO {kind.table} (environment, key, {kind.column}, updated_at, updated_by)"
-            f" VALUES (?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"
+            f"INSERT INTO {kind.table} (environment, key, {kind.column}, updated_at, updated_by, version)"
+            f" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"
             f" {kind.column} = excluded.{kind.column}, updated_at = excluded.updated_at,"
-            f" updated_by = excluded.updated_by",
-            (ctx.environment, key, stored, time.time(), ctx.caller.user_id),
+            f" updated_by = excluded.updated_by, version = excluded.version",
+            (ctx.environment, key, stored, now, ctx.caller.user_id, v),
         )
+        _record_version(conn, ctx, key, kind, v, None if kind.secure else value, False, now, commit_id)
         if new_acl is not None:
             acl.replace(conn, res, new_acl)
         elif not exists:
             acl.replace(conn, res, acl.owner_acl(ctx.caller.user_id))
+    return v
 
 
-def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
-    """The value under ``key``; NotFoundError if absent, PermissionError without READ."""
+def _next_version(conn, ctx: Context, key: str, kind: Kind) -> int:
+    return conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM kv_versions WHERE kind = ? AND environment = ? AND key = ?",
+        (kind.label, ctx.environment, key)).fetchone()[0]
+
+
+def _record_version(conn, ctx: Context, key: str, kind: Kind, version: int, value: str | None,
+                    deleted: bool, now: float, commit_id: int | None) -> None:
+    conn.execute(
+        "INSERT INTO kv_versions (kind, environment, key, version, value, deleted, created_at,"
+        " created_by, run_id, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (kind.label, ctx.environment, key, version, value, int(deleted), now, ctx.caller.user_id,
+         provenance.current_run(), commit_id))
+
+
+def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -> str:
+    """The value under ``key`` (or its ``version``, for a plain key); NotFoundError if absent,
+    PermissionError without READ."""
+    if version is not None or provenance.current_run() is not None:
+        return _get_recorded(ctx, key, kind, version)
     names.key(key, kind.label)
     # One statement reads the value and data_version (which tells whether the cached
     # caller is still current): a get is then one query, as in plain sqlite3.
@@ -98,7 +124,71 @@ def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
     return keyring.decrypt(ctx.home, value, key) if kind.secure else value
 
 
-def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
+def _get_recorded(ctx: Context, key: str, kind: Kind, version: int | None) -> str:
+    # inside a run (the version read is recorded) or for an older version
+    names.key(key, kind.label)
+    res = resource(kind, ctx.environment, key)
+    if version is None:
+        row = ctx.conn.execute(f"SELECT {kind.column}, version FROM {kind.table} WHERE environment = ?"
+                               " AND key = ?", (ctx.environment, key)).fetchone()
+        if row is None:
+            raise _missing(kind, ctx, key)
+        acl.require(ctx, res, "read", f"get {kind.label}")
+        provenance.record_read(ctx, res, row[1])
+        return keyring.decrypt(ctx.home, row[0], key) if kind.secure else row[0]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"invalid version {version!r}: a version is a whole number from 1")
+    if kind.secure:
+        raise ValueError("a secret's past values are not kept: only its current value can be read")
+    row = ctx.conn.execute(
+        "SELECT value, deleted FROM kv_versions WHERE kind = ? AND environment = ? AND key = ? AND version = ?",
+        (kind.label, ctx.environment, key, version)).fetchone()
+    if row is None:
+        raise NotFoundError(f"{kind.label} {key!r} has no version {version} in environment {ctx.environment}")
+    acl.require(ctx, res, "read", f"get {kind.label}")
+    if row["deleted"]:
+        raise NotFoundError(f"{kind.label} {key!r} version {version} is a deletion: it has no value")
+    provenance.record_read(ctx, res, version)
+    return row["value"]
+
+
+def history(ctx: Context, key: str, kind: Kind = KEYS) -> list[dict]:
+    """Every version of ``key``, oldest first: version, time, who, run_id, deleted and (for a
+    plain key, never a secret) value. Needs READ on the key."""
+    names.key(key, kind.label)
+    rows = ctx.conn.execute(
+        "SELECT v.version, v.created_at AS time, u.name AS who, v.run_id, v.commit_id, v.deleted,"
+        " v.value FROM kv_versions v LEFT JOIN users u ON u.user_id = v.created_by"
+        " WHERE v.kind = ? AND v.environment = ? AND v.key = ? ORDER BY v.version",
+        (kind.label, ctx.environment, key)).fetchall()
+    if not rows:
+        raise _missing(kind, ctx, key)
+    res = resource(kind, ctx.environment, key)
+    if conn_has_acl(ctx, res):
+        acl.require(ctx, res, "read", f"read the history of {kind.label}")
+    else:
+        acl.require_admin(ctx, f"read the history of deleted {kind.label} {key!r}")
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["deleted"] = bool(d["deleted"])
+        if kind.secure:
+            d.pop("value")
+        out.append(d)
+    return out
+
+
+def conn_has_acl(ctx: Context, res: str) -> bool:
+    return ctx.conn.execute("SELECT 1 FROM acl WHERE resource = ? LIMIT 1", (res,)).fetchone() is not None
+
+
+def restore(ctx: Context, key: str, version: int) -> int:
+    """Put the value of ``version`` back as the key's next version (plain keys); needs WRITE."""
+    value = get(ctx, key, KEYS, version)
+    return put(ctx, key, value)
+
+
+def delete(ctx: Context, key: str, kind: Kind = KEYS, commit_id: int | None = None) -> None:
     """Remove ``key`` and its ACL; needs WRITE."""
     names.key(key, kind.label)
     res = resource(kind, ctx.environment, key)
@@ -112,6 +202,8 @@ def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
         conn.execute(
             f"DELETE FROM {kind.table} WHERE environment = ? AND key = ?", (ctx.environment, key)
         )
+        _record_version(conn, ctx, key, kind, _next_version(conn, ctx, key, kind), None, True,
+                        time.time(), commit_id)
         acl.remove(conn, res)
 
 

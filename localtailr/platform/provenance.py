@@ -1,0 +1,30 @@
+"""What a run reads and writes, recorded as it happens (read by ``lineage``).
+
+Inside a job's process (``LOCALTAILR_RUN_ID`` set) every read of a blob, key or
+secret records the version read (``run_reads``), and every write records the run
+beside the new version (``blob_versions.run_id``, ``kv_versions.run_id``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .. import store
+from .context import Context
+
+RUN_VAR = "LOCALTAILR_RUN_ID"
+
+
+def current_run() -> int | None:
+    """The run this process belongs to (``LOCALTAILR_RUN_ID``), or None outside a job."""
+    value = os.environ.get(RUN_VAR)
+    return int(value) if value and value.isdigit() else None
+
+
+def record_read(ctx: Context, resource: str, version: int) -> None:
+    """Note that the current run (if any) read ``resource`` at ``version``."""
+    run = current_run()
+    if run is not None:
+        store.write(ctx.conn, "INSERT OR IGNORE INTO run_reads (run_id, resource, version, at)"
+                    " VALUES (?, ?, ?, ?)", (run, resource, version, time.time()))
