@@ -46,6 +46,8 @@ import psutil
 
 from .. import store
 from ..home import Home
+from ..platform import blob_gc
+from ..platform.context import context
 from . import run_state, scheduler, supervisor, wakeup, workflow_runner
 from .forkservers import ForkServers
 from .supervisor import LONG_RUNNING, LaunchError, Supervised
@@ -59,6 +61,8 @@ STABLE_AFTER = 60.0  # a long-running process up this long resets its backoff
 BACKOFF_CAP = 30.0
 CRASH_LOOP_AFTER = 3  # quick restarts in a row before a job is shown crash-looping
 SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
+GC_EVERY = float(os.environ.get("LOCALTAILR_GC_EVERY", "600"))  # seconds between blob collections
+GC_GRACE = float(os.environ.get("LOCALTAILR_GC_GRACE", str(blob_gc.GRACE)))
 
 
 def log(message: str) -> None:
@@ -322,6 +326,7 @@ class Daemon:
             signal.signal(signal.SIGINT, self._on_signal)
             self.recover()
             self.start_web()
+            threading.Thread(target=self.collect_garbage, name="blob-gc", daemon=True).start()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
             self.loop()
@@ -538,13 +543,27 @@ class Daemon:
             if job_id not in names:
                 continue
             from ..platform import jobs
-            from ..platform.context import context
 
             name, environment = names[job_id]
             run = jobs.restart(context(self.home, 0, environment), name)
             run_state.event(self.home, run["run_id"], "reloaded",
                             f"source changed: {watched[job_id]}")
             log(f"app {name} reloaded: {watched[job_id]} changed")
+
+    def collect_garbage(self) -> None:
+        """Every GC_EVERY seconds, in its own thread (a large store takes a while to list):
+        apply blob retention and free unreferenced objects and stale temporary files."""
+        while not self.stopping:
+            try:
+                report = blob_gc.collect(context(self.home, 0), grace=GC_GRACE)
+                if report["bytes_freed"] or report["versions_dropped"]:
+                    log("blob gc: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+            except Exception as exc:  # noqa: BLE001 - try again next time
+                log(f"blob gc failed: {type(exc).__name__}: {exc}")
+            for _ in range(max(1, int(GC_EVERY * 10))):
+                if self.stopping:
+                    return
+                time.sleep(0.1)
 
     def _call(self, fn, *args) -> bool:
         try:
