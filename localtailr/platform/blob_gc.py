@@ -35,8 +35,8 @@ def collect(ctx: Context, grace: float = GRACE, now: float | None = None) -> dic
         raise ValueError(f"invalid grace {grace!r}: a number of seconds from 0")
     now = time.time() if now is None else now
     report = {"versions_dropped": _prune_blobs(ctx, now), "key_versions_dropped": _prune_keys(ctx, now)}
-    report["objects_removed"], report["object_bytes"] = _objects(ctx)
-    report["partials_removed"], report["partial_bytes"] = _partials(ctx, grace, now)
+    report["objects_removed"], report["object_bytes"] = remove_unreferenced(ctx)
+    report["partials_removed"], report["partial_bytes"] = remove_stale_partials(ctx, grace, now)
     report["bytes_freed"] = report["object_bytes"] + report["partial_bytes"]
     return report
 
@@ -79,13 +79,17 @@ def _prune_keys(ctx: Context, now: float) -> int:
     return dropped
 
 
-def _objects(ctx: Context) -> tuple[int, int]:
+def unreferenced(ctx: Context) -> list:
+    """The object files no kept version refers to."""
     used = {r[0] for r in ctx.conn.execute("SELECT DISTINCT sha256 FROM blob_versions WHERE sha256 IS NOT NULL")}
+    return [p for p in objects_dir(ctx).glob("*/*") if p.parent.name + p.name not in used]
+
+
+def remove_unreferenced(ctx: Context) -> tuple[int, int]:
+    """Remove the unreferenced objects: (how many, bytes)."""
     n = freed = 0
-    for path in objects_dir(ctx).glob("*/*"):
+    for path in unreferenced(ctx):
         sha = path.parent.name + path.name
-        if sha in used:
-            continue
         with store.transaction(ctx.conn) as conn:
             if conn.execute("SELECT 1 FROM blob_versions WHERE sha256 = ? LIMIT 1", (sha,)).fetchone():
                 continue  # referred to since the listing
@@ -126,7 +130,8 @@ def stale_partials(ctx: Context, grace: float, now: float) -> list:
     return out
 
 
-def _partials(ctx: Context, grace: float, now: float) -> tuple[int, int]:
+def remove_stale_partials(ctx: Context, grace: float, now: float) -> tuple[int, int]:
+    """Remove the stale temporary files: (how many, bytes)."""
     n = freed = 0
     for path, size in stale_partials(ctx, grace, now):
         try:
