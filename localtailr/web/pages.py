@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, render_template, request
 from .. import environments
 from ..errors import NotFoundError
 from ..errors import PermissionError as LtPermissionError
-from ..platform import blob, groups, jobs, kv, users
+from ..platform import blob, blob_history, groups, jobs, kv, lineage, users
 from . import health, queries, svg
 from .security import caller_context
 
@@ -112,8 +112,10 @@ def run_page(run_id: int):
     ran_for = None
     if run["started_at"]:
         ran_for = (run["ended_at"] or time.time()) - run["started_at"]
+    ids = [t["run_id"] for t in graph["tasks"].values()] if graph else [run_id]
+    io = {i: lineage.run_io(ctx, i) for i in ids}  # what each task (or the run) read and wrote
     return render_template("run.html", run=run, graph=graph, stream=stream, ran_for=ran_for,
-                           active=run["state"] not in jobs.TERMINAL)
+                           active=run["state"] not in jobs.TERMINAL, io=io)
 
 
 def _workflow_graph(ctx, run: dict):
@@ -207,7 +209,19 @@ def secrets_page():
 def blobs_page():
     ctx = caller_context()
     shown, pager = _paginate(blob.ls(ctx, request.args.get("path", "")), 100)
-    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""))
+    writers = lineage.writers(ctx, [b["name"] for b in shown])
+    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""),
+                           writers=writers)
+
+
+@bp.route("/blobs/history")
+def blob_history_page():
+    """A blob's versions (who and which run wrote each; download, restore) and its readers."""
+    ctx = caller_context()
+    name = request.args.get("name", "")
+    versions = blob_history.history(ctx, name)
+    return render_template("blob_history.html", name=name, versions=versions,
+                           lineage=lineage.blob(ctx, name))
 
 
 def template_filters(app) -> None:
