@@ -233,6 +233,11 @@ MIGRATIONS: list[str] = [
         keep_versions INTEGER,
         keep_days REAL
     );
+    CREATE TABLE blob_sources (
+        stamp TEXT PRIMARY KEY,  -- a local file put: device:inode:size:mtime:ctime
+        sha256 TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    ) WITHOUT ROWID;
     INSERT INTO blob_versions (name, version, sha256, size, created_at, created_by)
         SELECT name, 1, sha256, size, updated_at, updated_by FROM blobs;
     INSERT OR IGNORE INTO blob_objects (sha256, size) SELECT sha256, size FROM blobs;

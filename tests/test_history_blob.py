@@ -1,6 +1,7 @@
 """Blob history: versions, get/restore/diff of a version, ACLs, content stored once, corruption refused."""
 
 import hashlib
+import time
 
 import pytest
 
@@ -142,3 +143,50 @@ def test_versions_are_numbered_in_the_order_writes_commit(localtailr_home):
     assert blob_ops.delete(ctx, "n")["version"] == 6
     assert blob_ops.put(ctx, "n", "again")["version"] == 7
     assert blob_ops.stat(ctx, "n")["version"] == 7
+
+
+def test_a_schema_2_home_keeps_its_blobs_and_keys_with_a_first_version(tmp_path, monkeypatch):
+    import sqlite3
+
+    from localtailr import KV, store
+    from localtailr.home import Home
+
+    home = Home(tmp_path / "old").ensure()
+    conn = sqlite3.connect(home.db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for migration in store.MIGRATIONS[:2]:
+        for statement in store._statements(migration):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    data = b"blob from before history"
+    sha = hashlib.sha256(data).hexdigest()
+    (home.blobs / "objects" / sha[:2]).mkdir(parents=True)
+    (home.blobs / "objects" / sha[:2] / sha[2:]).write_bytes(data)
+    conn.execute("INSERT INTO blobs VALUES ('old.bin', ?, ?, 5, 0)", (len(data), sha))
+    conn.execute("INSERT INTO kv VALUES ('dev', 'old_key', 'old value', 5, 0)")
+    conn.close()
+    monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))
+    monkeypatch.delenv("LOCALTAILR_USER", raising=False)
+    assert Blob().get("old.bin") == data  # opening migrates
+    assert [(v["version"], v["sha256"], v["who"]) for v in Blob().history("old.bin")] == [(1, sha, "root")]
+    assert [v["value"] for v in KV().history("old_key")] == ["old value"]
+    KV().put("old_key", "newer")
+    Blob().put("old.bin", b"newer")
+    assert Blob().get("old.bin", version=1) == data and KV().get("old_key", version=1) == "old value"
+    assert store.schema_version(context().conn) == store.SCHEMA_VERSION
+    store.forget(home)
+
+
+def test_an_unchanged_local_file_is_not_read_again(localtailr_home, tmp_path, monkeypatch):
+    src = tmp_path / "settled.bin"
+    src.write_bytes(b"s" * 50_000)
+    time.sleep(0.2)  # older than a clock tick: its stamp can be trusted
+    Blob().put_file("f", src)
+    copies = []
+    real = blob_ops._copy_and_hash
+    monkeypatch.setattr(blob_ops, "_copy_and_hash", lambda *a, **k: copies.append(1) or real(*a, **k))
+    Blob().put_file("f", src)
+    assert copies == [] and len(Blob().history("f")) == 2
+    src.write_bytes(b"t" * 50_000)  # same size, new content: its stamp changed
+    Blob().put_file("f", src)
+    assert copies == [1] and Blob().get("f") == b"t" * 50_000

@@ -176,18 +176,22 @@ class Vanished(Exception):
 class Staged:
     """Content written and hashed, not yet part of any blob.
 
-    ``tmp`` is its temporary file (None when the content was already stored and
-    was only hashed); ``settle()``, inside the transaction that records it, moves
-    it into place.
+    ``tmp`` is its temporary file (None when that content is stored already);
+    ``settle()``, inside the transaction that records it, moves it into place.
+    ``source`` is the stamp of the local file it was copied from, when that file
+    can be trusted not to change unseen (see ``stage``).
     """
 
-    __slots__ = ("sha256", "size", "tmp")
+    __slots__ = ("sha256", "size", "tmp", "source")
 
-    def __init__(self, sha256: str, size: int, tmp: Path | None):
-        self.sha256, self.size, self.tmp = sha256, size, tmp
+    def __init__(self, sha256: str, size: int, tmp: Path | None, source: str | None = None):
+        self.sha256, self.size, self.tmp, self.source = sha256, size, tmp, source
 
     def settle(self, ctx: Context, conn) -> None:
         target = object_path(ctx, self.sha256)
+        if self.source is not None:
+            conn.execute("INSERT OR REPLACE INTO blob_sources (stamp, sha256, recorded_at) VALUES (?, ?, ?)",
+                         (self.source, self.sha256, time.time()))
         if self.tmp is None:
             if not target.exists():
                 raise Vanished()
@@ -217,19 +221,27 @@ def part_path(ctx: Context) -> Path:
     return tmp_dir(ctx) / f"{os.getpid()}-{uuid.uuid4().hex}.part"
 
 
-def stage(ctx: Context, data, progress=None, same_size_as: int | None = None) -> Staged:
-    """Write and hash ``data`` into a temporary file (or only hash it, when it is a local
-    file of ``same_size_as`` bytes whose content is already stored)."""
-    if isinstance(data, _LocalFile) and same_size_as is not None:
-        try:
-            size = data.path.stat().st_size
-        except OSError:
-            size = None
-        if size == same_size_as:
-            sha = _hash_file(data.path)
-            if object_path(ctx, sha).exists():
-                return Staged(sha, size, None)
-    if isinstance(data, (bytes, bytearray, memoryview, str)):
+# A local file last changed this close to when its copy began may change again within
+# the same timestamp tick (the kernel's clock is coarse): its stamp is not trusted.
+RACY_NS = 50_000_000
+
+
+def source_stamp(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def stage(ctx: Context, data, progress=None) -> Staged:
+    """Write and hash ``data`` into a temporary file; or, when that content is stored
+    already, only hash it (bytes) or not even that (a local file put before, unchanged
+    since: same device, inode, size, mtime and ctime, as git's index does)."""
+    before = None
+    if isinstance(data, _LocalFile):
+        before = os.stat(data.path)
+        row = ctx.conn.execute("SELECT sha256 FROM blob_sources WHERE stamp = ?",
+                               (source_stamp(before),)).fetchone()
+        if row is not None and object_path(ctx, row[0]).exists():
+            return Staged(row[0], before.st_size, None)
+    elif isinstance(data, (bytes, bytearray, memoryview, str)):
         raw = data.encode() if isinstance(data, str) else bytes(data)
         sha = hashlib.sha256(raw).hexdigest()
         if object_path(ctx, sha).exists():
@@ -238,6 +250,7 @@ def stage(ctx: Context, data, progress=None, same_size_as: int | None = None) ->
     tmp = part_path(ctx)
     digest = hashlib.sha256()
     size = 0
+    start = time.time_ns()
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb", buffering=0) as f:
@@ -255,7 +268,13 @@ def stage(ctx: Context, data, progress=None, same_size_as: int | None = None) ->
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Staged(sha, size, tmp)
+    source = None
+    if before is not None:
+        after = os.stat(data.path)
+        if (source_stamp(after) == source_stamp(before) and after.st_size == size
+                and max(after.st_mtime_ns, after.st_ctime_ns) < start - RACY_NS):
+            source = source_stamp(after)
+    return Staged(sha, size, tmp, source)
 
 
 def _retryable(data) -> bool:
@@ -274,9 +293,8 @@ def put(
     validate_name(name)
     new_acl = acl.normalise(acl_) if acl_ is not None else None
     check_writable(ctx, name)
-    current = ctx.conn.execute("SELECT size FROM blobs WHERE name = ?", (name,)).fetchone()
     for attempt in range(3):
-        staged = stage(ctx, data, progress, current[0] if current else None)
+        staged = stage(ctx, data, progress)
         try:
             with store.transaction(ctx.conn) as conn:
                 staged.settle(ctx, conn)

@@ -24,6 +24,7 @@ from .context import Context
 
 GRACE = 3600.0  # seconds: a temporary file younger than this is never touched
 ABANDONED = 86400.0  # seconds: a temporary file older than this is stale whoever wrote it
+SOURCES_KEPT = 30 * 86400.0  # seconds a put file's stamp is remembered
 KV_KEEP = retention.DEFAULT  # past key versions: the default blob rule
 
 
@@ -36,6 +37,7 @@ def collect(ctx: Context, grace: float = GRACE, now: float | None = None) -> dic
     now = time.time() if now is None else now
     report = {"versions_dropped": _prune_blobs(ctx, now), "key_versions_dropped": _prune_keys(ctx, now)}
     report["objects_removed"], report["object_bytes"] = remove_unreferenced(ctx)
+    store.write(ctx.conn, "DELETE FROM blob_sources WHERE recorded_at < ?", (now - SOURCES_KEPT,))
     report["partials_removed"], report["partial_bytes"] = remove_stale_partials(ctx, grace, now)
     report["bytes_freed"] = report["object_bytes"] + report["partial_bytes"]
     return report
@@ -99,6 +101,7 @@ def remove_unreferenced(ctx: Context) -> tuple[int, int]:
             except FileNotFoundError:
                 continue
             conn.execute("DELETE FROM blob_objects WHERE sha256 = ?", (sha,))
+            conn.execute("DELETE FROM blob_sources WHERE sha256 = ?", (sha,))
         n, freed = n + 1, freed + size
     return n, freed
 

@@ -24,14 +24,24 @@ def history(ctx: Context, name: str) -> list[dict]:
     (None for a deletion), deleted, who, run_id, task, commit_id. Needs READ."""
     _known(ctx, name)
     acl.require(ctx, blob_ops.resource(name), "read", "read the history of blob")
-    rows = ctx.conn.execute(
-        "SELECT v.version, v.created_at AS time, v.size, v.sha256, v.sha256 IS NULL AS deleted,"
-        " u.name AS who, v.run_id, r.task_name AS task, v.commit_id FROM blob_versions v"
-        " LEFT JOIN users u ON u.user_id = v.created_by LEFT JOIN runs r ON r.run_id = v.run_id"
-        " WHERE v.name = ? ORDER BY v.version", (name,)).fetchall()
-    out = [dict(r) for r in rows]
-    for r in out:
-        r["deleted"] = bool(r["deleted"])
+    conn = ctx.conn
+    users = dict(conn.execute("SELECT user_id, name FROM users").fetchall())
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: a third of the cost of sqlite3.Row on long histories
+    rows = cur.execute("SELECT version, created_at, size, sha256, created_by, run_id, commit_id"
+                       " FROM blob_versions WHERE name = ? ORDER BY version", (name,)).fetchall()
+    tasks = _tasks(conn, {r[5] for r in rows if r[5] is not None})
+    return [{"version": v, "time": t, "size": size, "sha256": sha, "deleted": sha is None,
+             "who": users.get(by), "run_id": run, "task": tasks.get(run), "commit_id": commit}
+            for v, t, size, sha, by, run, commit in rows]
+
+
+def _tasks(conn, run_ids: set[int]) -> dict[int, str | None]:
+    ids, out = sorted(run_ids), {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out.update(conn.execute(f"SELECT run_id, task_name FROM runs WHERE run_id IN ({','.join('?' * len(chunk))})",
+                                chunk).fetchall())
     return out
 
 

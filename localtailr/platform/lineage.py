@@ -18,7 +18,6 @@ MAX_RUNS = 10_000  # a walk stops after this many runs
 
 
 _KV_KIND = {"kv": "key", "secret": "secret"}
-_KV_PREFIX = {v: k for k, v in _KV_KIND.items()}
 
 
 def _writer(conn, resource: str, version: int) -> int | None:
@@ -40,12 +39,10 @@ def _reads(conn, run_id: int) -> list[tuple[str, int]]:
 
 
 def _writes(conn, run_id: int) -> list[tuple[str, int]]:
-    out = [("blob/" + r[0], r[1]) for r in conn.execute(
-        "SELECT name, version FROM blob_versions WHERE run_id = ? ORDER BY name, version", (run_id,))]
-    out += [(f"{_KV_PREFIX[r[0]]}/{r[1]}/{r[2]}", r[3]) for r in conn.execute(
-        "SELECT kind, environment, key, version FROM kv_versions WHERE run_id = ?"
-        " ORDER BY kind, environment, key, version", (run_id,))]
-    return out
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT 'blob/' || name, version FROM blob_versions WHERE run_id = ?1 UNION ALL"
+        " SELECT CASE kind WHEN 'key' THEN 'kv/' ELSE 'secret/' END || environment || '/' || key, version"
+        " FROM kv_versions WHERE run_id = ?1 ORDER BY 1, 2", (run_id,))]
 
 
 def _readers(conn, resource: str, version: int) -> list[int]:
@@ -78,7 +75,8 @@ def _node(ctx: Context, conn, run_id: int, readable) -> dict:
 
 
 def _walk(ctx: Context, start: list[int], step) -> list[dict]:
-    conn = ctx.conn
+    conn = ctx.conn.cursor()
+    conn.row_factory = None  # plain tuples: cheaper over thousands of small queries
     cache: dict[str, bool] = {}
 
     def readable(res: str) -> bool:
