@@ -64,11 +64,12 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     stored = keyring.encrypt(ctx.home, value) if kind.secure else value
     res = resource(kind, ctx.environment, key)
     with store.transaction(ctx.conn) as conn:
-        version, exists = conn.execute(
-            f"SELECT v.data_version, EXISTS (SELECT 1 FROM {kind.table}"
+        version, current = conn.execute(
+            f"SELECT v.data_version, (SELECT version FROM {kind.table}"
             " WHERE environment = ? AND key = ?) FROM pragma_data_version() AS v",
             (ctx.environment, key),
         ).fetchone()
+        exists = current is not None
         ctx.caller_at(version)
         if exists:
             acl.require(ctx, res, "write", f"put {kind.label}")
@@ -76,7 +77,8 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
             acl.require_admin(ctx, f"create secret {key!r}")
         if new_acl is not None:
             acl.check_principals(conn, new_acl)
-        now, v = time.time(), _next_version(conn, ctx, key, kind)
+        now = time.time()
+        v = current + 1 if exists else _next_version(conn, ctx, key, kind)
         conn.execute(
             f"INSERT INTO {kind.table} (environment, key, {kind.column}, updated_at, updated_by, version)"
             f" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"

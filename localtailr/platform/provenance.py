@@ -14,12 +14,20 @@ from .. import store
 from .context import Context
 
 RUN_VAR = "LOCALTAILR_RUN_ID"
+# Read at every call (a test may set it), from os.environ's own dict: os.environ.get()
+# would cost a sixth of a KV get.
+_environ_data = getattr(os.environ, "_data", None)
+_KEY = os.environ.encodekey(RUN_VAR) if _environ_data is not None else RUN_VAR  # type: ignore[attr-defined]
 
 
 def current_run() -> int | None:
     """The run this process belongs to (``LOCALTAILR_RUN_ID``), or None outside a job."""
-    value = os.environ.get(RUN_VAR)
-    return int(value) if value and value.isdigit() else None
+    value = (_environ_data if _environ_data is not None else os.environ).get(_KEY)
+    if not value:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    return int(value) if value.isdigit() else None
 
 
 def record_read(ctx: Context, resource: str, version: int) -> None:
