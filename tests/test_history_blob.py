@@ -4,6 +4,8 @@ import hashlib
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import localtailr
 from localtailr import ACL, Blob, User
@@ -190,3 +192,23 @@ def test_an_unchanged_local_file_is_not_read_again(localtailr_home, tmp_path, mo
     src.write_bytes(b"t" * 50_000)  # same size, new content: its stamp changed
     Blob().put_file("f", src)
     assert copies == [1] and Blob().get("f") == b"t" * 50_000
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(version=st.one_of(st.integers(-5, 8), st.text(max_size=3), st.floats(allow_nan=True), st.none(),
+                         st.booleans()))
+def test_any_version_is_served_refused_or_not_found_and_nothing_changes(localtailr_home, version):
+    if not Blob().exists("p"):
+        for i in range(3):
+            Blob().put("p", f"v{i + 1}")
+    before = Blob().history("p")
+    try:
+        data = Blob().get("p", version=version)
+    except ValueError as exc:
+        assert "invalid version" in str(exc)
+        assert not (isinstance(version, int) and not isinstance(version, bool) and version >= 1)
+    except KeyError as exc:
+        assert "has no version" in str(exc) and isinstance(version, int) and version > 3
+    else:
+        assert data == (b"v3" if version is None else f"v{version}".encode())
+    assert Blob().history("p") == before

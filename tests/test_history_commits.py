@@ -168,3 +168,30 @@ def test_racing_commits_are_both_recorded_in_order(localtailr_home):
     assert set(by_commit.values()) == {b"a", b"b"}
     assert Blob().get("shared") == by_commit[max(done)]
     assert KV().get("last") == by_commit[max(done)].decode()
+
+
+RACER = textwrap.dedent("""
+    import sys
+    from localtailr import Blob
+    tag = sys.argv[1]
+    for i in range(20):
+        with Blob().commit(f"{tag} {i}") as c:
+            c.put("contested", f"{tag} {i}")
+            c.kv.put("contested", f"{tag} {i}")
+""")
+
+
+@pytest.mark.slow
+def test_commits_racing_from_two_processes_lose_nothing(localtailr_home):
+    env = {**os.environ, "LOCALTAILR_HOME": str(localtailr_home.root)}
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, tag], env=env) for tag in "ab"]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    h = Blob().history("contested")
+    assert [v["version"] for v in h] == list(range(1, 41))
+    assert [v["commit_id"] for v in h] == sorted(v["commit_id"] for v in h)  # in commit order
+    contents = [Blob().get("contested", version=v["version"]).decode() for v in h]
+    assert sorted(contents) == sorted(f"{t} {i}" for t in "ab" for i in range(20))
+    for tag in "ab":  # each writer's own commits in its order
+        mine = [int(c.split()[1]) for c in contents if c.startswith(tag)]
+        assert mine == list(range(20))
+    assert [v["value"] for v in KV().history("contested")] == contents

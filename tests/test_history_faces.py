@@ -160,3 +160,14 @@ def test_pages_show_who_wrote_what(client, localtailr_home, monkeypatch):
     assert f"written by run <a href=\"/runs/{task}\">#{task}</a> (task load)" in page
     assert "/api/blob/get?name=out.csv&version=1" in page
     assert client.get("/blobs/history?name=nothing").status_code == 404
+
+
+def test_the_history_page_restores_through_its_form(client, localtailr_home):
+    Blob().put("p.txt", "first")
+    Blob().put("p.txt", "second")
+    page = client.get("/blobs/history?name=p.txt").get_data(as_text=True)
+    assert 'action="/api/blob/restore"' in page and 'name="version" value="1"' in page
+    resp = client.post("/api/blob/restore", data={"name": "p.txt", "version": "1", "next": "/blobs/history?name=p.txt"},
+                       headers={"Origin": "http://localhost"})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/blobs/history?name=p.txt")
+    assert Blob().get("p.txt") == b"first" and len(Blob().history("p.txt")) == 3

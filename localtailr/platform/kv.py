@@ -166,7 +166,7 @@ def history(ctx: Context, key: str, kind: Kind = KEYS) -> list[dict]:
     if not rows:
         raise _missing(kind, ctx, key)
     res = resource(kind, ctx.environment, key)
-    if conn_has_acl(ctx, res):
+    if _has_acl(ctx, res):
         acl.require(ctx, res, "read", f"read the history of {kind.label}")
     else:
         acl.require_admin(ctx, f"read the history of deleted {kind.label} {key!r}")
@@ -180,7 +180,7 @@ def history(ctx: Context, key: str, kind: Kind = KEYS) -> list[dict]:
     return out
 
 
-def conn_has_acl(ctx: Context, res: str) -> bool:
+def _has_acl(ctx: Context, res: str) -> bool:
     return ctx.conn.execute("SELECT 1 FROM acl WHERE resource = ? LIMIT 1", (res,)).fetchone() is not None
 
 
