@@ -24,7 +24,7 @@ from typing import BinaryIO
 from .. import store
 from ..errors import NotFoundError
 from . import acl, names, provenance
-from .blob_objects import CorruptBlobError, object_path, objects_dir, open_verified, stamp, tmp_dir
+from .blob_objects import object_path, open_verified, stamp, tmp_dir
 from .context import Context
 
 CHUNK = 1 << 20
@@ -66,9 +66,6 @@ def validate_name(name: object) -> str:
 
 def resource(name: str) -> str:
     return f"blob/{name}"
-
-
-__all__ = ["CorruptBlobError", "object_path", "objects_dir"]
 
 
 class _LocalFile:

@@ -58,11 +58,6 @@ def hash_fd(fd: int) -> str:
     return digest.hexdigest()
 
 
-def record(conn, sha256: str, size: int) -> None:
-    """Note a new object (inside the transaction that first refers to it)."""
-    conn.execute("INSERT OR IGNORE INTO blob_objects (sha256, size) VALUES (?, ?)", (sha256, size))
-
-
 def open_verified(ctx: Context, sha256: str, what: str) -> BinaryIO:
     """The object ``sha256``, open for reading, after checking it still has that hash.
 
