@@ -12,6 +12,9 @@ from localtailr import ACL, Blob, User
 from localtailr.platform import blob as blob_ops
 from localtailr.platform.blob_objects import CorruptBlobError
 from localtailr.platform.context import context
+from localtailr.store import MIGRATIONS
+
+HISTORY_MIGRATION = next(m for m in MIGRATIONS if isinstance(m, str) and "CREATE TABLE blob_versions" in m)
 
 
 def objects(home):
@@ -147,19 +150,17 @@ def test_versions_are_numbered_in_the_order_writes_commit(localtailr_home):
     assert blob_ops.stat(ctx, "n")["version"] == 7
 
 
-def test_a_schema_2_home_keeps_its_blobs_and_keys_with_a_first_version(tmp_path, monkeypatch):
+def test_a_home_from_before_history_keeps_its_blobs_and_keys_as_first_versions(tmp_path, monkeypatch):
     import sqlite3
 
     from localtailr import KV, store
-    from localtailr.home import Home
+    from localtailr.core.home import Home
 
     home = Home(tmp_path / "old").ensure()
     conn = sqlite3.connect(home.db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    for migration in store.MIGRATIONS[:2]:
-        for statement in store._statements(migration):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 2")
+    before = store.MIGRATIONS.index(HISTORY_MIGRATION)  # the schema just before history
+    store.migrate(conn, before)
     data = b"blob from before history"
     sha = hashlib.sha256(data).hexdigest()
     (home.blobs / "objects" / sha[:2]).mkdir(parents=True)

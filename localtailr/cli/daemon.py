@@ -6,7 +6,7 @@ import time
 
 import click
 
-from ..runtime import daemon as daemon_mod
+from ..runtime.daemon import daemon as daemon_mod
 from .common import caller_options
 
 

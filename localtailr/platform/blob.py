@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import store
-from ..errors import NotFoundError
-from . import acl, names, provenance
+from ..core import names
+from ..core.errors import NotFoundError
+from . import acl, provenance
 from .blob_objects import object_path, open_verified, stamp, tmp_dir
 from .context import Context
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from .. import store
-from ..errors import NotFoundError
+from ..core.errors import NotFoundError
 from . import acl
 from . import blob as blob_ops
 from .context import Context

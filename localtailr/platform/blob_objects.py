@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import store
-from ..errors import LocaltailrError
+from ..core.errors import LocaltailrError
 from .context import Context
 
 CHUNK = 1 << 20

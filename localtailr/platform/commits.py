@@ -15,8 +15,9 @@ import os
 import time
 
 from .. import store
-from ..errors import NotFoundError
-from . import acl, blob, kv, names, provenance
+from ..core import names
+from ..core.errors import NotFoundError
+from . import acl, blob, kv, provenance
 from .context import Context
 
 MESSAGE_LIMIT = 4096

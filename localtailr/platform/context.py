@@ -6,9 +6,10 @@ import os
 import sqlite3
 from dataclasses import dataclass
 
-from .. import environments, store
-from ..errors import PermissionError
-from ..home import Home
+from .. import store
+from ..core import environments
+from ..core.errors import PermissionError
+from ..core.home import Home
 
 USER_VAR = "LOCALTAILR_USER"
 HOME_VAR = "LOCALTAILR_HOME"

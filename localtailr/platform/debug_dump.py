@@ -23,7 +23,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from .. import keyring, store
+from .. import store
+from ..store import keyring
 from . import acl, retention
 from .context import Context
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from .. import keyring
+from ..store import keyring
 from . import acl, blob_gc, blob_objects
 from .context import Context
 

@@ -6,7 +6,8 @@ import sqlite3
 import time
 
 from .. import store
-from . import acl, names
+from ..core import names
+from . import acl
 from .context import ADMIN_GROUP_ID, Context, identity_changed
 
 ADMIN_ID = ADMIN_GROUP_ID  # the built-in admin group (made by migration 1)

@@ -21,10 +21,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import environments, store
-from ..errors import NotFoundError
-from ..home import Home
-from . import acl, entrypoints
+from .. import store
+from ..core import entrypoints, environments
+from ..core.errors import NotFoundError
+from ..core.home import Home
+from . import acl
 from .context import Context
 
 TYPES = ("batch", "service", "app", "excel", "workflow")
@@ -95,7 +96,7 @@ def check_env_vars(env_vars: object) -> dict:
 
 def check_resources(resources: object) -> dict:
     """``{"memory": "256m", "cpu": 1.0}`` validated (a Resources or its dict form)."""
-    from ..sdk.resources import Resources
+    from ..core.resources import Resources
 
     if resources is None:
         return Resources().to_dict()
@@ -399,7 +400,7 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
 
 def _make_current(conn, job_id: int, version: int, d: dict):
     """Make ``version`` (definition ``d``) the job's current one, with its schedule."""
-    from ..runtime import schedules
+    from . import schedules
 
     conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, job_id))
     schedules.save(conn, job_id, d.get("schedule"))
@@ -520,7 +521,7 @@ def _insert_run(
 
 def notify(home: Home) -> bool:
     """Wake the daemon if there is one (False when there is none)."""
-    from ..runtime import wakeup
+    from ..store import wakeup
 
     return wakeup.notify(home)
 
@@ -662,7 +663,7 @@ def rerun(ctx: Context, run_id: int, failed_only: bool = False) -> dict:
     the others' results are reused (Pachyderm's restart_datum).
     """
     if failed_only:
-        from ..runtime import workflow_runner
+        from ..runtime.workflows import engine as workflow_runner
 
         _require_run(ctx, _run_row(ctx, run_id), "operate", "rerun failures")
         new_id = workflow_runner.rerun_failed(ctx.home, run_id, ctx.caller.user_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..errors import NotFoundError, PermissionError
+from ..core.errors import NotFoundError, PermissionError
 from . import acl
 from . import blob as blob_ops
 from .context import Context

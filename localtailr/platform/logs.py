@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import NotFoundError
+from ..core.errors import NotFoundError
 from . import jobs
 from .context import Context
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import store
-from ..errors import NotFoundError
+from ..core.errors import NotFoundError
 from . import acl
 from .context import Context
 

@@ -8,7 +8,8 @@ import sqlite3
 import time
 
 from .. import store
-from . import acl, names
+from ..core import names
+from . import acl
 from .context import Context, identity_changed
 
 ROOT_ID = 0

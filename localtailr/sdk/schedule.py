@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..runtime.cron import DAY_NAMES, MONTH_DAYS, MONTH_NAMES, match_name, normalize, zone
+from ..core.cron import DAY_NAMES, MONTH_DAYS, MONTH_NAMES, match_name, normalize, zone
 
 CONDITIONS = ("success", "failure", "completion")
 

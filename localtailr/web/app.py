@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from ..home import Home
+from ..core.home import Home
 from ..platform.context import ROOT_USER, USER_VAR
 from . import (
     api,

@@ -6,7 +6,7 @@ import threading
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from ..home import Home
+from ..core.home import Home
 from . import security
 from .app import create_app
 

@@ -2,7 +2,7 @@
 
 Started by the supervisor as ``<image python> <this file> <run folder>`` (by path, so that
 the ``localtailr`` package is not imported before user code: a warm start costs little
-more than ``python -c pass``); ``python -m localtailr.runtime.bootstrap <run_id>`` works
+more than ``python -c pass``); ``python -m localtailr.runtime.process.bootstrap <run_id>`` works
 too (the home from ``LOCALTAILR_HOME``). The supervisor writes ``launch.json`` in the run
 folder first: the entrypoint (``module``, ``qualname``, ``sys_path``, ``file``, ``kind``),
 the job type, the app framework and the port.
@@ -22,7 +22,7 @@ the job type, the app framework and the port.
   ``{"result": value}`` or ``{"error": message, "type": exception name}``.
   ``GET /functions`` lists them.
 - a run of a workflow task (``task`` in launch.json) is handed to
-  ``localtailr.runtime.task_runner.main(launch: dict) -> int`` when that module exists.
+  ``localtailr.runtime.workflows.task_runner.main(launch: dict) -> int`` when that module exists.
 
 Failures are written to ``failure.json`` in the run folder (the supervisor turns it into
 the run's reason) and end the process with code 1 (code 2: the entrypoint could not be
@@ -90,10 +90,30 @@ def resolve(module, qualname: str):
     return obj
 
 
+# Set while the job imports its own code: a deploy call at a script's top level (no
+# ``if __name__ == "__main__":``) then deploys nothing (localtailr/core/own_code.py reads them;
+# this file does not import the package before user code).
+IMPORTING_VARS = {"LOCALTAILR_IMPORTING_JOB_CODE": "1", "DATATAILR_BATCH_DONT_RUN_WORKFLOW": "true"}
+
+
+def load_own_code(entry: dict):
+    """``load_module(entry)`` with IMPORTING_VARS set for the time of the import."""
+    saved = {name: os.environ.get(name) for name in IMPORTING_VARS}
+    os.environ.update(IMPORTING_VARS)
+    try:
+        return load_module(entry)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def load_entrypoint(run_dir: str, entry: dict):
     name = entry.get("file") if entry.get("kind") == "script" else entry.get("module")
     try:
-        module = load_module(entry)
+        module = load_own_code(entry)
     except BaseException as exc:  # noqa: BLE001 - any failure of user code at import
         _traceback()
         fail(run_dir, f"cannot import entrypoint module {name!r}: {type(exc).__name__}: {exc}",
@@ -125,7 +145,7 @@ def _wrapper_script(run_dir: str, entry: dict, tail: str) -> str:
         f"_spec = importlib.util.spec_from_file_location('_localtailr_bootstrap', {here!r})\n"
         "_b = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(_b)\n"
         f"_entry = json.loads({json.dumps(entry)!r})\n"
-        "_fn = _b.resolve(_b.load_module(_entry), _entry['qualname'])\n"
+        "_fn = _b.resolve(_b.load_own_code(_entry), _entry['qualname'])\n"
         f"{tail}\n"
     )
     _write(run_dir, "app_main.py", text)
@@ -364,9 +384,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(run_dir: str, launch: dict) -> int:
     if launch.get("task"):
         try:
-            from localtailr.runtime import task_runner
+            from localtailr.runtime.workflows import task_runner
         except ModuleNotFoundError as exc:
-            fail(run_dir, f"workflow tasks need localtailr.runtime.task_runner: {exc}")
+            fail(run_dir, f"workflow tasks need localtailr.runtime.workflows.task_runner: {exc}")
         return int(task_runner.main(launch) or 0)
     kind = launch.get("type", "batch")
     entry = launch["entrypoint"]

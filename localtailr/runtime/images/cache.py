@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..home import Home
-from .image_spec import ImageSpec, host_paths, source_folder
+from ...core.home import Home
+from ...core.image_spec import ImageSpec, host_paths, source_folder
 from .interpreters import Interpreter
 
 MARKER = "localtailr-image.json"
@@ -77,7 +77,7 @@ class BuiltImage:
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """``base`` (default: this process's environment) with the venv activated and the
         ENV lines applied (``$VAR`` in their values expanded against ``base``)."""
-        from .buildscript import expand
+        from ...core.buildscript import expand
 
         env = dict(os.environ if base is None else base)
         env.pop("PYTHONHOME", None)
@@ -144,7 +144,7 @@ def _touch(home: Home, key: str, marker: Path, mtime: float) -> None:
         return
     try:
         if "localtailr.store" in sys.modules:
-            from .. import store
+            from ... import store
 
             store.write(store.connection(home),
                         "UPDATE images SET last_used = ? WHERE key = ?", (now, key))
@@ -181,7 +181,7 @@ def built_from_marker(home: Home, key: str) -> BuiltImage | None:
 
 def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: str,
             size: int | None = None) -> None:
-    from .. import store
+    from ... import store
 
     now = time.time()
     conn = store.connection(home)
@@ -348,7 +348,7 @@ class _Builder:
         return _built(self.home, self.key, spec, interp)
 
     def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
-        from .buildscript import expand
+        from ...core.buildscript import expand
 
         if ins.kind == "ENV":
             out = dict(so_far)
@@ -507,7 +507,7 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
 
 def in_use_keys(home: Home) -> set[str]:
     """Image keys of runs that are pending, building, starting or running."""
-    from .. import store
+    from ... import store
 
     marks = ",".join("?" * len(IN_USE_STATES))
     rows = store.connection(home).execute(
@@ -521,7 +521,7 @@ def in_use_keys(home: Home) -> set[str]:
 def list_images(home: Home) -> list[dict]:
     """Every image: key, python, requirements, state, size, created_at, last_used, in_use,
     path (newest use first)."""
-    from .. import store
+    from ... import store
 
     home.ensure()
     rows = {row["key"]: dict(row) for row in
@@ -598,7 +598,7 @@ def remove_image(home: Home, key: str) -> bool:
     """Remove one image if no process is building it; True if removed."""
     from filelock import Timeout
 
-    from .. import store
+    from ... import store
 
     lock = _lock(home, key)
     try:

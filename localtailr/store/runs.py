@@ -9,7 +9,7 @@ import datetime as _dt
 import time
 
 from .. import store
-from ..home import Home
+from ..core.home import Home
 
 ACTIVE = ("pending", "building", "starting", "running")
 TERMINAL = ("succeeded", "failed", "killed", "lost")

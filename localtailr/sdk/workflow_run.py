@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..home import Home
-from ..sdk import workflow as sdk_workflow
-from ..sdk.workflow import task, workflow
+from ..core import own_code
+from ..core.home import Home
+from . import workflow as sdk_workflow
+from .workflow import task, workflow
 
 __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflow"]
 
@@ -56,12 +57,16 @@ class WorkflowRun:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
 
         The daemon is started if it is not running; without a daemon module the run is
-        driven from this process.
+        driven from this process. Called from inside the run (a task whose module waits
+        for its workflow at the top level) it cannot end: the current state is returned.
         """
+        own = _own_run(self.home)
+        if own is not None and self.run_id in (own["run_id"], own["parent_run_id"]):
+            return self.state
         if _daemon_available():
             _start_daemon(self.home)
         else:
-            from .workflow_driver import drive
+            from ..runtime.workflows.driver import drive
 
             return drive(self.home, self.run_id, timeout or 10**9)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -75,24 +80,24 @@ class WorkflowRun:
 
     def results(self) -> dict[str, Any]:
         """``{task name: result}`` of the tasks that succeeded."""
-        from .workflow_runner import results
+        from ..runtime.workflows.engine import results
 
         return results(self.home, self.run_id)
 
     def tasks(self) -> list[dict]:
         """Every task attempt: state, reason, times, result repr, error."""
-        from .workflow_runner import tasks
+        from ..runtime.workflows.engine import tasks
 
         return tasks(self.home, self.run_id)
 
     def stop(self) -> None:
-        from .workflow_runner import stop
+        from ..runtime.workflows.engine import stop
 
         stop(self.home, self.run_id, os.environ.get("LOCALTAILR_USER") or "root")
 
     def rerun_failed(self) -> WorkflowRun:
         """A new run that reuses what succeeded here and runs the rest."""
-        from .workflow_runner import rerun_failed
+        from ..runtime.workflows.engine import rerun_failed
 
         new = WorkflowRun(self.home, rerun_failed(self.home, self.run_id), self.job)
         _start_daemon(self.home)
@@ -107,7 +112,7 @@ class WorkflowRun:
 
 def _daemon_available() -> bool:
     try:
-        import localtailr.runtime.daemon  # noqa: F401
+        import localtailr.runtime.daemon.daemon  # noqa: F401
     except ModuleNotFoundError:
         return False
     return True
@@ -115,7 +120,7 @@ def _daemon_available() -> bool:
 
 def _start_daemon(home: Home) -> None:
     if _daemon_available():
-        from . import daemon
+        from ..runtime.daemon import daemon
 
         daemon.ensure_running(home)
 
@@ -150,7 +155,7 @@ def _entrypoint(opts: dict) -> dict:
 
 
 def _image(opts: dict) -> dict:
-    from ..sdk.image import Image
+    from .image import Image
 
     image = opts.get("image")
     if image is None:
@@ -201,32 +206,68 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
 
     Returns (the job, the new run id or None), all in one transaction.
     """
-    from ..platform import jobs
+    from ..platform import workflows
     from ..platform.context import context
-    from ..sdk.acl import acl_dict
+    from .acl import acl_dict
 
     definition = build_definition(dag_json, opts)
     ctx = context(home, environment=definition["environment"])
     acl_ = acl_dict(opts.get("acl")) if opts.get("acl") is not None else None
-    with store.transaction(ctx.conn):
-        job = jobs.save(ctx, definition, acl_)  # writes the schedule row too
-        run_id = None
-        if start:
-            run_id = jobs.start(ctx, job["name"])["run_id"]
-    return job, run_id
+    return workflows.save(ctx, definition, acl_, start)
 
 
-def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
-    """The submitter ``sdk.workflow`` calls: save, and unless ``save_only`` run."""
+def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
+    """The submitter ``sdk.workflow`` calls: save, and unless ``save_only`` run.
+
+    In a job's process importing its own code (``own_code``) nothing is saved or run:
+    the existing run (or with ``save_only`` the job) is returned, None if there is none.
+    """
     home = Home.current()
+    if own_code.workflows_held():
+        return existing(home, opts, save_only)
     job, run_id = save(dag_json, opts, start=not save_only, home=home)
     if run_id is None:
         return job
     _start_daemon(home)
-    from . import wakeup
+    from ..store import wakeup
 
     wakeup.notify(home)  # after the commit (jobs.start's own notify came before it)
     return WorkflowRun(home, run_id, job["name"])
+
+
+def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
+    """The workflow's job (``save_only``) or run as it is: the run this process is a task
+    of, else the latest run; None if there is none (or the caller may not read it)."""
+    from ..platform import jobs
+    from ..platform.context import context
+
+    environment = getattr(opts.get("environment"), "value", opts.get("environment"))
+    ctx = context(home, environment=environment)
+    name = jobs.normalise_name(opts["name"])
+    try:
+        if save_only:
+            return jobs.get(ctx, name)
+        own = _own_run(home)
+        if own is not None and own["job"] == name and own["environment"] == ctx.environment:
+            return WorkflowRun(home, own["parent_run_id"] or own["run_id"], name)
+        latest = jobs.runs(ctx, name, limit=1)  # newest first, task runs left out
+    except (KeyError, PermissionError):
+        return None
+    return WorkflowRun(home, latest[0]["run_id"], name) if latest else None
+
+
+def _own_run(home: Home) -> dict | None:
+    """The run this process is (``LOCALTAILR_RUN_ID``), None outside a run."""
+    from ..platform import jobs
+    from ..platform.context import context
+
+    value = os.environ.get("LOCALTAILR_RUN_ID", "")
+    if not value.isdigit():
+        return None
+    try:
+        return jobs.get_run(context(home), int(value), events=False)
+    except (KeyError, PermissionError):
+        return None
 
 
 sdk_workflow.set_submitter(submit)

@@ -1,4 +1,4 @@
-"""One task of a workflow run, in its own process: ``python -m localtailr.runtime.task_runner <run_id>``.
+"""One task of a workflow run, in its own process: ``python -m localtailr.runtime.workflows.task_runner <run_id>``.
 
 The run is a child run (``parent_run_id`` and ``task_name`` set). The runner:
 
@@ -69,7 +69,7 @@ def _connect(home_root: str):
     from pathlib import Path
 
     from localtailr import store
-    from localtailr.home import Home
+    from localtailr.core.home import Home
 
     return store.connect(Home(Path(home_root)))
 
@@ -207,12 +207,12 @@ def main(argv: list[str] | dict | None = None) -> int:
     else:
         args = sys.argv[1:] if argv is None else argv
         if len(args) != 1 or not args[0].isdigit():
-            print("usage: python -m localtailr.runtime.task_runner <run_id>", file=sys.stderr)
+            print("usage: python -m localtailr.runtime.workflows.task_runner <run_id>", file=sys.stderr)
             return 2
         run_id, home = args[0], None
     home = home or os.environ.get("LOCALTAILR_HOME")
     if not home:
-        from localtailr.home import default_path
+        from localtailr.core.home import default_path
 
         home = str(default_path())
     return run(int(run_id), str(home))

@@ -19,7 +19,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from ..home import Home
+from ..core.home import Home
 
 MAX_PATH = 100  # bytes; the kernel's limit is 108 with the terminating NUL
 

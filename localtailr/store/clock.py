@@ -32,7 +32,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..home import Home
+from ..core.home import Home
 
 FILE_NAME = "clock"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .cron import fires_between_ts, next_fire_ts
+from ...core.cron import fires_between_ts, next_fire_ts
 
 CATCHUP = ("once", "all", "none")
 

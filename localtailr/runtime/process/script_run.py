@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..home import Home
-from .images import BuiltImage, Progress, alias_lookup, alias_remember, ensure_image
-from .requirements import parse_script_header
+from ...core.home import Home
+from ...core.requirements import parse_script_header
+from ..images.cache import BuiltImage, Progress, alias_lookup, alias_remember, ensure_image
 
 PARAMS_ENV = "LOCALTAILR_PARAMS"
 PARAM_PREFIX = "LOCALTAILR_PARAM_"
@@ -72,8 +72,8 @@ class ScriptLaunch:
 
 
 def _image_for(home: Home, script: Path, source: str, progress: Progress | None) -> BuiltImage:
-    from .image_spec import KEY_FORMAT, host_paths
-    from .interpreters import current
+    from ...core.image_spec import KEY_FORMAT, host_paths
+    from ..images.interpreters import current
 
     raw = parse_script_header(source, check=False)
     alias = hashlib.sha256(json.dumps(
@@ -83,7 +83,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
     built = alias_lookup(home, alias)
     if built is not None:
         return built
-    from .image_spec import ImageSpec
+    from ...core.image_spec import ImageSpec
 
     header = parse_script_header(source)
     spec = ImageSpec.make(

@@ -1,7 +1,7 @@
 """Run one workflow run to its end from this process, without the daemon.
 
 What the daemon does for a workflow run, in miniature: call ``advance``, start
-each ``pending`` task run as ``python -m localtailr.runtime.task_runner <id>``
+each ``pending`` task run as ``python -m localtailr.runtime.workflows.task_runner <id>``
 (own process group, stdout/stderr in ``runs/<id>/``), mark it ``succeeded`` or
 ``failed`` from its exit code, and kill it on a ``stop-requested`` event. For
 tests, the benchmark and ``handle.wait()`` when no daemon is available. It
@@ -16,11 +16,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from .. import store
-from ..home import Home
-from . import workflow_runner as engine
+from ... import store
+from ...core.home import Home
+from ...core.image_spec import source_folder
+from . import engine
 
 
 def _claim(home: Home, run_id: int) -> bool:
@@ -59,7 +59,7 @@ def start_task(home: Home, run_id: int, python: str = sys.executable,
     environ["DATATAILR_RUN_ID"] = str(run_id)
     with open(folder / "stdout", "ab") as out, open(folder / "stderr", "ab") as err:
         proc = subprocess.Popen(
-            [python, "-m", "localtailr.runtime.task_runner", str(run_id)],
+            [python, "-m", "localtailr.runtime.workflows.task_runner", str(run_id)],
             stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environ,
             cwd=folder, start_new_session=True,
         )
@@ -79,7 +79,7 @@ def drive(home: Home, parent_run_id: int, timeout: float = 600.0,
     deadline = time.monotonic() + timeout
     timed_out = False
     conn = store.connection(home)
-    src = str(Path(__file__).resolve().parents[2])
+    src = source_folder()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     try:

@@ -121,7 +121,7 @@ class Node:
         self, resources: Any = None, memory: str | None = None, cpu: float | None = None
     ) -> Node:
         """Set this node's memory and cpu (from a ``Resources`` or the figures); returns it."""
-        from localtailr.sdk.resources import parse_cpu, parse_memory
+        from localtailr.core.resources import parse_cpu, parse_memory
 
         if resources is not None:
             memory, cpu = resources.memory, resources.cpu

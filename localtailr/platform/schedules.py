@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .cron import next_fire_ts, normalize
+from ..core.cron import next_fire_ts, normalize
 
 CONDITIONS = ("success", "failure", "completion")
 _NON_NAME = re.compile(r"[^a-z0-9]+")
@@ -119,7 +119,7 @@ def _clock_now(conn: sqlite3.Connection) -> float:
     """localtailr's time for the home whose database ``conn`` is open on."""
     from pathlib import Path
 
-    from .clock import clock
+    from ..store.clock import clock
 
     path = conn.execute("PRAGMA database_list").fetchone()[2]
     return clock(Path(path).parent).now()

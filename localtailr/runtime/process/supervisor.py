@@ -5,7 +5,7 @@ built or taken from the cache, ``launch.json`` written, the process started in i
 session and process group in ``runs/<id>/``, stdout and stderr to files there) and
 returns a ``Supervised``: the daemon's handle on the process tree, which it samples on
 every tick (memory, CPU, the tree's members) and stops. It is generic: a run with a
-``task_name`` (a workflow task) runs ``localtailr.runtime.task_runner`` through the
+``task_name`` (a workflow task) runs ``localtailr.runtime.workflows.task_runner`` through the
 same bootstrap; apps and add-ins get a free port.
 
 Limits: memory is the sum of RSS over the tree; over the limit the tree is killed at the
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import psutil
 
-from .. import store
-from ..home import Home
-from ..sdk.resources import format_memory, parse_cpu, parse_memory
-from . import run_state
+from ... import store
+from ...core.home import Home
+from ...core.resources import format_memory, parse_cpu, parse_memory
+from ...store import runs as run_state
 
 LOG_CAP = 10 * 1024 * 1024  # bytes of stdout or stderr before rotation to *.1
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
@@ -200,14 +200,21 @@ _definitions: dict[tuple, dict] = {}
 
 def definition_of(home: Home, job_id: int, version: int) -> dict | None:
     """The parsed definition of a job version (cached: a version never changes; the caller
-    must not change it); None if there is no such version."""
-    try:  # the inode too: a home removed and made again has other versions
-        key = (str(home.root), os.stat(home.db_path).st_ino, job_id, version)
-    except OSError:
-        key = (str(home.root), 0, job_id, version)
+    must not change it); None if there is no such version.
+
+    The cache key holds the version's creation time beside its ids: a home made again
+    (``localtailr reset``) numbers its jobs from 1 again, and must not find the old
+    home's definitions.
+    """
+    conn = store.connection(home)
+    row = conn.execute("SELECT created_at FROM job_versions WHERE job_id = ? AND version = ?",
+                       (job_id, version)).fetchone()
+    if row is None:
+        return None
+    key = (str(home.root), job_id, version, row[0])
     found = _definitions.get(key)
     if found is None:
-        row = store.connection(home).execute(
+        row = conn.execute(
             "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?",
             (job_id, version)).fetchone()
         if row is None:
@@ -251,7 +258,7 @@ def load_run(home: Home, run_id: int) -> RunInfo:
 
 def image_spec(definition: dict):
     """The ImageSpec of a definition (an empty image when it has none)."""
-    from ..sdk.image import Image
+    from ...sdk.image import Image
 
     data = definition.get("image") or {}
     return Image.from_dict(data).spec() if data else Image().spec()
@@ -259,7 +266,7 @@ def image_spec(definition: dict):
 
 def image_ready(home: Home, spec) -> bool:
     """Whether the spec's environment is in the cache already (no build needed)."""
-    from .images import MARKER
+    from ..images.cache import MARKER
 
     try:
         return (home.venvs / spec.key() / MARKER).exists()
@@ -269,7 +276,7 @@ def image_ready(home: Home, spec) -> bool:
 
 def build_image(home: Home, spec, log_to: Path | None = None):
     """Build (or take from the cache) the run's environment; LaunchError if it fails."""
-    from .images import ensure_image
+    from ..images.cache import ensure_image
 
     lines: list[str] = []
 
@@ -286,7 +293,7 @@ def build_image(home: Home, spec, log_to: Path | None = None):
 
 
 def framework_of(info: RunInfo) -> str | None:
-    from ..platform.entrypoints import infer_framework
+    from ...core.entrypoints import infer_framework
 
     given = info.definition.get("framework")
     if given:
@@ -317,7 +324,7 @@ def base_environ() -> dict[str, str]:
 def job_environ(home: Home, info: RunInfo, image, port: int | None) -> dict[str, str]:
     """The process's environment: the image's, the job's env_vars, then the platform's
     contract (``DATATAILR_*``, ``PORT``, ``LOCALTAILR_*``)."""
-    from ..platform.jobs import job_environment_vars
+    from ...platform.jobs import job_environment_vars
 
     env = image.environ(base_environ())
     definition = {**info.definition, "name": info.job_name, "type": info.job_type,
@@ -666,7 +673,7 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     ``forkservers`` (a ``forkservers.ForkServers``) has a ready one; else spawned."""
     import subprocess
 
-    from .forkservers import ForkError, Unavailable
+    from .forkserver_pool import ForkError, Unavailable
 
     run_dir = home.run_dir(info.run_id)
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ spawned and on the socket of every fork server (``forkservers``: they fork batch
 runs and say when one ended), at most a second, or until the next schedule fire
 (``scheduler.seconds_to_next``); then it ends the runs whose process ended, starts pending
 runs, acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and
-calls the hooks: ``localtailr.runtime.scheduler.tick(home)`` (at each fire time, and at
-least once a second) and ``localtailr.runtime.workflow_runner.advance_all(home)`` (at least
+calls the hooks: ``localtailr.runtime.schedule.scheduler.tick(home)`` (at each fire time, and at
+least once a second) and ``localtailr.runtime.workflows.engine.advance_all(home)`` (at least
 once a second, and when a run ended), when those modules exist. At most once a second it
 records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
@@ -44,13 +44,17 @@ from typing import Any
 
 import psutil
 
-from .. import store
-from ..home import Home
-from ..platform import blob_gc
-from ..platform.context import context
-from . import run_state, scheduler, supervisor, wakeup, workflow_runner
-from .forkservers import ForkServers
-from .supervisor import LONG_RUNNING, LaunchError, Supervised
+from ... import store
+from ...core.home import Home
+from ...platform import blob_gc
+from ...platform.context import context
+from ...store import runs as run_state
+from ...store import wakeup
+from ..process import supervisor
+from ..process.forkserver_pool import ForkServers
+from ..process.supervisor import LONG_RUNNING, LaunchError, Supervised
+from ..schedule import scheduler
+from ..workflows import engine as workflow_runner
 
 GRACE = float(os.environ.get("LOCALTAILR_STOP_GRACE", "5"))  # seconds from SIGTERM to SIGKILL
 APP_START_TIMEOUT = float(os.environ.get("LOCALTAILR_APP_START_TIMEOUT", "120"))
@@ -141,7 +145,7 @@ def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float
     env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
     with open(log_path(home), "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "localtailr.runtime.daemon", str(home.root)],
+            [sys.executable, "-m", "localtailr.runtime.daemon.daemon", str(home.root)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
             cwd=str(home.root), close_fds=True)
     deadline = time.monotonic() + timeout
@@ -340,7 +344,7 @@ class Daemon:
     def start_web(self) -> None:
         from werkzeug.serving import make_server
 
-        from ..web.app import create_app
+        from ...web.app import create_app
 
         port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
         try:
@@ -535,14 +539,14 @@ class Daemon:
                 if row["started_at"]:
                     started[row["job_id"]] = row["started_at"]
         if self.reloader is None:
-            from .reloader import Reloader
+            from ..process.reloader import Reloader
 
             self.reloader = Reloader()
         self.reloader.sync(watched, started)
         for job_id in self.reloader.changed():
             if job_id not in names:
                 continue
-            from ..platform import jobs
+            from ...platform import jobs
 
             name, environment = names[job_id]
             run = jobs.restart(context(self.home, 0, environment), name)
@@ -885,7 +889,7 @@ class Daemon:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m localtailr.runtime.daemon [HOME]``: run the daemon in the foreground."""
+    """``python -m localtailr.runtime.daemon.daemon [HOME]``: run the daemon in the foreground."""
     argv = sys.argv[1:] if argv is None else argv
     home = Home(Path(argv[0]).absolute()) if argv else Home.current()
     try:

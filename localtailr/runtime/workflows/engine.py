@@ -10,7 +10,7 @@ version's ``definition["workflow"]`` (``DAG.to_dict()``).
 - a ``pending`` parent becomes ``running``;
 - a node whose upstreams all succeeded gets a ``pending`` child run, while fewer
   than ``max_parallel`` (default: the core count) children are active; the
-  daemon starts it (``python -m localtailr.runtime.task_runner <run_id>``);
+  daemon starts it (``python -m localtailr.runtime.workflows.task_runner <run_id>``);
 - a failed attempt with retries left gets a new attempt once its backoff
   (``retry_backoff * 2 ** (attempt - 1)`` seconds after it ended) has passed;
 - a node that failed for good marks its not yet started transitive dependents
@@ -38,22 +38,32 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .. import store
-from ..home import Home
+from ... import store
+from ...core.home import Home
 
 ACTIVE = ("pending", "building", "starting", "running")
 DONE = ("succeeded", "failed", "killed", "lost", "skipped")
 STOP_REQUESTED = "stop-requested"
 TASK_ERROR = "task-error"  # run_events state the task runner records with the error
 
-_definitions: dict[tuple[str, int, int], dict] = {}
+_definitions: dict[tuple[str, int, int, float], dict] = {}
 
 
 # -- reading ---------------------------------------------------------------------
 
 def definition(conn: sqlite3.Connection, job_id: int, version: int) -> dict:
-    """The parsed definition of a job version (cached: versions never change)."""
-    key = (str(conn.execute("PRAGMA database_list").fetchone()[2]), job_id, version)
+    """The parsed definition of a job version (cached: versions never change).
+
+    The cache key holds the version's creation time beside its ids: a home made
+    again (``localtailr reset``) numbers its jobs from 1 again, and must not find
+    the old home's definitions.
+    """
+    row = conn.execute(
+        "SELECT created_at FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"job {job_id} has no version {version}")
+    key = (str(conn.execute("PRAGMA database_list").fetchone()[2]), job_id, version, row[0])
     found = _definitions.get(key)
     if found is None:
         row = conn.execute(
@@ -197,7 +207,7 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     with store.transaction(conn):
         state, notify = _advance(conn, parent_run_id, time.time() if now is None else now)
     if notify:
-        from . import wakeup
+        from ...store import wakeup
 
         wakeup.notify(home)
     return state

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ..runtime.images.interpreters import Interpreter, find_interpreter
 from .buildscript import BuildScript, parse_build_script
-from .interpreters import Interpreter, find_interpreter
-from .requirements import (
-    AUTO,
-    find_project,
-    normalise,
-    parse_requirements,
-    project_requires_python,
-)
+from .requirements import AUTO, find_project, normalise, parse_requirements, project_requires_python
 
 KEY_FORMAT = 1
 KEY_LENGTH = 20
@@ -51,7 +45,7 @@ class ImageSpec:
             raise TypeError(f"python_version {python_version!r} must be a string such as '3.12'")
         python_version = python_version.strip() or "auto"
         if python_version != "auto":
-            from .interpreters import _parse_request
+            from ..runtime.images.interpreters import _parse_request
 
             _parse_request(python_version)
         elif isinstance(python_requirements, str) and python_requirements.strip() == AUTO:

@@ -28,10 +28,10 @@ import os
 import sqlite3
 import time
 
-from .. import store
-from ..home import Home
-from .clock import clock
-from .scheduler_plan import CATCHUP, plan
+from ... import store
+from ...core.home import Home
+from ...store.clock import clock
+from .plan import CATCHUP, plan
 
 CATCHUP_VAR = "LOCALTAILR_SCHEDULE_CATCHUP"
 _ENDED = {
@@ -168,7 +168,7 @@ def tick(home: Home, now: float | None = None, catchup: str | None = None) -> li
     created = fire_cron(conn, at, _catchup(catchup))
     created += fire_after(conn)
     if created:
-        from . import wakeup
+        from ...store import wakeup
 
         wakeup.notify(home)
     return created
@@ -190,7 +190,7 @@ def run_now(home: Home, job_id: int) -> int:
     conn = store.connection(home)
     with store.transaction(conn):
         run_id = create_run(conn, job_id, "manual")
-    from . import wakeup
+    from ...store import wakeup
 
     wakeup.notify(home)
     return run_id
