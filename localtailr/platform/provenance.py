@@ -31,8 +31,17 @@ def current_run() -> int | None:
 
 
 def record_read(ctx: Context, resource: str, version: int) -> None:
-    """Note that the current run (if any) read ``resource`` at ``version``."""
+    """Note that the current run (if any) read ``resource`` at ``version``, and which run
+    wrote that version (so that lineage follows run-to-run edges in one table)."""
     run = current_run()
-    if run is not None:
-        store.write(ctx.conn, "INSERT OR IGNORE INTO run_reads (run_id, resource, version, at)"
-                    " VALUES (?, ?, ?, ?)", (run, resource, version, time.time()))
+    if run is None:
+        return
+    kind, _, rest = resource.partition("/")
+    if kind == "blob":
+        writer, args = "SELECT run_id FROM blob_versions WHERE name = ? AND version = ?", (rest, version)
+    else:
+        environment, _, key = rest.partition("/")
+        writer = "SELECT run_id FROM kv_versions WHERE kind = ? AND environment = ? AND key = ? AND version = ?"
+        args = ("key" if kind == "kv" else "secret", environment, key, version)
+    store.write(ctx.conn, "INSERT OR IGNORE INTO run_reads (run_id, resource, version, at, writer_run)"
+                f" VALUES (?, ?, ?, ?, ({writer}))", (run, resource, version, time.time(), *args))

@@ -230,10 +230,12 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         run_id INTEGER NOT NULL,
         resource TEXT NOT NULL,  -- blob/NAME, kv/ENV/KEY or secret/ENV/KEY
         version INTEGER NOT NULL,
+        writer_run INTEGER,  -- the run that wrote that version (NULL: written outside a run)
         at REAL NOT NULL,
         PRIMARY KEY (run_id, resource, version)
     ) WITHOUT ROWID;
     CREATE INDEX run_reads_resource ON run_reads(resource, version);
+    CREATE INDEX run_reads_writer ON run_reads(writer_run) WHERE writer_run IS NOT NULL;
     CREATE TABLE retention (
         prefix TEXT PRIMARY KEY,
         keep_versions INTEGER,
