@@ -123,6 +123,9 @@ def test_api_history_versions_restore_diff(client, localtailr_home):
     KV().put("k", "b")
     assert client.get("/api/kv/get?key=k&version=1").get_json() == "a"
     assert [r["value"] for r in client.get("/api/kv/history?key=k").get_json()] == ["a", "b"]
+    Secrets().put("pw", "never-shown")
+    resp = client.get("/api/secret/history?key=pw")
+    assert resp.get_json()[0]["version"] == 1 and b"never-shown" not in resp.data
 
 
 def test_api_restore_without_write_is_403(client, localtailr_home):

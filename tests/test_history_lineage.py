@@ -140,6 +140,11 @@ def test_fsck_finds_and_fixes_what_it_can(localtailr_home, runs):
         p["what"] for p in report["problems"] if "corrupt" in p["what"]]
     assert not orphan.exists() and not part.exists() and Blob().get("good") == b"good bytes"
     assert len(fsck.check(context())["problems"]) == 1
+    good = next(p for p in objects(home) if p.read_bytes() == b"good bytes")
+    good.unlink()
+    missing = [p["what"] for p in fsck.check(context(), fix=True)["problems"] if "missing" in p["what"]]
+    assert missing == [f"object {good} is missing; used by good@1 (cannot be fixed here:"
+                       " restore another version or put the blob again)"]
 
 
 def test_fsck_names_undecryptable_secrets_and_is_for_admins(localtailr_home, monkeypatch):
