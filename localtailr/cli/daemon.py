@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
 from ..runtime.daemon import daemon as daemon_mod
+from ..web import security
 from .common import caller_options
 
 
@@ -21,6 +23,7 @@ def _status_text(data: dict) -> str:
         lines.append("daemon    not running")
     lines.append(f"home      {data['home']}")
     lines.append(f"cpu limit {data['cpu_limiting']}")
+    lines.append(f"processes {data['containment']}")
     runs = ", ".join(f"{state} {n}" for state, n in data["runs"].items()) or "none"
     lines.append(f"runs      {runs}")
     return "\n".join(lines)
@@ -35,6 +38,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _announce(home, info: dict) -> tuple[dict, str]:
+    """The daemon's info with ``page``, the status page's URL with its token (the page
+    answers 401 without it), and the line that says so."""
+    text = daemon_mod._describe(info)
+    if not info.get("url"):
+        return info, text
+    page = f"{info['url'].rstrip('/')}/?token={security.token(home)}"
+    return {**info, "page": page}, f"{text}\nstatus page: {page}"
+
+
 @click.command()
 @click.option("-d", "--detach", is_flag=True, help="Run in the background (log in <home>/daemon.log).")
 @click.option("--port", type=int, default=None, help="Port of the web page (default: LOCALTAILR_PORT or a free one).")
@@ -44,18 +57,23 @@ def up(opts, detach, port):
     home = opts.home.ensure()
     info = daemon_mod.running_info(home)
     if info is not None:
-        opts.emit(info, f"already running: {daemon_mod._describe(info)}")
+        data, text = _announce(home, info)
+        opts.emit(data, f"already running: {text}")
         return
     if detach:
         if port is not None:
-            import os
-
             os.environ["LOCALTAILR_PORT"] = str(port)
         info = daemon_mod.ensure_running(home, quiet=True)
-        opts.emit(info, daemon_mod._describe(info))
+        opts.emit(*_announce(home, info))
         return
+
+    def ready(info: dict) -> None:  # the log line (stderr) never carries the token
+        page = _announce(home, info)[0].get("page")
+        if page:
+            click.echo(f"status page: {page}")
+
     try:
-        daemon_mod.Daemon(home, port=port).serve()
+        daemon_mod.Daemon(home, port=port, on_ready=ready).serve()
     except daemon_mod.AlreadyRunning as exc:
         click.echo(str(exc))
 
@@ -74,5 +92,6 @@ def down(opts, timeout):
 @click.command()
 @caller_options
 def status(opts):
-    """The daemon (pid, uptime, web address, CPU limiting in force) and the runs by state."""
+    """The daemon (pid, uptime, web address, CPU limiting and process containment in
+    force) and the runs by state."""
     opts.emit(daemon_mod.status(opts.home), _status_text)

@@ -196,7 +196,7 @@ class Staged:
         elif target.exists():
             self.discard()  # that content is stored already: no new object
         else:
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(exist_ok=True, mode=0o700)
             os.replace(self.tmp, target)
             self.tmp = None
             _fsync_dir(target.parent)
@@ -474,6 +474,7 @@ def exists(ctx: Context, name: str) -> bool:
 def ls(ctx: Context, path: str = "") -> list[dict]:
     """Blobs under folder ``path`` ("" for all) that the caller may read: name, version, size, sha256."""
     prefix = ""
+    names.text(path, "the path of blob ls (a folder)")
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
     rows = ctx.conn.execute(

@@ -28,13 +28,13 @@ class CorruptBlobError(LocaltailrError, OSError):
 
 def objects_dir(ctx: Context) -> Path:
     path = ctx.home.blobs / "objects"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def tmp_dir(ctx: Context) -> Path:
     path = ctx.home.blobs / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 

@@ -70,7 +70,7 @@ def version_of(path: str) -> str | None:
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
-        if not _VERSION_RE.match(out):
+        if not _VERSION_RE.fullmatch(out):
             return None
         _versions[stamp] = out
     return _versions[stamp]
@@ -105,7 +105,7 @@ def candidates(minor: str | None = None) -> list[tuple[str, str]]:
     versions_dir = _pyenv_root() / "versions"
     if versions_dir.is_dir():
         for entry in sorted(versions_dir.iterdir(), reverse=True):
-            if not _VERSION_RE.match(entry.name) or entry.name.count(".") != 2:
+            if not _VERSION_RE.fullmatch(entry.name) or entry.name.count(".") != 2:
                 continue
             major_minor = ".".join(entry.name.split(".")[:2])
             if minor and major_minor != minor:
@@ -120,7 +120,7 @@ def _parse_request(request: str):
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     text = request.strip()
-    if _VERSION_RE.match(text):
+    if _VERSION_RE.fullmatch(text):
         return text, None
     try:
         return None, SpecifierSet(text)
