@@ -55,11 +55,15 @@ def test_a_rule_per_prefix(localtailr_home):
         retention.rm(ctx, "scratch/")
 
 
-@pytest.mark.parametrize("args", [dict(), dict(keep_versions=0), dict(keep_days=-1),
-                                  dict(keep_versions="3"), dict(keep_days=True)])
-def test_bad_rules_are_refused(localtailr_home, args):
+@pytest.mark.parametrize("prefix, args", [("p/", dict()), ("p/", dict(keep_versions=0)),
+                                          ("p/", dict(keep_days=-1)), ("p/", dict(keep_versions="3")),
+                                          ("p/", dict(keep_days=True)), (["p"], dict(keep_versions=1)),
+                                          ("a\ud800", dict(keep_versions=1)), ("a\n", dict(keep_versions=1))])
+def test_bad_rules_are_refused(localtailr_home, prefix, args):
     with pytest.raises(ValueError):
-        retention.set_rule(context(), "p/", **args)
+        retention.set_rule(context(), prefix, **args)
+    with pytest.raises((ValueError, KeyError)):
+        retention.rm(context(), prefix)
     assert retention.ls(context()) == [{"prefix": "", "keep_versions": 10, "keep_days": 7.0, "default": True}]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import store
+from ..core import names
 from ..core.errors import NotFoundError
 from . import acl
 from .context import Context
@@ -27,9 +28,15 @@ class Rule:
 DEFAULT = Rule("", 10, 7.0)
 
 
-def _check(prefix: object, keep_versions: object, keep_days: object) -> None:
-    if not isinstance(prefix, str) or len(prefix) > 1024 or any(ord(c) < 32 for c in prefix):
+def _check_prefix(prefix: object) -> str:
+    if (not isinstance(prefix, str) or len(prefix) > 1024 or any(ord(c) < 32 for c in prefix)
+            or not names.encodable(prefix)):
         raise ValueError(f"invalid prefix {prefix!r}: a blob name prefix such as 'reports/' ('' for all)")
+    return prefix
+
+
+def _check(prefix: object, keep_versions: object, keep_days: object) -> None:
+    _check_prefix(prefix)
     if keep_versions is None and keep_days is None:
         raise ValueError("a retention rule needs keep_versions, keep_days or both")
     if keep_versions is not None and (isinstance(keep_versions, bool) or not isinstance(keep_versions, int)
@@ -64,6 +71,7 @@ def ls(ctx: Context) -> list[dict]:
 
 def rm(ctx: Context, prefix: str) -> None:
     """Remove the rule for ``prefix`` (admins only)."""
+    _check_prefix(prefix)
     acl.require_admin(ctx, "remove a retention rule")
     if store.write(ctx.conn, "DELETE FROM retention WHERE prefix = ?", (prefix,)).rowcount == 0:
         raise NotFoundError(f"no retention rule for prefix {prefix!r}")
