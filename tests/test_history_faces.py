@@ -174,3 +174,18 @@ def test_the_history_page_restores_through_its_form(client, localtailr_home):
                        headers={"Origin": "http://localhost"})
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/blobs/history?name=p.txt")
     assert Blob().get("p.txt") == b"first" and len(Blob().history("p.txt")) == 3
+
+
+def test_the_commit_pages(client, localtailr_home, monkeypatch):
+    User.add("bob", "B", "C", "b@example.com", "pw")
+    with Blob().commit("load <b>monday</b>") as c:
+        c.put("m.csv", b"1")
+        c.kv.put("loaded", "monday")
+    listing = client.get("/commits").get_data(as_text=True)
+    assert f'href="/commits/{c.id}"' in listing and "load &lt;b&gt;monday&lt;/b&gt;" in listing
+    page = client.get(f"/commits/{c.id}").get_data(as_text=True)
+    assert "m.csv</a>@1" in page and "kv/dev/loaded@1" in page
+    assert f'href="/commits/{c.id}"' in client.get("/blobs/history?name=m.csv").get_data(as_text=True)
+    assert client.get("/commits/999").status_code == 404
+    bob = client.get(f"/commits/{c.id}", headers={"X-Localtailr-User": "bob"})
+    assert bob.status_code == 404  # nothing in it bob may read: not shown

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, render_template, request
 from ..core import environments
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
-from ..platform import blob, blob_history, groups, jobs, kv, lineage, users
+from ..platform import blob, blob_history, commits, groups, jobs, kv, lineage, users
 from . import health, queries, svg
 from .security import caller_context
 
@@ -222,6 +222,17 @@ def blob_history_page():
     versions = blob_history.history(ctx, name)
     return render_template("blob_history.html", name=name, versions=versions,
                            lineage=lineage.blob(ctx, name))
+
+
+@bp.route("/commits")
+def commits_page():
+    """The latest commits the caller may see."""
+    return render_template("commits.html", rows=commits.ls(caller_context(), limit=100))
+
+
+@bp.route("/commits/<int:commit_id>")
+def commit_page(commit_id: int):
+    return render_template("commit.html", c=commits.show(caller_context(), commit_id))
 
 
 def template_filters(app) -> None:
