@@ -18,7 +18,7 @@ from localtailr.web.app import create_app
 
 XSS = "<script>alert(1)</script>"
 READS = {"ls", "get", "exists", "is-member", "acls", "get-acl", "stat", "versions", "runs", "metrics",
-         "read", "tail"}
+         "read", "tail", "history", "diff", "lineage", "show", "io", "check", "dump"}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from ..platform import blob as blob_ops
 from ..platform import groups
 from ..platform import kv as kv_ops
 from .common import caller_options, read_secret_value, table
+from .history import BLOB_COMMANDS, KV_COMMANDS
 from .progress import Progress
 
 PERMS = ("read", "write", "operate", "access", "promote")
@@ -54,7 +55,8 @@ def _kind(secure: bool):
 
 @click.group()
 def kv():
-    """Keys and values per environment: put, get, ls, rm, acls, set-acls, add-acls (--secure for secrets)."""
+    """Keys and values per environment: put, get, ls, rm, acls, set-acls, add-acls, history, restore
+    (--secure for secrets)."""
 
 
 @kv.command("put")
@@ -117,10 +119,11 @@ def _exists(ctx, key: str, kind) -> bool:
 @kv.command("get")
 @click.argument("key")
 @click.option("--secure", is_flag=True)
+@click.option("--version", type=int, help="A past version (plain keys).")
 @caller_options
-def kv_get(opts, key, secure):
+def kv_get(opts, key, secure, version):
     """Print the value under KEY."""
-    value = kv_ops.get(opts.ctx(), key, _kind(secure))
+    value = kv_ops.get(opts.ctx(), key, _kind(secure), version)
     opts.emit({"key": key, "value": value}, value)
 
 
@@ -260,7 +263,7 @@ def secret_rotate_key(opts):
 
 @click.group()
 def blob():
-    """Blobs: put, get, ls, exists, rm, get-acl, set-acl."""
+    """Blobs: put, get, ls, exists, rm, get-acl, set-acl; history, restore, diff, gc, retention."""
 
 
 def _progress(opts, total: int | None):
@@ -302,17 +305,18 @@ def blob_put(opts, name, path, **perms):
 @blob.command("get")
 @click.argument("name")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--version", type=int, help="A past version (default: the current one).")
 @caller_options
-def blob_get(opts, name, path):
+def blob_get(opts, name, path, version):
     """Write blob NAME to PATH (default: stdout)."""
     ctx = opts.ctx()
     if path in (None, "-"):
-        with blob_ops.open_blob(ctx, name) as f:
+        with blob_ops.open_blob(ctx, name, version) as f:
             while chunk := f.read(1 << 20):
                 sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
-    info = blob_ops.get_file(ctx, name, path, _progress(opts, None))
+    info = blob_ops.get_file(ctx, name, path, _progress(opts, None), version=version)
     Progress.done_line(opts)
     opts.emit(info, lambda d: f"wrote {path} ({d['size']} bytes)")
 
@@ -371,3 +375,9 @@ def blob_set_acl(opts, name, **perms):
 
 def _emit_acl(opts, named: dict) -> None:
     opts.emit(named, acl_ops.describe(named))
+
+
+for _command in BLOB_COMMANDS:
+    blob.add_command(_command)
+for _command in KV_COMMANDS:
+    kv.add_command(_command)

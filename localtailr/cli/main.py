@@ -33,6 +33,10 @@ LAZY = {
     "down": "daemon:down",
     "status": "daemon:status",
     "web": "web:web",
+    "commit": "history:commit",
+    "lineage": "history:lineage_cmd",
+    "fsck": "history:fsck_cmd",
+    "debug": "history:debug",
 }
 
 

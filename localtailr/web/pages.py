@@ -13,7 +13,19 @@ from flask import Blueprint, Response, current_app, render_template, request
 from ..core import environments
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
-from ..platform import acl, blob, groups, jobs, kv, logs, results, users
+from ..platform import (
+    acl,
+    blob,
+    blob_history,
+    commits,
+    groups,
+    jobs,
+    kv,
+    lineage,
+    logs,
+    results,
+    users,
+)
 from . import health, queries, svg
 from .security import caller_context
 
@@ -135,8 +147,10 @@ def run_page(run_id: int):
             log = f"… {len(log) - LOG_PAGE} earlier characters not shown …\n" + log[-LOG_PAGE:]
     result = results.result_repr(ctx, run_id) if run["parent_run_id"] else None
     exit_said = run["exit_code"] is not None and f"exit code {run['exit_code']}" in (run["reason"] or "")
+    ids = [t["run_id"] for t in graph["tasks"].values()] if graph else [run_id]
+    io = {i: lineage.run_io(ctx, i) for i in ids}  # what each task (or the run) read and wrote
     return render_template(
-        "run.html", run=run, graph=graph, stream=stream, ran_for=ran_for, log=log, cursor=cursor,
+        "run.html", run=run, graph=graph, stream=stream, ran_for=ran_for, log=log, cursor=cursor, io=io,
         active=run["state"] not in jobs.TERMINAL, result=result, short_repr=SHORT_REPR,
         may_operate=results.may(ctx, run["environment"], run["job"], "operate"),
         show_exit_code=run["exit_code"] is not None and not exit_said)
@@ -243,7 +257,30 @@ def secrets_page():
 def blobs_page():
     ctx = caller_context()
     shown, pager = _paginate(blob.ls(ctx, request.args.get("path", "")), 100)
-    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""))
+    writers = lineage.writers(ctx, [b["name"] for b in shown])
+    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""),
+                           writers=writers)
+
+
+@bp.route("/blobs/history")
+def blob_history_page():
+    """A blob's versions (who and which run wrote each; download, restore) and its readers."""
+    ctx = caller_context()
+    name = request.args.get("name", "")
+    versions = blob_history.history(ctx, name)
+    return render_template("blob_history.html", name=name, versions=versions,
+                           lineage=lineage.blob(ctx, name))
+
+
+@bp.route("/commits")
+def commits_page():
+    """The latest commits the caller may see."""
+    return render_template("commits.html", rows=commits.ls(caller_context(), limit=100))
+
+
+@bp.route("/commits/<int:commit_id>")
+def commit_page(commit_id: int):
+    return render_template("commit.html", c=commits.show(caller_context(), commit_id))
 
 
 @bp.route("/blob")

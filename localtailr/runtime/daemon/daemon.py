@@ -48,6 +48,8 @@ import psutil
 
 from ... import store
 from ...core.home import Home, private_umask
+from ...platform import blob_gc
+from ...platform.context import context
 from ...store import runs as run_state
 from ...store import wakeup
 from ..process import supervisor
@@ -68,6 +70,8 @@ SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
 LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 LAUNCH_ATTEMPTS = 3  # daemon restarts during one run's launch before the run is failed
 REQUEUED = "re-queued: the daemon restarted during the build"
+GC_EVERY = float(os.environ.get("LOCALTAILR_GC_EVERY", "600"))  # seconds between blob collections
+GC_GRACE = float(os.environ.get("LOCALTAILR_GC_GRACE", str(blob_gc.GRACE)))
 
 
 def log(message: str) -> None:
@@ -359,6 +363,7 @@ class Daemon:
             signal.signal(signal.SIGINT, self._on_signal)
             self.recover()
             self.start_web()
+            threading.Thread(target=self.collect_garbage, name="blob-gc", daemon=True).start()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
             if self.on_ready is not None:
@@ -593,13 +598,27 @@ class Daemon:
             if job_id not in names:
                 continue
             from ...platform import jobs
-            from ...platform.context import context
 
             name, environment = names[job_id]
             run = jobs.restart(context(self.home, 0, environment), name)
             run_state.event(self.home, run["run_id"], "reloaded",
                             f"source changed: {watched[job_id]}")
             log(f"app {name} reloaded: {watched[job_id]} changed")
+
+    def collect_garbage(self) -> None:
+        """Every GC_EVERY seconds, in its own thread (a large store takes a while to list):
+        apply blob retention and free unreferenced objects and stale temporary files."""
+        while not self.stopping:
+            try:
+                report = blob_gc.collect(context(self.home, 0), grace=GC_GRACE)
+                if report["bytes_freed"] or report["versions_dropped"]:
+                    log("blob gc: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+            except Exception as exc:  # noqa: BLE001 - try again next time
+                log(f"blob gc failed: {type(exc).__name__}: {exc}")
+            for _ in range(max(1, int(GC_EVERY * 10))):
+                if self.stopping:
+                    return
+                time.sleep(0.1)
 
     def _call(self, fn, *args) -> bool:
         try:
