@@ -29,9 +29,11 @@ def full(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 def test_fast_commands_match_the_full_command_line(localtailr_home):
     localtailr_home.home.ensure()
+    said = "stored db url in pre; ACL: read: user:root; write: user:root; operate: user:root;" \
+        " access: user:root; promote: user:root\n"
     for run in (cli, full):
         put = run("kv", "put", "db url", "post gres://x", "--env", "pre")
-        assert (put.returncode, put.stdout, put.stderr) == (0, "stored db url in pre\n", "")
+        assert (put.returncode, put.stdout, put.stderr) == (0, said, "")
     for args in (("kv", "get", "db url", "--env", "pre"), ("kv", "get", "--json", "db url", "--env", "pre"),
                  ("kv", "get", "db url"), ("kv", "get", "db url", "--env", "staging"),
                  ("kv", "put", "bad\nkey", "v"), ("kv", "get", "db url", "--env", "pre", "--as", "nobody")):

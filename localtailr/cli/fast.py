@@ -86,9 +86,10 @@ def run(argv: list[str]) -> bool:
             value = kv.get(ctx, args[0])
             data, text = {"key": args[0], "value": value}, value
         else:
+            from .kv_report import put_report
+
             kv.put(ctx, args[0], args[1])
-            data = {"key": args[0], "environment": ctx.environment}
-            text = f"stored {args[0]} in {ctx.environment}"
+            data, text = put_report(ctx, args[0], kv.KEYS)
     except Exception:  # noqa: BLE001 - the full command line reports it
         return False
     if opts["as_json"]:
