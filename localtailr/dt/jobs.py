@@ -213,6 +213,7 @@ def job_runs(a: Args):
             k = _child_number(jc, job, run)
             row = jobdef.run_row(run, f"{job['name']}-{k}", kind)
             row["run_id"] = run["parent_run_id"]  # a task's row belongs to its workflow run
+            row["name"] = row["job_name"]  # so "name = <workflow>" lists workflow runs only
             row["task_run_id"] = run["run_id"]
             rows.append(row)
     rows = [r for r in rows if keep(r)]
