@@ -123,7 +123,8 @@ def job_rm(a: Args):
 def job_cron(a: Args):
     helpers = {k: a.opt(k) for k in jobdef.SCHEDULE_OPTIONS if a.opt(k) not in (None, "")}
     if not helpers:
-        return "no schedule helpers given (--at-minutes, --at-hours, --weekdays ...)"
+        # not "<cron> (<description>)": the SDK then keeps a raw cron_expression it was given
+        return "no schedule helpers given: use --at-minutes, --at-hours, --weekdays and the like"
     schedule = Schedule(**jobdef._schedule_values({k.replace("-", "_"): v
                                                    for k, v in helpers.items()}))
     words = ", ".join(f"{k.replace('-', ' ')} {v}" for k, v in helpers.items())
