@@ -7,6 +7,7 @@ arrives wrapped in one pair of literal ``"``; that pair is removed here. ``--jso
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 
@@ -42,12 +43,17 @@ class Args:
 
     positionals: list[str]
     options: dict[str, str | bool]
+    stdin: object = None  # a binary file, or None for this process's stdin
 
     def opt(self, name: str, default=None):
         return self.options.get(name, default)
 
     def flag(self, name: str) -> bool:
         return bool(self.options.get(name))
+
+    def input(self):
+        """What the call reads (``blob put``): the given stream, else stdin."""
+        return self.stdin if self.stdin is not None else sys.stdin.buffer
 
 
 def unquote(text: str) -> str:

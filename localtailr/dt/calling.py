@@ -4,15 +4,24 @@ else dev), resolved by the platform."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
+from ..home import Home
 from ..platform.context import Context, context
 from .args import Args
+
+# (home, user) of a call made over HTTP (``dt.remote``); None: this process's variables
+CALLER: ContextVar[tuple[Home, str] | None] = ContextVar("localtailr_dt_caller", default=None)
 
 LIST_OPTIONS = "filter sort offset batch-size"
 
 
 def ctx(args: Args | None = None) -> Context:
-    environment = args.opt("environment") if args is not None else None
-    return context(environment=environment or None)
+    environment = (args.opt("environment") if args is not None else None) or None
+    given = CALLER.get()
+    if given is not None:
+        return context(given[0], given[1], environment or "dev")
+    return context(environment=environment)
 
 
 def page(rows: list, args: Args) -> list:

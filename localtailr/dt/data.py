@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
-import sys
 
 from ..errors import NotFoundError
 from ..platform import blob as blob_ops
@@ -154,15 +152,12 @@ def _uri(a: Args) -> str:
 
 def blob_put(a: Args):
     c = ctx(a)
-    blob_ops.put(c, blob_name(c, a.positionals[0]), sys.stdin.buffer, _acl(c, a))
+    blob_ops.put(c, blob_name(c, a.positionals[0]), a.input(), _acl(c, a))
 
 
 def blob_get(a: Args):
     c = ctx(a)
-    with blob_ops.open_blob(c, blob_name(c, _uri(a))) as f:
-        out = sys.stdout.buffer
-        shutil.copyfileobj(f, out, 1 << 20)
-        out.flush()
+    return blob_ops.open_blob(c, blob_name(c, _uri(a)))  # streamed out by the caller
 
 
 def blob_exists(a: Args):
@@ -237,7 +232,7 @@ COMMANDS = {
     "kv": {
         "put": (spec("key value", "secure json-enrichened", f"{_ACL_OPTIONS} environment"), kv_put),
         "get": (spec("key", "secure json pretty", "environment"), kv_get),
-        "ls": (spec("prefix", "acls secure include-values json pretty",
+        "ls": (spec("key_prefix", "acls secure include-values json pretty",
                     f"environment {LIST_OPTIONS}", min=0), kv_ls),
         "acls": (spec("key", "secure json pretty", "environment"), kv_acls),
         "set-acls": (spec("key", "secure", f"{_ACL_OPTIONS} environment"), kv_set_acls),
@@ -250,12 +245,12 @@ COMMANDS = {
         "ls": (spec("", "json pretty"), tag_ls),
     },
     "blob": {
-        "put": (spec("uri", "", _ACL_OPTIONS), blob_put),
-        "get": (spec("uri name", min=1), blob_get),
-        "exists": (spec("uri name", min=1), blob_exists),
-        "rm": (spec("uri ...", min=1), blob_rm),
-        "cp": (spec("source destination", "", _ACL_OPTIONS), blob_cp),
-        "ls": (spec("uri name", "recursive json pretty", LIST_OPTIONS, min=0), blob_ls),
+        "put": (spec("destination_file", "", _ACL_OPTIONS), blob_put),
+        "get": (spec("bucket_name file_name", min=1), blob_get),
+        "exists": (spec("bucket_name file_name", min=1), blob_exists),
+        "rm": (spec("bucket_name file_name ...", min=1), blob_rm),
+        "cp": (spec("source_file destination_bucket", "", _ACL_OPTIONS), blob_cp),
+        "ls": (spec("bucket_name file_name", "recursive json pretty", LIST_OPTIONS, min=0), blob_ls),
         "get-acl": (spec("path", "json pretty"), blob_get_acl),
         "set-acl": (spec("path", "", _ACL_OPTIONS), blob_set_acl),
     },

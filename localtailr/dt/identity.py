@@ -148,30 +148,31 @@ def group_rm_users(a: Args):
 
 
 _LS = spec("", "json pretty", LIST_OPTIONS)
-_GET = spec("name", "json pretty")
+_GET = spec("username", "json pretty")
+_GROUP_GET = spec("group_name", "json pretty")
 COMMANDS = {
     "user": {
         "ls": (_LS, user_ls),
         "get": (_GET, user_get),
-        "exists": (spec("name"), user_exists),
-        "add": (spec("name", "system json-enrichened",
+        "exists": (spec("username"), user_exists),
+        "add": (spec("username", "system json-enrichened",
                       "first-name last-name password groups users-can-mimic email"), user_add),
-        "rm": (spec("name"), user_rm),
-        "enable": (spec("name"), user_enable),
-        "disable": (spec("name"), user_disable),
-        "add-to-group": (spec("name group"), user_add_to_group),
-        "rm-from-group": (spec("name group"), user_rm_from_group),
-        "signed-user": (spec("name", "pretty", min=0), signed_user),
-        "verify": (spec("name expiry signature"), user_verify),
+        "rm": (spec("username"), user_rm),
+        "enable": (spec("username"), user_enable),
+        "disable": (spec("username"), user_disable),
+        "add-to-group": (spec("username group_name"), user_add_to_group),
+        "rm-from-group": (spec("username group_name"), user_rm_from_group),
+        "signed-user": (spec("username", "pretty", min=0), signed_user),
+        "verify": (spec("username expiration_time signature"), user_verify),
     },
     "group": {
         "ls": (_LS, group_ls),
-        "get": (_GET, group_get),
-        "exists": (spec("name"), group_exists),
-        "add": (spec("name", "json-enrichened"), group_add),
-        "rm": (spec("name"), group_rm),
-        "add-users": (spec("name users ..."), group_add_users),
-        "rm-users": (spec("name users ..."), group_rm_users),
+        "get": (_GROUP_GET, group_get),
+        "exists": (spec("group_name"), group_exists),
+        "add": (spec("group_name", "json-enrichened"), group_add),
+        "rm": (spec("group_name"), group_rm),
+        "add-users": (spec("group_name username ..."), group_add_users),
+        "rm-users": (spec("group_name username ..."), group_rm_users),
     },
 }
 _NO_LOGIN = "localtailr has no passwords to log in with or tokens: the caller is LOCALTAILR_USER"

@@ -286,7 +286,7 @@ COMMANDS = {
         "ls": (spec("", "all utc json pretty", f"{LIST_OPTIONS} environment"), job_ls),
         "versions": (spec("job_name", "json pretty", "environment"), job_versions),
         "runs": (spec("", "utc json pretty", LIST_OPTIONS), job_runs),
-        "rerun": (spec("run_id", "full", "version"), job_rerun),
+        "rerun": (spec("run-id", "full", "version"), job_rerun),
     },
     "log": {
         "read": (spec("process_name", "stderr", "lines run-id environment child-num"), log_read),

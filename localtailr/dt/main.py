@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import sys
 
 from .args import UsageError, parse
@@ -29,6 +30,11 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 def _emit(value, pretty: bool) -> None:
     if value is None:
         return
+    if hasattr(value, "read"):  # an open file (a blob): streamed
+        with value:
+            shutil.copyfileobj(value, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
+        return
     if isinstance(value, bytes):
         sys.stdout.buffer.write(value)
     elif isinstance(value, str):
@@ -42,42 +48,57 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split()) or "failed"
 
 
-def run(argv: list[str]) -> int:
-    """Run one ``dt`` call; the exit code."""
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        sys.stdout.write("usage: dt <command> <sub-command> [arguments] [--options]\n"
-                         f"commands: {', '.join(sorted(MODULES))}\n")
-        return 0 if argv else EXIT_USAGE
+class Failure(Exception):
+    """A call that failed: ``code`` (1 or 2) and one ``line`` saying why."""
+
+    def __init__(self, code: int, line: str):
+        super().__init__(line)
+        self.code, self.line = code, line
+
+
+def call(argv: list[str], stdin=None):
+    """Run one ``dt`` call in this process; (its value, its Args). Raises Failure."""
+    if not argv or argv[0] not in MODULES:
+        cmd = argv[0] if argv else ""
+        raise Failure(EXIT_USAGE, f"dt: unknown command {cmd!r}; commands: "
+                                  f"{', '.join(sorted(MODULES))}")
     cmd = argv[0]
-    if cmd not in MODULES:
-        sys.stderr.write(f"dt: unknown command {cmd!r}; commands: {', '.join(sorted(MODULES))}\n")
-        return EXIT_USAGE
     module = importlib.import_module(f"{__package__}.{MODULES[cmd]}")
     table = module.COMMANDS[cmd]
     sub = argv[1] if len(argv) > 1 else None
     where = f"dt {cmd} {sub}" if sub else f"dt {cmd}"
     if sub not in table:
-        reason = module.UNSUPPORTED.get(cmd, {}) if hasattr(module, "UNSUPPORTED") else {}
-        if sub in reason or "*" in reason:
-            sys.stderr.write(f"{where}: {reason.get(sub) or reason['*']}\n")
-            return EXIT_FAILED
-        sys.stderr.write(f"dt {cmd}: unknown sub-command {sub!r}; "
-                         f"sub-commands: {', '.join(sorted(table))}\n")
-        return EXIT_USAGE
+        reason = getattr(module, "UNSUPPORTED", {}).get(cmd, {})
+        if sub is not None and (sub in reason or "*" in reason):
+            raise Failure(EXIT_FAILED, f"{where}: {reason.get(sub) or reason['*']}")
+        raise Failure(EXIT_USAGE, f"dt {cmd}: unknown sub-command {sub!r}; "
+                                  f"sub-commands: {', '.join(sorted(table))}")
     sp, fn = table[sub]
     try:
         args = parse(argv[2:], sp, where)
-        value = fn(args)
+        args.stdin = stdin
+        return fn(args), args
     except UsageError as exc:
-        sys.stderr.write(f"{_one_line(exc)}\n")
-        return EXIT_USAGE
+        raise Failure(EXIT_USAGE, _one_line(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - every failure is one line
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise Failure(EXIT_FAILED, f"{where}: {_one_line(message)}") from None
+
+
+def run(argv: list[str]) -> int:
+    """Run one ``dt`` call, printing its answer; the exit code."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write("usage: dt <command> <sub-command> [arguments] [--options]\n"
+                         f"commands: {', '.join(sorted(MODULES))}\n")
+        return 0 if argv else EXIT_USAGE
+    try:
+        value, args = call(argv)
+        _emit(value, args.flag("pretty"))
+    except Failure as exc:
+        sys.stderr.write(exc.line + "\n")
+        return exc.code
     except BrokenPipeError:
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - every failure is one line on stderr
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        sys.stderr.write(f"{where}: {_one_line(message)}\n")
-        return EXIT_FAILED
-    _emit(value, args.flag("pretty"))
     return 0
 
 

@@ -82,8 +82,8 @@ COMMANDS = {
         "list-budgets": (spec("", "json pretty"), cost_list_budgets),
     },
     "node": {
-        "ls": (spec("name", "json pretty", LIST_OPTIONS, min=0), node_ls),
-        "jobs": (spec("instance", "json pretty"), node_jobs),
+        "ls": (spec("node_name", "json pretty", LIST_OPTIONS, min=0), node_ls),
+        "jobs": (spec("instance_id", "json pretty"), node_jobs),
         "ls-tags": (spec("", "json pretty", "node"), node_ls_tags),
         "get-tag": (spec("key", "pretty", "node"), node_get_tag),
     },

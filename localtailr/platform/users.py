@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import sqlite3
 import time
@@ -67,6 +68,20 @@ def _hash_password(password: str) -> str:
     salt = os.urandom(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(ctx: Context, name: str, password: str) -> bool:
+    """Whether ``password`` is the password of the enabled user ``name`` (False for a user
+    with none, such as a system user)."""
+    row = _find(ctx.conn, name) if isinstance(name, str) else None
+    if row is None or row["disabled"] or not row["password_hash"] or not isinstance(password, str):
+        return False
+    scheme, _, rest = row["password_hash"].partition("$")
+    salt, _, digest = rest.partition("$")
+    if scheme != "scrypt" or not salt or not digest:
+        return False
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    return hmac.compare_digest(got.hex(), digest)
 
 
 def add(
