@@ -82,3 +82,37 @@ def test_bad_password_is_refused(sdk, localtailr_home):
     proc = subprocess.run([sdk.python, "-m", "datatailr", "login", "--url", url],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode != 0 and "invalid" in (proc.stderr + proc.stdout).lower()
+
+
+@pytest.mark.slow
+def test_workflow_deployed_over_http_runs_from_its_uploaded_code(remote, tmp_path):
+    sdk, env, _url = remote
+    setup = subprocess.run([sdk.python, "-m", "datatailr", "setup-cli", "--no-login"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert setup.returncode == 0, setup.stderr
+    project = tmp_path / "proj"
+    (project / "pipe").mkdir(parents=True)
+    (project / "pipe" / "__init__.py").write_text("")
+    (project / "pipe" / "tasks.py").write_text(
+        "from datatailr import task\n\n@task()\ndef six():\n    return 6\n\n"
+        "@task()\ndef times(a, b):\n    return a * b\n")
+    (project / "deploy.py").write_text(
+        "from datatailr import workflow\nfrom pipe.tasks import six, times\n\n"
+        "@workflow(name='Remote Pipe')\ndef pipe():\n    times(six(), 7)\n\n"
+        "if __name__ == '__main__':\n    pipe()\n")
+    deploy = subprocess.run([sdk.python, "deploy.py"], capture_output=True, text=True, env=env,
+                            cwd=project, timeout=120)
+    assert deploy.returncode == 0 and "Error" not in deploy.stderr, deploy.stderr
+    (project / "pipe" / "tasks.py").unlink()  # the run uses the uploaded copy
+    got = _run(sdk, env, """
+import json, time
+from datatailr import Workflow
+wf = Workflow(name="Remote Pipe", get_existing=True)
+for _ in range(600):
+    runs = wf.runs(refresh=True)
+    if runs and runs[0]["state"] in ("completed", "failed"):
+        break
+    time.sleep(0.2)
+print(json.dumps([runs[0]["state"], wf.result(runs[0]["run_id"], task_name="times")]))
+""")
+    assert got == ["completed", 42]
