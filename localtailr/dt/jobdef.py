@@ -335,7 +335,8 @@ def run_row(run: dict, job_name: str, kind: str) -> dict:
         "start_provisioning_time": micros(run.get("created_at")),
         "start_time": micros(run.get("started_at")), "end_time": micros(run.get("ended_at")),
         "scheduled_time": micros(run.get("scheduled_for")) or None,
-        "error_message": run.get("reason") or "", "partial_rerun": run.get("trigger") == "rerun",
+        "error_message": (run.get("reason") or "") if run["state"] in ("failed", "killed", "lost")
+        else "", "partial_rerun": run.get("trigger") == "rerun",
         "original_run_id": -1, "cost": 0.0, "tried_to_start_time": 0,
     }
 
