@@ -188,3 +188,30 @@ def test_every_command_of_the_sdk_works_or_says_why(sdk, sdk_venv):
                 assert line.startswith(f"dt {cmd}"), line
             seen += 1
     assert seen > 120  # every sub-command of 0.2.3 (133) was tried
+
+
+def _imports(sdk, *argv: str) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-X", "importtime", str(sdk.bin / "dt"), *argv],
+                          capture_output=True, text=True, env=sdk.env(), timeout=60)
+    return proc.returncode, proc.stderr
+
+
+def test_calls_go_through_the_daemons_socket_when_it_runs(sdk, localtailr_home):
+    sdk.dt("kv", "put", "answer", "42")
+    code, imported = _imports(sdk, "kv", "get", "answer")
+    assert code == 0 and "localtailr.platform.kv" in imported  # no daemon: run here
+    localtailr_home.start_daemon()
+    sock = sdk.home / "dt.sock"
+    assert sock.exists() and sock.stat().st_mode & 0o777 == 0o600
+    code, imported = _imports(sdk, "kv", "get", "answer")
+    assert code == 0 and "localtailr.platform" not in imported  # the daemon ran it
+    assert sdk.dt("kv", "get", "answer").stdout == b"42\n"
+    data = bytes(range(256)) * 100
+    assert sdk.dt("blob", "put", "blob://local-user-data/b.bin", input=data).returncode == 0
+    assert sdk.dt("blob", "get", "blob://local-user-data/b.bin").stdout == data
+    denied = sdk.dt("kv", "get", "answer", LOCALTAILR_USER="nobody")
+    assert denied.returncode == 1 and b"does not exist" in denied.stderr
+    assert sdk.dt("kv", "get", "answer", DATATAILR_JOB_ENVIRONMENT="prod").returncode == 1

@@ -10,8 +10,10 @@ from ..home import Home
 from ..platform.context import Context, context
 from .args import Args
 
-# (home, user) of a call made over HTTP (``dt.remote``); None: this process's variables
-CALLER: ContextVar[tuple[Home, str] | None] = ContextVar("localtailr_dt_caller", default=None)
+# (home, user, environment) of a call made over HTTP (``remote``) or the daemon's socket
+# (``server``); None: this process's variables
+CALLER: ContextVar[tuple[Home, str, str | None] | None] = ContextVar("localtailr_dt_caller",
+                                                                    default=None)
 
 LIST_OPTIONS = "filter sort offset batch-size"
 
@@ -20,7 +22,7 @@ def ctx(args: Args | None = None) -> Context:
     environment = (args.opt("environment") if args is not None else None) or None
     given = CALLER.get()
     if given is not None:
-        return context(given[0], given[1], environment or "dev")
+        return context(given[0], given[1], environment or given[2] or "dev")
     return context(environment=environment)
 
 

@@ -27,21 +27,28 @@ MODULES = {
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-def _emit(value, pretty: bool) -> None:
+def render(value, pretty: bool = False) -> bytes:
+    """What a call prints for ``value``: JSON for data, text and bytes as they are."""
     if value is None:
-        return
+        return b""
+    if hasattr(value, "read"):  # an open file (a blob)
+        with value:
+            return value.read()
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return (value if value.endswith("\n") or not value else value + "\n").encode()
+    return (json.dumps(value, indent=2 if pretty else None, default=str) + "\n").encode()
+
+
+def _emit(value, pretty: bool) -> None:
+    out = sys.stdout.buffer
     if hasattr(value, "read"):  # an open file (a blob): streamed
         with value:
-            shutil.copyfileobj(value, sys.stdout.buffer, 1 << 20)
-        sys.stdout.buffer.flush()
-        return
-    if isinstance(value, bytes):
-        sys.stdout.buffer.write(value)
-    elif isinstance(value, str):
-        sys.stdout.write(value if value.endswith("\n") or not value else value + "\n")
+            shutil.copyfileobj(value, out, 1 << 20)
     else:
-        sys.stdout.write(json.dumps(value, indent=2 if pretty else None, default=str) + "\n")
-    sys.stdout.flush()
+        out.write(render(value, pretty))
+    out.flush()
 
 
 def _one_line(text: str) -> str:

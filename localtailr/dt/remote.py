@@ -173,7 +173,7 @@ def api(cmd: str, sub: str):
             return _error(400, "the request body must be a JSON object")
         params.update(body or {})
     workdir = Path(tempfile.mkdtemp(prefix="localtailr-dt-"))
-    token = CALLER.set((current_app.config["LOCALTAILR_HOME"], user))
+    token = CALLER.set((current_app.config["LOCALTAILR_HOME"], user, None))
     try:
         argv, stdin = _argv(cmd, sub, params, workdir)
         value, _args = main.call(argv, io.BytesIO(stdin) if stdin is not None else None)
