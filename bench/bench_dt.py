@@ -2,7 +2,8 @@
 
 - ``dt kv get through the SDK``: ``KV().get(key)`` of the unmodified SDK (one ``dt``
   process a call, as the SDK always does), against the same SDK calling a ``dt`` that is a
-  bare ``python -c pass`` (the floor of its subprocess design), same interpreter.
+  bare ``python -c pass`` (the floor of its subprocess design), same interpreter; with the
+  daemon running (``dt`` hands calls to it), and without (for information).
 - ``5-task workflow through the SDK``: a chain of five tasks deployed with the SDK's
   ``@workflow`` and watched through ``dt job runs`` until it completes, against the same
   chain through localtailr's own ``@workflow`` and ``wait()``; both warm (images built).
@@ -122,15 +123,28 @@ def _sdk(venv: Path, env: dict, code: str, *args: str, cwd: Path | None = None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_kv_get(folder: Path, venv: Path) -> dict:
+def _dt_folders(folder: Path) -> tuple[Path, Path]:
     ours, floor = folder / "dt-ours", folder / "dt-floor"
-    ours.mkdir()
-    floor.mkdir()
-    (ours / "dt").symlink_to(Path(sys.executable).with_name("dt"))
-    (floor / "dt").write_text(f"#!{sys.executable}\n# datatailr._remote_client.remote_cli\n")
-    (floor / "dt").chmod(0o755)
+    if not ours.exists():
+        ours.mkdir()
+        floor.mkdir()
+        (ours / "dt").symlink_to(Path(sys.executable).with_name("dt"))
+        (floor / "dt").write_text(f"#!{sys.executable}\n# datatailr._remote_client.remote_cli\n")
+        (floor / "dt").chmod(0o755)
+    return ours, floor
+
+
+def bench_kv_get(folder: Path, venv: Path, daemon: bool) -> dict:
+    from localtailr.home import Home
+    from localtailr.runtime import daemon as daemons
+
+    ours, floor = _dt_folders(folder)
     env_ours, env_floor = _env(folder, venv, ours), _env(folder, venv, floor)
     subprocess.run([str(ours / "dt"), "kv", "put", "answer", "42"], env=env_ours, check=True)
+    if daemon:
+        daemons.ensure_running(Home(folder / "home"), quiet=True)
+    else:
+        daemons.stop(Home(folder / "home"))
     a, b = [], []
     for i in range(ROUNDS):
         first, second = (a, b) if i % 2 == 0 else (b, a)
@@ -138,15 +152,20 @@ def bench_kv_get(folder: Path, venv: Path) -> dict:
         first.append(_sdk(venv, env1, SDK_GETS))
         second.append(_sdk(venv, env2, SDK_GETS))
     value, base = statistics.median(a) * 1000, statistics.median(b) * 1000
-    return _row("dt kv get through the SDK", value, "ms", base, "SDK calling a bare python dt",
-                target="<= 1.5x", ok=value <= 1.5 * base,
-                note=f"median of {ROUNDS} x {CALLS} calls, one dt process a call")
+    if daemon:
+        return _row("dt kv get through the SDK", value, "ms", base, "SDK calling a bare python dt",
+                    target="<= 1.5x", ok=value <= 1.5 * base,
+                    note=f"daemon running (dt hands the call to it over <home>/dt.sock); "
+                         f"median of {ROUNDS} x {CALLS} calls, one dt process a call")
+    return _row("dt kv get through the SDK, no daemon", value, "ms", base,
+                "SDK calling a bare python dt",
+                note="no daemon: each dt process imports localtailr and opens the database")
 
 
 def bench_workflow(folder: Path, venv: Path) -> dict:
     import importlib
 
-    bin_dir = folder / "dt-ours"
+    bin_dir, _floor = _dt_folders(folder)
     env = _env(folder, venv, bin_dir)
     project = folder / "proj"
     (project / "sdk_chain").mkdir(parents=True)
@@ -184,7 +203,8 @@ def run() -> list[dict]:
     rows = []
     try:
         venv = _sdk_venv(folder)
-        rows.append(bench_kv_get(folder, venv))
+        rows.append(bench_kv_get(folder, venv, daemon=True))
+        rows.append(bench_kv_get(folder, venv, daemon=False))
         rows.append(bench_workflow(folder, venv))
     finally:
         try:
