@@ -32,10 +32,10 @@ $(WHEELHOUSE)/.ready: $(VENV)/.installed scripts/wheelhouse.sh
 
 wheels: $(WHEELHOUSE)/.ready
 
-test: install system-packages wheels
+test: lint system-packages wheels
 	$(VENV)/bin/pytest -q
 
-test-fast: install
+test-fast: lint
 	$(VENV)/bin/pytest -q -m "not slow and not browser"
 
 run: install wheels
@@ -47,8 +47,10 @@ demo: install wheels
 bench: install wheels
 	$(PY) -m bench
 
+# ruff, then the import contract of .importlinter (the layers of DESIGN.md)
 lint: install
 	$(VENV)/bin/ruff check localtailr tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) $(WHEELHOUSE) .pytest_cache

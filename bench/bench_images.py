@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from localtailr.home import Home
-from localtailr.runtime.image_spec import ImageSpec
-from localtailr.runtime.images import ensure_image
-from localtailr.runtime.script_run import run_script
+from localtailr.core.home import Home
+from localtailr.core.image_spec import ImageSpec
+from localtailr.runtime.images.cache import ensure_image
+from localtailr.runtime.process.script_run import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "six"

@@ -79,7 +79,7 @@ class _Bench:
     def run(self, definition: dict) -> dict:
         from localtailr.platform import jobs
         from localtailr.platform.context import context
-        from localtailr.runtime import daemon
+        from localtailr.runtime.daemon import daemon
 
         run = jobs.run(context(self.home), definition)
         daemon.ensure_running(self.home, quiet=True)  # what the SDK's .run() does
@@ -103,7 +103,7 @@ class _Bench:
     def close(self) -> None:
         import shutil
 
-        from localtailr.runtime import daemon
+        from localtailr.runtime.daemon import daemon
 
         daemon.stop(self.home)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -193,7 +193,7 @@ def bench_memory_kill(b: _Bench, rounds: int = 5) -> dict:
 
 
 def bench_idle(b: _Bench, services: int = 20, seconds: float = 10.0) -> list[dict]:
-    from localtailr.runtime import daemon
+    from localtailr.runtime.daemon import daemon
 
     runs = [b.run(b.definition(f"idle-{i}", "idle", type="service")) for i in range(services)]
     b.wait(lambda: all(b.row_of(r["run_id"])["state"] == "running" for r in runs), 120)

@@ -15,8 +15,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from localtailr.runtime import cron
-from localtailr.runtime.scheduler_plan import plan
+from localtailr.core import cron
+from localtailr.runtime.schedule.plan import plan
 
 DUE = datetime(2024, 6, 10, 8, 0, tzinfo=UTC).timestamp()  # 08:00 UTC, a Monday
 ZONES = [None, "UTC", "Europe/London", "America/New_York", "Asia/Tokyo"]

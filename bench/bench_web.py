@@ -78,7 +78,7 @@ def p95(xs: list[float]) -> float:
 def run() -> list[dict]:
     import logging
 
-    from localtailr.home import Home
+    from localtailr.core.home import Home
     from localtailr.web import security, server
 
     folder = Path(tempfile.mkdtemp(prefix="localtailr-bench-web-"))

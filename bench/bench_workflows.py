@@ -100,8 +100,8 @@ def bench_overhead(home, mod) -> dict:
 
 def bench_fire_lag(home, mod) -> dict:
     from localtailr import store
-    from localtailr.runtime import daemon
-    from localtailr.runtime.clock import clock
+    from localtailr.runtime.daemon import daemon
+    from localtailr.store.clock import clock
 
     c = clock(home)
     c.advance(60 - c.now() % 60 + 1)  # just past a minute: the saving ends before the next
@@ -141,20 +141,20 @@ def run() -> list[dict]:
     os.environ["LOCALTAILR_HOME"] = str(home_path)
     (folder / "bench_wf_tasks.py").write_text(TASKS_MODULE)
     sys.path.insert(0, str(folder))
-    from localtailr.home import Home
+    from localtailr.core.home import Home
 
     home = Home(home_path).ensure()
     rows = []
     try:
         mod = importlib.import_module("bench_wf_tasks")
         rows.append(bench_overhead(home, mod))
-        from localtailr.runtime import daemon
+        from localtailr.runtime.daemon import daemon
 
         daemon.stop(home)  # a fresh daemon for the schedules
         rows.append(bench_fire_lag(home, mod))
     finally:
         try:
-            from localtailr.runtime import daemon
+            from localtailr.runtime.daemon import daemon
 
             daemon.stop(home)
         except Exception:  # noqa: BLE001 - cleaning up

@@ -17,10 +17,10 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "LocaltailrError": ".errors",
-    "NotFoundError": ".errors",
-    "PermissionError": ".errors",
-    "SecretKeyError": ".errors",
+    "LocaltailrError": ".core.errors",
+    "NotFoundError": ".core.errors",
+    "PermissionError": ".core.errors",
+    "SecretKeyError": ".core.errors",
     "ACL": ".sdk.acl",
     "Permission": ".sdk.acl",
     "Blob": ".sdk.blob",
@@ -28,7 +28,7 @@ _EXPORTS = {
     "Group": ".sdk.group",
     "KV": ".sdk.kv",
     "Secrets": ".sdk.kv",
-    "Resources": ".sdk.resources",
+    "Resources": ".core.resources",
     "User": ".sdk.user",
     "Image": ".sdk.image",
     "Schedule": ".sdk.schedule",
@@ -36,8 +36,8 @@ _EXPORTS = {
     "Service": ".sdk.job",
     "ExcelAddin": ".sdk.job",
     "BatchJob": ".sdk.job",
-    "task": ".runtime.workflow_submit",  # importing it registers the workflow submitter
-    "workflow": ".runtime.workflow_submit",
+    "task": ".sdk.workflow_run",  # importing it registers the workflow submitter
+    "workflow": ".sdk.workflow_run",
     "params": ".params",
 }
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import ACL, KV, Blob, Group, Secrets, User
-from .home import Home
+from .core.home import Home
 from .platform import blob as blob_ops
 from .platform import kv as kv_ops
 from .platform.context import context
@@ -68,7 +68,7 @@ def deploy() -> None:
 
 
 def status_url(home: Home) -> str:
-    from .runtime import daemon
+    from .runtime.daemon import daemon
     from .web import security
 
     info = daemon.ensure_running(home, quiet=True)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Home.current().ensure()
     seed()
     print(show())
-    from .runtime import daemon
+    from .runtime.daemon import daemon
 
     if "--examples-only" in argv:
         failed = run_examples(home)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from . import store
-from .home import Home
+from .core.home import Home
 
 _template: Path | None = None
 
@@ -80,19 +80,19 @@ class Runtime:
     @property
     def clock(self):
         """The home's clock (``runtime.clock.Clock``): ``freeze``, ``advance``, ``reset``."""
-        from .runtime.clock import clock
+        from .store.clock import clock
 
         return clock(self.home)
 
     def start_daemon(self) -> dict:
         """Start this home's daemon (the first ``.run()`` would anyway); its info."""
-        from .runtime import daemon
+        from .runtime.daemon import daemon
 
         return daemon.ensure_running(self.home, quiet=True)
 
     def stop_daemon(self) -> bool:
         """``localtailr down`` for this home: every run stopped, nothing left behind."""
-        from .runtime import daemon
+        from .runtime.daemon import daemon
 
         return daemon.stop(self.home)
 

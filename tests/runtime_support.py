@@ -11,7 +11,7 @@ import pytest
 from localtailr import store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 
 TESTS = Path(__file__).resolve().parent
 TERMINAL = ("succeeded", "failed", "killed", "lost")

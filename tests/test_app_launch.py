@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from localtailr.runtime import supervisor
+from localtailr.runtime.process import supervisor
 
 RECORDER = textwrap.dedent("""
     import json, os, runpy, sys

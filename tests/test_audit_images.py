@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from images_support import home, offline  # noqa: F401 (fixtures)
 
-from localtailr.runtime.image_spec import ImageSpec
-from localtailr.runtime.images import ensure_image
+from localtailr.core.image_spec import ImageSpec
+from localtailr.runtime.images.cache import ensure_image
 
 QUIET = [].append
 
 BUILD_WAITING_FOR = """
 import sys
 from pathlib import Path
-from localtailr.home import Home
-from localtailr.runtime.image_spec import ImageSpec
-from localtailr.runtime.images import ensure_image
+from localtailr.core.home import Home
+from localtailr.core.image_spec import ImageSpec
+from localtailr.runtime.images.cache import ensure_image
 spec = ImageSpec.make(build_script_pre=sys.argv[2])
 print(ensure_image(Home(Path(sys.argv[1])), spec, progress=lambda line: None).path)
 """
@@ -58,7 +58,7 @@ def test_a_hit_never_touches_the_network_or_the_installer(home, offline, monkeyp
 
 @pytest.mark.slow
 def test_uv_installs_by_default(home, offline):  # noqa: F811
-    from localtailr.runtime.images import find_uv
+    from localtailr.runtime.images.cache import find_uv
 
     if find_uv() is None:
         pytest.skip("uv is not installed here")
@@ -98,7 +98,7 @@ def test_auto_python_version_follows_the_projects_requires_python(tmp_path, monk
 
 
 def test_any_pep440_specifier_is_accepted():
-    from localtailr.runtime.requirements import parse_requirements
+    from localtailr.core.requirements import parse_requirements
 
     entries = ["a~=1.3", "b===1.0", "c!=1.*", "d[extra]>=1; python_version>'3'",
                "e @ https://example.com/e-1.0-py3-none-any.whl", "f>=1.0.dev1,<2.0rc1",

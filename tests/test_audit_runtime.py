@@ -16,7 +16,7 @@ from runtime_support import events, read, runs_of, submit, wait_for, wait_state
 from localtailr import KV, BatchJob, Environment, Secrets
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 

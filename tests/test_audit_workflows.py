@@ -12,8 +12,8 @@ import pytest
 import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store, workflow
-from localtailr.runtime import daemon as daemon_mod
-from localtailr.runtime import scheduler
+from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.schedule import scheduler
 
 TIMEOUT = 120
 

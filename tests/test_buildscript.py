@@ -2,7 +2,7 @@
 
 import pytest
 
-from localtailr.runtime.buildscript import parse_build_script
+from localtailr.core.buildscript import parse_build_script
 
 
 def test_run_and_env_forms():

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from localtailr.home import Home
-from localtailr.runtime.clock import Clock, now
+from localtailr.core.home import Home
+from localtailr.store.clock import Clock, now
 
 AT = datetime(2024, 3, 10, 6, 59, 59, tzinfo=UTC)
 
@@ -50,12 +50,12 @@ def test_another_process_sees_the_change(tmp_path):
     reader = Clock(tmp_path)
     assert not reader.frozen
     code = (
-        "import sys; from localtailr.runtime.clock import Clock; "
+        "import sys; from localtailr.store.clock import Clock; "
         "Clock(sys.argv[1]).freeze(1700000000.0); Clock(sys.argv[1]).advance(5)"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
     assert reader.now() == 1700000005.0
-    code = "import sys; from localtailr.runtime.clock import Clock; print(Clock(sys.argv[1]).now())"
+    code = "import sys; from localtailr.store.clock import Clock; print(Clock(sys.argv[1]).now())"
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True, text=True
     )

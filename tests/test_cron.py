@@ -10,7 +10,7 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from localtailr.runtime.cron import fires_between, next_fire, normalize
+from localtailr.core.cron import fires_between, next_fire, normalize
 
 NY = "America/New_York"
 LONDON = "Europe/London"

@@ -15,9 +15,9 @@ import runtime_support
 from runtime_support import events, runs_of, submit, wait_for, wait_state
 
 from localtailr import store
-from localtailr.home import Home
-from localtailr.runtime import daemon as daemon_mod
-from localtailr.runtime import wakeup
+from localtailr.core.home import Home
+from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.store import wakeup
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
@@ -37,7 +37,7 @@ def test_one_daemon_a_home_and_its_info(localtailr_home, daemon):
                          "port", "cpu_limiting"}
     assert info["cpu_limiting"] in ("cgroups v2", "psutil throttle")
     assert daemon_mod.ensure_running(home, quiet=True)["pid"] == info["pid"]
-    second = subprocess.run([sys.executable, "-m", "localtailr.runtime.daemon", str(home.root)],
+    second = subprocess.run([sys.executable, "-m", "localtailr.runtime.daemon.daemon", str(home.root)],
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 1 and f"pid {info['pid']}" in second.stderr
     assert daemon_mod.running_info(home)["pid"] == info["pid"]

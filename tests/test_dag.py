@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from workflow_tasks import Point, add, collect, one, shape
 
-from localtailr.sdk.dag import DAG, CycleError, Node
+from localtailr.core.dag import DAG, CycleError, Node
 
 
 def build(body) -> DAG:

@@ -52,7 +52,7 @@ def test_blobs_large_files(localtailr_home):
 @pytest.fixture
 def daemon_stopped(localtailr_home):
     yield
-    from localtailr.runtime import daemon
+    from localtailr.runtime.daemon import daemon
 
     daemon.stop(localtailr_home.home)
 

@@ -15,7 +15,7 @@ from runtime_support import entry, events, read, wait_for, wait_state
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 MODULE = "forkserver_jobs"

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from localtailr import KV, Blob, Secrets, store
-from localtailr.home import Home
+from localtailr.core.home import Home
 
 # --- connection settings ----------------------------------------------------------------
 
@@ -143,7 +143,7 @@ def test_a_long_writer_does_not_make_others_fail(localtailr_home):
     holder = textwrap.dedent("""
         import sys, time
         from localtailr import store
-        from localtailr.home import Home
+        from localtailr.core.home import Home
         conn = store.connect(Home.current())
         with store.transaction(conn):
             conn.execute("INSERT INTO tags (name, value) VALUES ('held', 'x')")

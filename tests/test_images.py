@@ -13,9 +13,9 @@ import pytest
 from images_support import home, offline  # noqa: F401 (fixtures)
 
 from localtailr import store
-from localtailr.runtime import interpreters
-from localtailr.runtime.image_spec import ImageSpec
-from localtailr.runtime.images import (
+from localtailr.core.image_spec import ImageSpec
+from localtailr.runtime.images import interpreters
+from localtailr.runtime.images.cache import (
     ImageBuildError,
     ensure_image,
     gc,
@@ -23,7 +23,7 @@ from localtailr.runtime.images import (
     in_use_keys,
     list_images,
 )
-from localtailr.runtime.interpreters import InterpreterNotFoundError, find_interpreter
+from localtailr.runtime.images.interpreters import InterpreterNotFoundError, find_interpreter
 
 QUIET = [].append  # a progress callback that keeps nothing
 
@@ -127,7 +127,7 @@ def test_build_hit_pins_and_import_localtailr(home, offline):  # noqa: F811
         import importlib.metadata, json, os, sys
         import six, croniter
         import localtailr
-        from localtailr.home import Home
+        from localtailr.core.home import Home
         print(json.dumps({
             "croniter": importlib.metadata.version("croniter"),
             "croniter_file": croniter.__file__,
@@ -203,9 +203,9 @@ def test_strict_python_refuses_a_missing_version(home, offline, monkeypatch):  #
 BUILD_IN_CHILD = """
 import sys
 from pathlib import Path
-from localtailr.home import Home
-from localtailr.runtime.image_spec import ImageSpec
-from localtailr.runtime.images import ensure_image
+from localtailr.core.home import Home
+from localtailr.core.image_spec import ImageSpec
+from localtailr.runtime.images.cache import ensure_image
 spec = ImageSpec.make(python_requirements="six", build_script_pre=sys.argv[2])
 print(ensure_image(Home(Path(sys.argv[1])), spec, progress=lambda line: None).path)
 """

@@ -7,7 +7,7 @@ import jobs_entry
 import pytest
 
 from localtailr import ACL, BatchJob, Service, User
-from localtailr.errors import PermissionError
+from localtailr.core.errors import PermissionError
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
 

@@ -11,7 +11,8 @@ import jobs_entry
 import pytest
 
 from localtailr import App, BatchJob, Environment, ExcelAddin, Resources, Service, User
-from localtailr.platform import entrypoints, jobs
+from localtailr.core import entrypoints
+from localtailr.platform import jobs
 from localtailr.platform.context import context
 
 
@@ -94,7 +95,7 @@ def test_entrypoint_in_a_script_run_as_main(tmp_path):
     script = tmp_path / "deploy.py"
     script.write_text(textwrap.dedent("""
         import json
-        from localtailr.platform.entrypoints import entrypoint_of
+        from localtailr.core.entrypoints import entrypoint_of
 
         def main():
             pass

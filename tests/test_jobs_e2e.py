@@ -7,7 +7,7 @@ import pytest
 from localtailr import BatchJob, Environment, Service
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon as daemon_mod
+from localtailr.runtime.daemon import daemon as daemon_mod
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import jobs_entry
 import pytest
 
 from localtailr import BatchJob
-from localtailr.errors import NotFoundError, PermissionError
+from localtailr.core.errors import NotFoundError, PermissionError
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
 

@@ -9,7 +9,7 @@ import jobs_entry
 import pytest
 
 from localtailr import BatchJob, Service
-from localtailr.errors import NotFoundError
+from localtailr.core.errors import NotFoundError
 from localtailr.platform import jobs
 from localtailr.platform.context import context
 

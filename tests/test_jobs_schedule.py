@@ -7,7 +7,7 @@ import jobs_entry
 from localtailr import Schedule, store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import scheduler
+from localtailr.runtime.schedule import scheduler
 from localtailr.sdk.job import BatchJob
 
 

@@ -5,7 +5,7 @@ import jobs_entry
 import pytest
 
 from localtailr import KV, BatchJob, Environment, Service, User
-from localtailr.errors import PermissionError
+from localtailr.core.errors import PermissionError
 from localtailr.platform import jobs
 from localtailr.platform.context import context
 

@@ -8,7 +8,7 @@ import sys
 
 import psutil
 
-from localtailr.runtime import supervisor
+from localtailr.runtime.process import supervisor
 
 LINES = 100_000
 

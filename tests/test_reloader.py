@@ -2,7 +2,7 @@
 
 import time
 
-from localtailr.runtime.reloader import DEBOUNCE, Reloader
+from localtailr.runtime.process.reloader import DEBOUNCE, Reloader
 
 
 def wait_changed(reloader, timeout=10.0):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from localtailr.runtime.requirements import (
+from localtailr.core.requirements import (
     normalise,
     parse_requirements,
     parse_script_header,

@@ -11,7 +11,7 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from localtailr.runtime.cron import DAY_NAMES, MONTH_DAYS, MONTH_NAMES, next_fire, to_croniter
+from localtailr.core.cron import DAY_NAMES, MONTH_DAYS, MONTH_NAMES, next_fire, to_croniter
 from localtailr.sdk.schedule import Schedule
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schedules.md"

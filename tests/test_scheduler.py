@@ -16,10 +16,10 @@ import pytest
 import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store
-from localtailr.platform import jobs
+from localtailr.platform import jobs, schedules
 from localtailr.platform.context import context
-from localtailr.runtime import scheduler, schedules
-from localtailr.runtime.workflow_submit import WorkflowRun
+from localtailr.runtime.schedule import scheduler
+from localtailr.sdk.workflow_run import WorkflowRun
 
 TIMEOUT = 120
 
@@ -27,7 +27,7 @@ TIMEOUT = 120
 @pytest.fixture(autouse=True)
 def _stop_daemon(localtailr_home):
     yield
-    from localtailr.runtime import daemon
+    from localtailr.runtime.daemon import daemon
 
     daemon.stop(localtailr_home.home)
 
@@ -112,8 +112,8 @@ def test_concurrent_ticks_from_several_processes_fire_once(localtailr_home):
     for i in range(5):
         wt.scheduled(f"job {i}", Schedule(at_minutes=[1]))(save_only=True)
     clock.advance(60)
-    code = ("import sys; from localtailr.home import Home; "
-            "from localtailr.runtime import scheduler; "
+    code = ("import sys; from localtailr.core.home import Home; "
+            "from localtailr.runtime.schedule import scheduler; "
             "print(len(scheduler.tick(Home.current())))")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
              for _ in range(4)]
@@ -159,7 +159,7 @@ def test_scheduled_workflow_runs_with_the_fire_time_as_rundate(localtailr_home):
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 3, 3, 23, 59, 30))
     job = wt.system_args(save_only=True, schedule=Schedule(cron_expression="0 0 0 * * *"))
-    from localtailr.runtime import daemon
+    from localtailr.runtime.daemon import daemon
 
     daemon.ensure_running(localtailr_home.home, quiet=True)
     clock.advance(60)  # the daemon's tick sees the moved clock

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from localtailr.runtime.cron import next_fire_ts
-from localtailr.runtime.scheduler_plan import plan
+from localtailr.core.cron import next_fire_ts
+from localtailr.runtime.schedule.plan import plan
 
 HOURLY = "0 0 * * * *"
 T0 = datetime(2024, 6, 10, 8, tzinfo=UTC).timestamp()  # 08:00 UTC, a fire time of HOURLY

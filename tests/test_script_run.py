@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from images_support import home, offline  # noqa: F401 (fixtures)
 
-from localtailr.runtime.script_run import param_env_name, parse_params, run_script
+from localtailr.runtime.process.script_run import param_env_name, parse_params, run_script
 
 SCRIPT = textwrap.dedent("""\
     #!/usr/bin/env python
@@ -98,8 +98,8 @@ def test_run_script_end_to_end(home, offline, tmp_path):  # noqa: F811
 STREAMED = """
 import sys
 from pathlib import Path
-from localtailr.home import Home
-from localtailr.runtime.script_run import run_script
+from localtailr.core.home import Home
+from localtailr.runtime.process.script_run import run_script
 sys.exit(run_script(Home(Path(sys.argv[1])), sys.argv[2], {}, None, progress=lambda _: None))
 """
 

@@ -12,7 +12,7 @@ import psutil
 import runtime_support
 from runtime_support import events, read, runs_of, submit, wait_for, wait_state
 
-from localtailr.runtime import supervisor
+from localtailr.runtime.process import supervisor
 
 NO_LIMIT = {"memory": "1g", "cpu": 2.0}
 
@@ -174,7 +174,7 @@ def test_stop_request_kills_even_a_job_that_ignores_sigterm(localtailr_home, dae
 
 
 def test_down_leaves_nothing_behind(localtailr_home, daemon):
-    from localtailr.runtime import daemon as daemon_mod
+    from localtailr.runtime.daemon import daemon as daemon_mod
 
     home = localtailr_home.home
     a = submit(home, "svc-a", "sleep_forever", type="service")
@@ -206,7 +206,7 @@ def test_signal_is_named_in_the_reason(localtailr_home, daemon):
 
 
 def test_failure_reason_is_the_jobs_own_last_line_not_the_build_progress(tmp_path):
-    from localtailr.runtime.supervisor import failure_reason
+    from localtailr.runtime.process.supervisor import failure_reason
 
     (tmp_path / "stderr").write_text("localtailr: image 7e4e04f06fd1: ready in 0.0 s (0.0 MB)\n")
     assert failure_reason(tmp_path, -9) == "killed by signal SIGKILL"

@@ -220,7 +220,7 @@ def test_script_in_names_shows_as_text(site, browser, localtailr_home):
 def test_a_service_restart_appears_after_the_test_kills_it(site, browser, localtailr_home, monkeypatch):
     from runtime_support import submit, wait_for, wait_state
 
-    from localtailr.runtime import daemon as daemon_mod
+    from localtailr.runtime.daemon import daemon as daemon_mod
 
     home = localtailr_home.home
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")

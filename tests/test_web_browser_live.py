@@ -10,7 +10,7 @@ from test_web_browser import browser, shot, sign_in, wait  # noqa: F401 (fixture
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import daemon
+from localtailr.runtime.daemon import daemon
 from localtailr.sdk.job import BatchJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

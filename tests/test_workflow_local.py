@@ -15,8 +15,8 @@ import pytest
 import workflow_tasks as wt
 from workflow_tasks import Point, add, boom, collect, flaky, move, one, shape, when
 
+from localtailr.core.dag import DAG
 from localtailr.sdk import workflow as wf_module
-from localtailr.sdk.dag import DAG
 from localtailr.sdk.workflow import (
     WorkflowBuildError,
     WorkflowFailed,
@@ -216,7 +216,7 @@ def test_default_call_and_save_only_go_to_the_submitter(submitted):
 
 
 def test_without_a_submitter_the_daemon_path_is_a_clear_error():
-    import localtailr.runtime.workflow_submit as registered
+    import localtailr.sdk.workflow_run as registered
 
     set_submitter(None)  # as if the runtime had been unregistered after import
 

@@ -21,9 +21,9 @@ import wf_runtime_tasks as wt
 from localtailr import store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime import workflow_runner
-from localtailr.runtime.workflow_submit import WorkflowRun
+from localtailr.runtime.workflows import engine as workflow_runner
 from localtailr.sdk.workflow import WorkflowBuildError
+from localtailr.sdk.workflow_run import WorkflowRun
 
 TIMEOUT = 120
 
@@ -32,7 +32,7 @@ TIMEOUT = 120
 def _stop_daemon(localtailr_home):
     yield
     try:
-        from localtailr.runtime import daemon
+        from localtailr.runtime.daemon import daemon
     except ModuleNotFoundError:
         return
     daemon.stop(localtailr_home.home)

@@ -3,7 +3,7 @@
 import sqlite3
 
 from localtailr import Secrets
-from localtailr.home import Home
+from localtailr.core.home import Home
 from localtailr.platform import kv
 from localtailr.platform.context import context
 

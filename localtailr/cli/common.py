@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import LocaltailrError, NotFoundError, PermissionError
-from ..home import Home
+from ..core.errors import LocaltailrError, NotFoundError, PermissionError
+from ..core.home import Home
 from ..platform.context import Context, context
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
-from ..runtime import daemon as daemon_mod
+from ..runtime.daemon import daemon as daemon_mod
+from ..web import security
 from .common import caller_options
 
 
@@ -35,6 +37,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _announce(home, info: dict) -> tuple[dict, str]:
+    """The daemon's info with ``page``, the status page's URL with its token (the page
+    answers 401 without it), and the line that says so."""
+    text = daemon_mod._describe(info)
+    if not info.get("url"):
+        return info, text
+    page = f"{info['url'].rstrip('/')}/?token={security.token(home)}"
+    return {**info, "page": page}, f"{text}\nstatus page: {page}"
+
+
 @click.command()
 @click.option("-d", "--detach", is_flag=True, help="Run in the background (log in <home>/daemon.log).")
 @click.option("--port", type=int, default=None, help="Port of the web page (default: LOCALTAILR_PORT or a free one).")
@@ -44,18 +56,23 @@ def up(opts, detach, port):
     home = opts.home.ensure()
     info = daemon_mod.running_info(home)
     if info is not None:
-        opts.emit(info, f"already running: {daemon_mod._describe(info)}")
+        data, text = _announce(home, info)
+        opts.emit(data, f"already running: {text}")
         return
     if detach:
         if port is not None:
-            import os
-
             os.environ["LOCALTAILR_PORT"] = str(port)
         info = daemon_mod.ensure_running(home, quiet=True)
-        opts.emit(info, daemon_mod._describe(info))
+        opts.emit(*_announce(home, info))
         return
+
+    def ready(info: dict) -> None:  # the log line (stderr) never carries the token
+        page = _announce(home, info)[0].get("page")
+        if page:
+            click.echo(f"status page: {page}")
+
     try:
-        daemon_mod.Daemon(home, port=port).serve()
+        daemon_mod.Daemon(home, port=port, on_ready=ready).serve()
     except daemon_mod.AlreadyRunning as exc:
         click.echo(str(exc))
 

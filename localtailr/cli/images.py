@@ -39,7 +39,7 @@ def image():
 @caller_options
 def image_ls(opts):
     """List cached environments: key, python, requirements, size, last used, in use."""
-    from ..runtime import images
+    from ..runtime.images import cache as images
 
     rows = images.list_images(opts.home)
 
@@ -66,7 +66,7 @@ def image_ls(opts):
 @caller_options
 def image_log(opts, key):
     """Print the build log of an environment (a key prefix is enough)."""
-    from ..runtime import images
+    from ..runtime.images import cache as images
 
     text = images.image_log(opts.home, key)
     opts.emit({"key": key, "log": text}, text.rstrip("\n"))
@@ -77,7 +77,7 @@ def image_log(opts, key):
 @caller_options
 def image_gc(opts, older_than):
     """Remove environments not used recently (never one in use)."""
-    from ..runtime import images
+    from ..runtime.images import cache as images
 
     removed = images.gc(opts.home, parse_age(older_than), images.in_use_keys(opts.home))
     opts.emit({"removed": removed}, f"removed {len(removed)} environment(s)" + "".join(f"\n  {k}" for k in removed))
@@ -88,7 +88,7 @@ def image_gc(opts, older_than):
 @caller_options
 def image_rm(opts, key):
     """Remove one environment (refused while a run uses it)."""
-    from ..runtime import images
+    from ..runtime.images import cache as images
 
     full = images.resolve_key(opts.home, key)
     if full in images.in_use_keys(opts.home):
@@ -109,7 +109,8 @@ def run(opts, script, args, params):
     `# secrets: A, B` header are set as variables A and B. The script's exit code is ours.
     """
     from ..platform import kv as kv_ops
-    from ..runtime import images, script_run
+    from ..runtime.images import cache as images
+    from ..runtime.process import script_run
 
     ctx = opts.ctx()
     env_user = {"LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}

@@ -142,7 +142,7 @@ def job_promote(opts, name, version):
 @caller_options
 def job_run(opts, name, params):
     """Start a run of a saved job's current version."""
-    from ..runtime.script_run import parse_params
+    from ..runtime.process.script_run import parse_params
 
     run = job_ops.start(opts.ctx(), name, parse_params(params))
     _ensure_daemon(opts)

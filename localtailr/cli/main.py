@@ -13,6 +13,8 @@ import sys
 import click
 
 from .. import store
+from ..core.home import private_umask
+from ..platform import acl
 from .common import caller_options
 
 # command name -> "module:attribute" (modules under localtailr.cli)
@@ -102,17 +104,17 @@ KEPT_ON_RESET = ("README.md",)
 @click.option("--yes", is_flag=True, help="Really delete everything in the home.")
 @caller_options
 def reset(opts, yes):
-    """Delete the home and everything in it (needs --yes); a README.md there is kept
-    (the checkout's ``sandbox/README.md``), with the folder that holds it."""
+    """Delete the home and everything in it (needs --yes, and an admin); a README.md there
+    is kept (the checkout's ``sandbox/README.md``), with the folder that holds it. A folder
+    that is not a localtailr home (no localtailr database in it) is refused, left as it is."""
     if not yes:
         click.echo(f"error: this deletes {opts.home.root} and everything in it; add --yes", err=True)
         sys.exit(1)
-    if opts.home.db_path.exists():
-        ctx = opts.ctx()
-        from ..platform import acl
-
-        acl.require_admin(ctx, "reset the home")
-        store.forget(opts.home)
+    if not store.is_home(opts.home):
+        raise ValueError(f"{opts.home.root} is not a localtailr home (it has no localtailr database"
+                         " state.db): nothing deleted")
+    acl.require_admin(opts.ctx(), "reset the home")
+    store.forget(opts.home)
     root = opts.home.root
     for entry in root.iterdir() if root.is_dir() else ():
         if entry.name in KEPT_ON_RESET:
@@ -127,4 +129,5 @@ def reset(opts, yes):
 
 
 def main() -> None:
+    private_umask()  # what a command writes in the home (logs, a script's run folder) is private
     cli(prog_name="localtailr")

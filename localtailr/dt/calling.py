@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from ..home import Home
+from ..core.home import Home
 from ..platform.context import Context, context
 from .args import Args
 

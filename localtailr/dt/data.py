@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 
-from ..errors import NotFoundError
+from ..core.errors import NotFoundError
 from ..platform import blob as blob_ops
 from ..platform import kv as kv_ops
 from ..platform import tags as tag_ops

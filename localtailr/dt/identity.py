@@ -7,11 +7,9 @@ groups: "g1,g2", is_system}`` with ids shifted by one (see ``ids``); groups as
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 
-from .. import keyring
 from ..platform import groups as group_ops
 from ..platform import users as user_ops
 from . import filters
@@ -91,8 +89,7 @@ def user_rm_from_group(a: Args):
 
 
 def _signature(c, name: str, expiry: int) -> str:
-    key = keyring.keys(c.home)[0]
-    return hmac.new(key, f"{name}:{expiry}".encode(), hashlib.sha256).hexdigest()
+    return user_ops.signature(c, f"signed-user:{name}:{expiry}")
 
 
 def signed_user(a: Args):

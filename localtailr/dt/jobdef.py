@@ -19,9 +19,10 @@ import sys
 import uuid
 from pathlib import Path
 
-from ..platform import code, entrypoints
+from ..core import entrypoints
+from ..core.schedule import Schedule
+from ..platform import code
 from ..platform import jobs as job_ops
-from ..sdk.schedule import Schedule
 from .ids import acl_in
 
 SDK_REQUIREMENT = "datatailr==0.2.3"
@@ -269,7 +270,7 @@ def micros(ts: float | None) -> int:
 
 
 def _memory_bytes(text) -> int:
-    from ..sdk.resources import parse_memory
+    from ..core.resources import parse_memory
 
     return parse_memory(text) if text else 0
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from ..errors import NotFoundError
+from ..core.errors import NotFoundError
+from ..core.schedule import Schedule
 from ..platform import acl as acl_ops
 from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
-from ..sdk.schedule import Schedule
 from . import filters, jobdef
 from .args import Args, spec
 from .calling import LIST_OPTIONS, ctx, page
@@ -26,7 +26,9 @@ STOP_WAIT = 20.0  # seconds ``job rm`` waits for a job it stopped to end
 
 
 def _ensure_daemon(c) -> None:
-    from ..runtime import daemon  # the runtime's client, imported only by calls that start work
+    from ..runtime.daemon import (
+        daemon,  # the runtime's client, imported only by calls that start work
+    )
 
     daemon.ensure_running(c.home, quiet=True)
 

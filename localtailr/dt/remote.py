@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import importlib
 import io
@@ -32,7 +31,6 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 
-from .. import keyring
 from ..platform import users as user_ops
 from ..platform.context import context
 from . import main
@@ -54,16 +52,16 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _key() -> bytes:
-    return hashlib.sha256(b"localtailr-dt-jwt:" + keyring.keys(current_app.config[
-        "LOCALTAILR_HOME"])[0]).digest()
+def _sign(text: str) -> bytes:
+    home = current_app.config["LOCALTAILR_HOME"]
+    return bytes.fromhex(user_ops.signature(context(home, "root"), f"dt-jwt:{text}"))
 
 
 def make_jwt(name: str, now: float | None = None) -> str:
     head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     body = _b64(json.dumps({"preferred_username": name,
                             "exp": int((now or time.time()) + SESSION)}).encode())
-    sig = hmac.new(_key(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    sig = _sign(f"{head}.{body}")
     return f"{head}.{body}.{_b64(sig)}"
 
 
@@ -71,7 +69,7 @@ def user_of(token: str | None) -> str | None:
     """The user a valid, unexpired JWT names; None otherwise."""
     try:
         head, body, sig = (token or "").split(".")
-        want = hmac.new(_key(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+        want = _sign(f"{head}.{body}")
         if not hmac.compare_digest(want, _unb64(sig)):
             return None
         claims = json.loads(_unb64(body))

@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 
-from ..home import Home
+from ..core.home import Home
 from ..platform.context import ROOT_USER
 from . import main
 from .calling import CALLER

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 
-from ..errors import PermissionError
+from ..core.errors import PermissionError
 from .context import Context
 
 PERMISSIONS = ("read", "write", "operate", "access", "promote")

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import store
-from ..errors import NotFoundError
-from . import acl, names
+from ..core import names
+from ..core.errors import NotFoundError
+from . import acl
 from .context import Context
 
 CHUNK = 1 << 20
@@ -68,13 +69,13 @@ def resource(name: str) -> str:
 
 def _objects(ctx: Context) -> Path:
     path = ctx.home.blobs / "objects"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def _tmp(ctx: Context) -> Path:
     path = ctx.home.blobs / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -210,7 +211,7 @@ def put(
                 sha = digest.hexdigest()
             os.fsync(f.fileno())
         target = object_path(ctx, sha)
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(exist_ok=True, mode=0o700)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:
@@ -331,6 +332,7 @@ def exists(ctx: Context, name: str) -> bool:
 def ls(ctx: Context, path: str = "") -> list[dict]:
     """Blobs under folder ``path`` ("" for all) that the caller may read: name, size, sha256."""
     prefix = ""
+    names.text(path, "the path of blob ls (a folder)")
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
     rows = ctx.conn.execute(

@@ -21,10 +21,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import environments, store
-from ..errors import NotFoundError
-from ..home import Home
-from . import acl, entrypoints
+from .. import store
+from ..core import entrypoints, environments, names
+from ..core.errors import NotFoundError
+from ..core.home import Home
+from ..core.image_spec import ImageSpec
+from . import acl
 from .context import Context
 
 TYPES = ("batch", "service", "app", "excel", "workflow")
@@ -71,7 +73,7 @@ def check_env_vars(env_vars: object) -> dict:
         raise ValueError(f"invalid env_vars {env_vars!r}: expected a dict of name to value")
     out = {}
     for key, value in env_vars.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ValueError(
                 f"invalid env_vars name {key!r}: use letters, digits and '_', not starting with a digit"
             )
@@ -95,7 +97,7 @@ def check_env_vars(env_vars: object) -> dict:
 
 def check_resources(resources: object) -> dict:
     """``{"memory": "256m", "cpu": 1.0}`` validated (a Resources or its dict form)."""
-    from ..sdk.resources import Resources
+    from ..core.resources import Resources
 
     if resources is None:
         return Resources().to_dict()
@@ -126,8 +128,8 @@ def check_definition(ctx: Context, definition: Mapping) -> dict:
     d["environment"] = environments.normalise(d.get("environment") or ctx.environment)
     d["entrypoint"] = entrypoints.check(d.get("entrypoint"), required=d["type"] != "workflow")
     image = d.get("image") or {}
-    if not isinstance(image, Mapping):
-        raise ValueError(f"invalid image {image!r}: expected Image.to_dict()")
+    # Parsed now as the launch will parse it: a definition that cannot build is not saved.
+    ImageSpec.from_image_dict(image)
     d["image"] = dict(image)
     d["resources"] = check_resources(d.get("resources"))
     d["env_vars"] = check_env_vars(d.get("env_vars"))
@@ -399,7 +401,7 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
 
 def _make_current(conn, job_id: int, version: int, d: dict):
     """Make ``version`` (definition ``d``) the job's current one, with its schedule."""
-    from ..runtime import schedules
+    from . import schedules
 
     conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, job_id))
     schedules.save(conn, job_id, d.get("schedule"))
@@ -408,8 +410,7 @@ def _make_current(conn, job_id: int, version: int, d: dict):
 
 def set_version(ctx: Context, name: str, version: int) -> dict:
     """Make ``version`` the current one again (needs WRITE); later runs use it."""
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(f"invalid version {version!r}: use a version number")
+    names.whole_number(version, "version", minimum=1)
     with store.transaction(ctx.conn) as conn:
         job = _job_row(ctx, name)
         acl.require(ctx, resource(job["environment"], job["name"]), "write", "set the current version")
@@ -436,7 +437,7 @@ def promote(ctx: Context, name: str, version: int | None = None) -> dict:
     src = resource(job["environment"], job["name"])
     acl.require(ctx, src, "promote", "promote")
     target_env = environments.next_environment(job["environment"])
-    version = job["current_version"] if version is None else version
+    version = job["current_version"] if version is None else names.whole_number(version, "version", 1)
     with store.transaction(ctx.conn) as conn:
         definition = _definition(conn, job["job_id"], version)
         if not definition:
@@ -485,7 +486,7 @@ def _check_params(params: Mapping | None) -> dict:
         raise ValueError(f"invalid run parameters {params!r}: expected a dict of name to value")
     out = {}
     for key, value in params.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ValueError(f"invalid run parameter name {key!r}: use letters, digits and '_'")
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             raise ValueError(f"invalid run parameter {key}={value!r}: use str, int, float or bool")
@@ -520,7 +521,7 @@ def _insert_run(
 
 def notify(home: Home) -> bool:
     """Wake the daemon if there is one (False when there is none)."""
-    from ..runtime import wakeup
+    from ..store import wakeup
 
     return wakeup.notify(home)
 
@@ -624,6 +625,8 @@ def stop(ctx: Context, name: str, run_id: int | None = None) -> list[dict]:
     A service, app or add-in is marked to stay stopped. The daemon kills each run's
     process group and records it "killed" with reason "stopped by <user>".
     """
+    if run_id is not None:
+        names.whole_number(run_id, "run id")
     with store.transaction(ctx.conn) as conn:
         job = _job_row(ctx, name)
         acl.require(ctx, resource(job["environment"], job["name"]), "operate", "stop")
@@ -662,7 +665,7 @@ def rerun(ctx: Context, run_id: int, failed_only: bool = False) -> dict:
     the others' results are reused (Pachyderm's restart_datum).
     """
     if failed_only:
-        from ..runtime import workflow_runner
+        from ..runtime.workflows import engine as workflow_runner
 
         _require_run(ctx, _run_row(ctx, run_id), "operate", "rerun failures")
         new_id = workflow_runner.rerun_failed(ctx.home, run_id, ctx.caller.user_id)
@@ -703,8 +706,7 @@ def rm(ctx: Context, name: str) -> None:
 
 
 def _run_row(ctx: Context, run_id: int):
-    if isinstance(run_id, bool) or not isinstance(run_id, int):
-        raise ValueError(f"invalid run id {run_id!r}: use a run number")
+    names.whole_number(run_id, "run id")
     row = ctx.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"run {run_id} not found")
@@ -745,9 +747,8 @@ def runs(
     (default: the caller's, unless ``all_environments``); ``limit``/``offset`` page.
     Task runs of workflows are left out unless ``include_tasks``.
     """
-    for what, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"invalid {what} {value!r}: use a whole number >= 0")
+    names.whole_number(limit, "limit")
+    names.whole_number(offset, "offset")
     sql, args = "SELECT r.* FROM runs r JOIN jobs j ON j.job_id = r.job_id WHERE 1 = 1", []
     if name is not None:
         job = _job_row(ctx, name, environment)

@@ -13,7 +13,8 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import NotFoundError
+from ..core import names
+from ..core.errors import NotFoundError
 from . import jobs
 from .context import Context
 
@@ -21,7 +22,7 @@ from .context import Context
 def resolve_run(ctx: Context, run_id: int | None = None, job: str | None = None) -> int:
     """The run meant by ``run_id`` or, failing that, the latest run of ``job``."""
     if run_id is not None:
-        return int(run_id)
+        return names.whole_number(run_id, "run id")
     if job is None:
         raise ValueError("give a run id or a job name")
     row = jobs._job_row(ctx, job)
@@ -47,8 +48,8 @@ def read(
     tail: int | None = None,
 ) -> str:
     """A run's output as text (the rotated file first), or its last ``tail`` lines."""
-    if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
-        raise ValueError(f"invalid tail {tail!r}: use a whole number of lines >= 0")
+    if tail is not None:
+        names.whole_number(tail, "tail")
     rid = resolve_run(ctx, run_id, job)
     _check(ctx, rid)
     old, current = _paths(ctx, rid, stderr)

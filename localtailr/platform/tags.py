@@ -8,8 +8,9 @@ how the status page and ``/api/health`` know it is alive.
 from __future__ import annotations
 
 from .. import store
-from ..errors import NotFoundError
-from . import acl, names
+from ..core import names
+from ..core.errors import NotFoundError
+from . import acl
 from .context import Context
 
 

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runtime.buildscript import parse_build_script
-from ..runtime.image_spec import ImageSpec
-from ..runtime.requirements import AUTO, parse_requirements
+from ..core.buildscript import parse_build_script
+from ..core.image_spec import ImageSpec
+from ..core.requirements import AUTO, parse_requirements
 
 _FIELDS = (
     "python_version",

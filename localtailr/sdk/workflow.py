@@ -16,18 +16,17 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localtailr.sdk.dag import DAG, Node, function_reference, resolve_value, source_file_of
+from localtailr.core import own_code
+from localtailr.core.dag import DAG, Node, function_reference, resolve_value, source_file_of
 from localtailr.sdk.task import (
     BATCH_JOB_ARGUMENTS,
     DEFAULT_TASK_CPU,
     DEFAULT_TASK_MEMORY,
-    DONT_RUN_WORKFLOW,
     Task,
     call_task,
     default_system_args,
@@ -112,7 +111,7 @@ def submit(dag_json: dict, workflow_options: dict, save_only: bool) -> Any:
     """Hand a built workflow to the registered submitter and return what it returns."""
     if _submitter is None:
         # `from localtailr.sdk.workflow import workflow` skips the package's registration.
-        import localtailr.runtime.workflow_submit  # noqa: F401 (registers itself)
+        import localtailr.sdk.workflow_run  # noqa: F401 (registers itself)
     if _submitter is None:
         raise RuntimeError(
             "running a workflow through the daemon needs the runtime "
@@ -131,7 +130,7 @@ def parse_duration(value: datetime.timedelta | float | str | None) -> float | No
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value)):
+    elif isinstance(value, str) and value.strip() and (m := _DURATION.fullmatch(value)):
         h, mi, s = (int(g) if g else 0 for g in m.groups())
         seconds = float(h * 3600 + mi * 60 + s)
     else:
@@ -160,7 +159,7 @@ def _options(func: Callable, given: dict) -> dict:
     opts["expire_after"] = parse_duration(opts["expire_after"])
     env_vars = dict(opts["env_vars"] or {})
     for key, value in env_vars.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ValueError(f"invalid env_vars name {key!r}: use letters, digits and _")
         if not isinstance(value, (str, int, float, bool)):
             raise ValueError(  # noqa: TRY004 - bad input is a ValueError here
@@ -323,8 +322,8 @@ def workflow(
             save_only: bool = False,
             **kwargs: Any,
         ) -> Any:
-            if os.environ.get(DONT_RUN_WORKFLOW) == "true":
-                return None
+            if local_run and own_code.workflows_held():
+                return None  # a job's process importing its code runs no tasks of its own
             overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in defaults and k != "name"}
             given = {k: (overrides[k] if overrides.get(k) is not None else v)
                      for k, v in defaults.items()}
@@ -336,6 +335,8 @@ def workflow(
                 return json.dumps({**dag.to_dict(), "workflow": _json_options(opts)}, indent=2)
             if local_run:
                 return run_local(dag)
+            # while held (a job's process importing its code) the submitter deploys
+            # nothing and returns the existing run or job
             return submit(dag.to_dict(), opts, save_only)
 
         wrapper.__localtailr_workflow__ = True  # type: ignore[attr-defined]

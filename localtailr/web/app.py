@@ -22,8 +22,8 @@ from pathlib import Path
 
 from flask import Flask
 
+from ..core.home import Home
 from ..dt import remote as dt_remote
-from ..home import Home
 from ..platform.context import ROOT_USER, USER_VAR
 from . import api, pages, security
 

@@ -18,7 +18,7 @@ from importlib import metadata
 import psutil
 
 from .. import store
-from ..home import Home
+from ..core.home import Home
 
 STALE = 30.0
 PARTS = ("scheduler", "supervisor")

@@ -8,9 +8,9 @@ import time
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import environments
-from ..errors import NotFoundError
-from ..errors import PermissionError as LtPermissionError
+from ..core import environments
+from ..core.errors import NotFoundError
+from ..core.errors import PermissionError as LtPermissionError
 from ..platform import blob, groups, jobs, kv, users
 from . import health, queries, svg
 from .security import caller_context

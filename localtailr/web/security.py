@@ -23,8 +23,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request
 
-from ..errors import PermissionError
-from ..home import Home
+from ..core.errors import PermissionError
+from ..core.home import Home
 from ..platform.context import Context, context
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")

@@ -1,0 +1,1 @@
+"""The daemon: one a home; starts pending runs, supervises them, fires schedules."""

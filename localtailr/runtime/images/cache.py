@@ -1,0 +1,702 @@
+"""The image cache: one virtualenv per image key under ``<home>/venvs/``.
+
+``ensure_image(home, spec)`` returns a ready environment. A hit is a file check (no
+subprocess, no network). A miss takes a file lock for the key (two processes build one key
+once; different keys build side by side), builds into ``venvs/.tmp-<key>-<pid>`` with
+``uv venv`` + ``uv pip install`` (pip when uv is absent), runs the build scripts' RUN
+lines, writes the marker file last and renames the folder into place: a failed or killed
+build never leaves an environment that a later run would use.
+
+Offline: ``LOCALTAILR_WHEELHOUSE`` names a folder of wheels used as ``--find-links``;
+``LOCALTAILR_OFFLINE=1`` (or no network) installs from that folder and the package cache
+only, and a missing package fails at once with its name.
+
+Inside an environment a ``.pth`` file appends the localtailr source folder and the site
+packages of the environment localtailr runs in *after* the environment's own: ``import
+localtailr`` works, and the job's own pins win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...core.home import Home
+from ...core.image_spec import ImageSpec, host_paths, source_folder
+from .interpreters import Interpreter
+
+MARKER = "localtailr-image.json"
+LOG_NAME = "build.log"
+PTH_NAME = "_localtailr_host.pth"
+WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
+OFFLINE_ENV = "LOCALTAILR_OFFLINE"
+INSTALLER_ENV = "LOCALTAILR_INSTALLER"  # "uv" (default) or "pip"
+IN_USE_STATES = ("pending", "building", "starting", "running")
+TOUCH_EVERY = 60.0
+LOCK_WAIT = 3600.0
+
+Progress = Callable[[str], None]
+
+
+class ImageBuildError(RuntimeError):
+    """Building an image failed; the message says why and where the log is."""
+
+    def __init__(self, message: str, key: str, log_path: Path):
+        super().__init__(message)
+        self.key = key
+        self.log_path = log_path
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """A ready environment."""
+
+    key: str
+    path: Path  # the venv folder
+    python: str  # absolute path to the venv's interpreter
+    env: dict[str, str]  # variables from the ENV lines of the build scripts
+    log_path: Path
+    python_version: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def bin(self) -> Path:
+        return self.path / "bin"
+
+    def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with the venv activated and the
+        ENV lines applied (``$VAR`` in their values expanded against ``base``)."""
+        from ...core.buildscript import expand
+
+        env = dict(os.environ if base is None else base)
+        env.pop("PYTHONHOME", None)
+        env["VIRTUAL_ENV"] = str(self.path)
+        env["PATH"] = str(self.bin) + os.pathsep + env.get("PATH", "")
+        for name, value in self.env.items():
+            env[name] = expand(value, env)
+        return env
+
+
+def _marker(home: Home, key: str) -> Path:
+    return home.venvs / key / MARKER
+
+
+def _built(home: Home, key: str, spec: ImageSpec, interp: Interpreter) -> BuiltImage:
+    path = home.venvs / key
+    return BuiltImage(
+        key=key,
+        path=path,
+        python=str(path / "bin" / "python"),
+        env=dict(spec.env),
+        log_path=path / LOG_NAME,
+        python_version=interp.version,
+        warnings=(interp.warning,) if interp.warning else (),
+    )
+
+
+def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) -> BuiltImage:
+    """A ready environment for ``spec``: from the cache, else built once.
+
+    Args:
+        home: the localtailr home.
+        spec: what the image is made of (``ImageSpec.make(...)`` or ``Image(...).spec()``).
+        progress: called with one line of text at each build step (default: stderr).
+
+    Raises:
+        ImageBuildError: if the build fails (the message names a missing package, or the
+            failing step and the end of its output; the log is kept in ``venvs/``).
+        InterpreterNotFoundError: if the Python version is missing and strict mode is on.
+    """
+    interp = spec.interpreter()
+    key = spec.key(interp)
+    marker = _marker(home, key)
+    try:
+        st = os.stat(marker)
+    except FileNotFoundError:
+        return _build(home, spec, interp, key, progress or _stderr)
+    _touch(home, key, marker, st.st_mtime)
+    return _built(home, key, spec, interp)
+
+
+def _stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _touch(home: Home, key: str, marker: Path, mtime: float) -> None:
+    now = time.time()
+    if now - mtime < TOUCH_EVERY:
+        return
+    try:
+        os.utime(marker, (now, now))
+    except OSError:
+        return
+    try:
+        if "localtailr.store" in sys.modules:
+            from ... import store
+
+            store.write(store.connection(home),
+                        "UPDATE images SET last_used = ? WHERE key = ?", (now, key))
+        elif home.db_path.exists():
+            conn = sqlite3.connect(home.db_path, timeout=5, isolation_level=None)
+            try:
+                conn.execute("UPDATE images SET last_used = ? WHERE key = ?", (now, key))
+            finally:
+                conn.close()
+    except sqlite3.Error:
+        pass  # last_used is advisory; the marker's mtime holds it too
+
+
+def built_from_marker(home: Home, key: str) -> BuiltImage | None:
+    """The ready image with this key as its marker describes it, or None."""
+    path = home.venvs / key
+    try:
+        data = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return BuiltImage(
+        key=key,
+        path=path,
+        python=str(path / "bin" / "python"),
+        env=dict(data.get("env", {})),
+        log_path=path / LOG_NAME,
+        python_version=data.get("python", ""),
+        warnings=tuple(data.get("warnings", [])),
+    )
+
+
+# -- building -------------------------------------------------------------------------
+
+
+def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: str,
+            size: int | None = None) -> None:
+    from ... import store
+
+    now = time.time()
+    conn = store.connection(home)
+    with store.transaction(conn):
+        conn.execute(
+            "INSERT INTO images (key, python, requirements, state, size, created_at, last_used) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "python = excluded.python, requirements = excluded.requirements, "
+            "state = excluded.state, size = excluded.size, created_at = excluded.created_at, "
+            "last_used = excluded.last_used",
+            (key, interp.version, json.dumps(list(spec.requirements)), state, size, now, now),
+        )
+
+
+def find_uv() -> str | None:
+    """The uv binary, or None (then pip is used). ``LOCALTAILR_INSTALLER=pip`` forces pip."""
+    if os.environ.get(INSTALLER_ENV, "uv") == "pip":
+        return None
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+_network: list[bool] = []
+
+
+def network_available(timeout: float = 1.5) -> bool:
+    """Whether the package index answers (asked once per process)."""
+    if _network:
+        return _network[0]
+    index = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or ""
+    host = re.sub(r"^[a-z+]+://([^/:@]*@)?([^/:]+).*$", r"\2", index) if index else "pypi.org"
+    if index.startswith("file:"):
+        _network.append(True)
+        return True
+    result: list[bool] = [False]
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            result[0] = True
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    _network.append(result[0])
+    return result[0]
+
+
+def offline_mode() -> bool:
+    """True when installs must not use the network: ``LOCALTAILR_OFFLINE=1``, or no network
+    (``LOCALTAILR_OFFLINE=0`` forces online)."""
+    value = os.environ.get(OFFLINE_ENV, "")
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    return not network_available()
+
+
+class _Builder:
+    def __init__(self, home: Home, spec: ImageSpec, interp: Interpreter, key: str,
+                 progress: Progress):
+        self.home, self.spec, self.interp, self.key = home, spec, interp, key
+        self.progress = progress
+        self.tmp = home.venvs / f".tmp-{key}-{os.getpid()}"
+        self.final = home.venvs / key
+        self.log_path = home.venvs / f".tmp-{key}-{os.getpid()}.log"
+        self.log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115
+        self.env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+        for name in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "CONDA_PREFIX"):
+            self.env.pop(name, None)
+
+    def say(self, line: str) -> None:
+        self.log.write(f"== {line}\n")
+        self.log.flush()
+        self.progress(f"image {self.key}: {line}")
+
+    def run(self, argv: list[str], what: str, *, shell: bool = False,
+            env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.log.write("$ " + (argv[0] if shell else " ".join(argv)) + "\n")
+        self.log.flush()
+        start = self.log.tell()
+        proc = subprocess.run(
+            argv[0] if shell else argv, shell=shell, env=dict(env or self.env),
+            cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            executable="/bin/sh" if shell else None,
+        )
+        self.log.flush()
+        if proc.returncode != 0:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                f.seek(start)
+                output = f.read()
+            raise self.failure(what, proc.returncode, output)
+
+    def failure(self, what: str, code: int, output: str) -> ImageBuildError:
+        missing = sorted(set(
+            re.findall(r"Because ([A-Za-z0-9_.\-\[\]]+) was not found in the", output)
+            + re.findall(r"No matching distribution found for ([^\s]+)", output)
+            + re.findall(r"([A-Za-z0-9_.\-]+) was not found in the (?:cache|package registry|"
+                         r"provided package locations)", output)
+        ))
+        if missing:
+            where = []
+            if self.wheelhouse:
+                where.append(f"the wheelhouse {self.wheelhouse}")
+            where.append("the package cache" if self.offline else "the package index")
+            mode = " (offline)" if self.offline else ""
+            message = (f"image {self.key}: package {', '.join(missing)} is not available{mode}: "
+                       f"not found in {' or '.join(where)}")
+        else:
+            tail = "\n".join(output.strip().splitlines()[-15:])
+            message = f"image {self.key}: {what} failed (exit code {code}):\n{tail}"
+        return ImageBuildError(message, self.key, self.home.venvs / f"failed-{self.key}.log")
+
+    # the steps
+
+    def build(self) -> BuiltImage:
+        started = time.monotonic()
+        spec, interp = self.spec, self.interp
+        self.uv = find_uv()
+        self.wheelhouse = os.environ.get(WHEELHOUSE_ENV) or None
+        self.offline = bool(spec.requirements) and offline_mode()
+        if interp.warning:
+            self.say(f"WARNING: {interp.warning}")
+        self.say(f"creating environment (Python {interp.version}, {interp.path}) with "
+                 f"{'uv' if self.uv else 'pip'}")
+        self.create_venv()
+        python = self.tmp / "bin" / "python"
+        self.write_pth()
+        env = {**self.env, "VIRTUAL_ENV": str(self.tmp),
+               "PATH": f"{self.tmp / 'bin'}{os.pathsep}{self.env.get('PATH', '')}"}
+        env_so_far: dict[str, str] = {}
+        for ins in spec.build_script_pre.instructions:
+            env_so_far = self.apply(ins, env, env_so_far)
+        if spec.requirements:
+            self.say(f"installing {', '.join(spec.requirements)}"
+                     + (" (offline)" if self.offline else ""))
+            self.install(python)
+        for ins in spec.build_script_post.instructions:
+            env_so_far = self.apply(ins, env, env_so_far)
+        self.relocate()
+        size = _folder_size(self.tmp)
+        (self.tmp / MARKER).write_text(json.dumps({
+            "key": self.key,
+            "python": interp.version,
+            "interpreter": interp.path,
+            "python_version": spec.python_version,
+            "requirements": list(spec.requirements),
+            "env": spec.env,
+            "warnings": [interp.warning] if interp.warning else [],
+            "size": size,
+            "created_at": time.time(),
+        }, indent=1))
+        self.say(f"ready in {time.monotonic() - started:.1f} s ({size / 1e6:.1f} MB)")
+        self.log.close()
+        os.replace(self.log_path, self.tmp / LOG_NAME)
+        os.rename(self.tmp, self.final)
+        return _built(self.home, self.key, spec, interp)
+
+    def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
+        from ...core.buildscript import expand
+
+        if ins.kind == "ENV":
+            out = dict(so_far)
+            for name, value in ins.env:
+                out[name] = expand(value, {**env, **out})
+            return out
+        self.say(f"RUN {ins.command} (line {ins.line})")
+        self.run([ins.command], f"RUN {ins.command!r} (line {ins.line})", shell=True,
+                 env={**env, **so_far}, cwd=self.tmp)
+        return so_far
+
+    def create_venv(self) -> None:
+        if self.uv:
+            self.run([self.uv, "venv", "--no-config", "--quiet", "--python", self.interp.path,
+                      str(self.tmp)], "creating the environment")
+            return
+        # Without uv: virtualenv (seeds pip from its own bundled wheels, so it works offline).
+        self.run([sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update",
+                  "--python", self.interp.path, str(self.tmp)], "creating the environment")
+
+    def install(self, python: Path) -> None:
+        reqs = list(self.spec.requirements)
+        links = ["--find-links", self.wheelhouse] if self.wheelhouse else []
+        if self.uv:
+            argv = [self.uv, "pip", "install", "--no-config", "--python", str(python), *links]
+            if self.offline:
+                argv.append("--offline")
+            self.run(argv + reqs, "installing requirements")
+            return
+        if not _has_pip(str(python)):
+            self.run([str(python), "-m", "ensurepip", "--default-pip"], "installing pip")
+        argv = [str(python), "-m", "pip", "install", "--no-input",
+                "--disable-pip-version-check", "--no-compile", *links]
+        if self.offline:
+            argv.append("--no-index")
+        self.run(argv + reqs, "installing requirements")
+
+    def write_pth(self) -> None:
+        site = _site_packages(self.tmp)
+        lines = []
+        host = host_paths()
+        src = source_folder()
+        if not any(src == p for p in host[1:]):
+            lines.append(src)
+        for path in host[1:]:
+            lines.append(f"import site; site.addsitedir({path!r})")
+        (site / PTH_NAME).write_text("\n".join(lines) + "\n")
+
+    def relocate(self) -> None:
+        """Point scripts written during the build at the final folder."""
+        old, new = str(self.tmp).encode(), str(self.final).encode()
+        for entry in (self.tmp / "bin").iterdir():
+            if entry.is_symlink() or not entry.is_file():
+                continue
+            try:
+                data = entry.read_bytes()
+            except OSError:
+                continue
+            if old in data and b"\0" not in data[:4096]:
+                entry.write_bytes(data.replace(old, new))
+        cfg = self.tmp / "pyvenv.cfg"
+        if cfg.exists():
+            data = cfg.read_bytes()
+            if old in data:
+                cfg.write_bytes(data.replace(old, new))
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.log.closed:
+            self.log.write(f"== FAILED: {exc}\n")
+            self.log.close()
+        failed = self.home.venvs / f"failed-{self.key}.log"
+        try:
+            os.replace(self.log_path, failed)
+        except OSError:
+            pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _has_pip(python: str) -> bool:
+    if python == sys.executable:
+        import importlib.util
+
+        return importlib.util.find_spec("pip") is not None
+    return False
+
+
+def _site_packages(venv: Path) -> Path:
+    found = sorted((venv / "lib").glob("python*/site-packages"))
+    if not found:
+        raise RuntimeError(f"no site-packages folder in {venv}")
+    return found[0]
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _lock(home: Home, key: str):
+    from filelock import FileLock
+
+    locks = home.venvs / ".locks"
+    locks.mkdir(exist_ok=True)
+    return FileLock(str(locks / f"{key}.lock"))
+
+
+def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
+           progress: Progress) -> BuiltImage:
+    from filelock import Timeout
+
+    home.ensure()
+    lock = _lock(home, key)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        progress(f"image {key}: waiting for another process building it")
+        lock.acquire(timeout=LOCK_WAIT)
+    try:
+        if _marker(home, key).exists():
+            return _built(home, key, spec, interp)
+        for stale in home.venvs.glob(f".tmp-{key}-*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+        if (home.venvs / key).exists():
+            shutil.rmtree(home.venvs / key)
+        builder = _Builder(home, spec, interp, key, progress)
+        _record(home, key, interp, spec, "building")
+        try:
+            built = builder.build()
+        except BaseException as exc:
+            builder.fail(exc)
+            try:
+                _record(home, key, interp, spec, "failed")
+            except Exception:  # noqa: BLE001 (keep the build error, not a store error)
+                pass
+            if isinstance(exc, ImageBuildError):
+                progress(f"image {key}: build failed; log: {exc.log_path}")
+            raise
+        (home.venvs / f"failed-{key}.log").unlink(missing_ok=True)
+        _record(home, key, interp, spec, "ready", _folder_size(built.path))
+        return built
+    finally:
+        lock.release()
+
+
+# -- listing, logs, garbage collection ------------------------------------------------
+
+
+def in_use_keys(home: Home) -> set[str]:
+    """Image keys of runs that are pending, building, starting or running."""
+    from ... import store
+
+    marks = ",".join("?" * len(IN_USE_STATES))
+    rows = store.connection(home).execute(
+        f"SELECT DISTINCT image_key FROM runs WHERE state IN ({marks}) "
+        "AND image_key IS NOT NULL",
+        IN_USE_STATES,
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def list_images(home: Home) -> list[dict]:
+    """Every image: key, python, requirements, state, size, created_at, last_used, in_use,
+    path (newest use first)."""
+    from ... import store
+
+    home.ensure()
+    rows = {row["key"]: dict(row) for row in
+            store.connection(home).execute("SELECT * FROM images").fetchall()}
+    on_disk = {}
+    for entry in home.venvs.iterdir():
+        marker = entry / MARKER
+        if not entry.name.startswith((".", "failed-")) and marker.exists():
+            on_disk[entry.name] = marker
+    used = in_use_keys(home)
+    out = []
+    for key in set(rows) | set(on_disk):
+        row = rows.get(key)
+        marker = on_disk.get(key)
+        if row is None:
+            try:
+                data = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                data = {}
+            row = {"key": key, "python": data.get("python", ""),
+                   "requirements": json.dumps(data.get("requirements", [])),
+                   "state": "ready", "size": data.get("size"),
+                   "created_at": data.get("created_at"), "last_used": None}
+        last_used = row["last_used"]
+        if marker is not None:
+            last_used = max(last_used or 0.0, marker.stat().st_mtime)
+        state = row["state"]
+        if marker is None and state == "ready":
+            state = "missing"
+        elif marker is None and state == "building" and _lock_free(home, key):
+            state = "interrupted"  # its builder was killed: nothing half-built is used
+        out.append({
+            "key": key,
+            "python": row["python"],
+            "requirements": json.loads(row["requirements"] or "[]"),
+            "state": state,
+            "size": row["size"],
+            "created_at": row["created_at"],
+            "last_used": last_used,
+            "in_use": key in used,
+            "path": str(home.venvs / key) if marker is not None else None,
+        })
+    out.sort(key=lambda r: r["last_used"] or r["created_at"] or 0, reverse=True)
+    return out
+
+
+def resolve_key(home: Home, key: str) -> str:
+    """The full key for ``key`` or a unique prefix of one."""
+    if not re.fullmatch(r"[0-9a-f]{1,64}", key or ""):
+        raise ValueError(f"image key {key!r} is not valid; accepted: the hex key shown by "
+                         "'localtailr image ls', or a unique prefix of it")
+    known = {r["key"] for r in list_images(home)}
+    known |= {p.name[len("failed-"):-len(".log")] for p in home.venvs.glob("failed-*.log")}
+    matches = sorted(k for k in known if k.startswith(key))
+    if key in known:
+        return key
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ValueError(f"no image {key!r}; see 'localtailr image ls'")
+    raise ValueError(f"image key {key!r} is ambiguous: {', '.join(matches)}")
+
+
+def image_log(home: Home, key: str) -> str:
+    """The build log of an image (of its last failed build when it has none)."""
+    key = resolve_key(home, key)
+    for path in (home.venvs / key / LOG_NAME, home.venvs / f"failed-{key}.log"):
+        if path.exists():
+            return path.read_text(encoding="utf-8", errors="replace")
+    raise ValueError(f"image {key!r} has no build log")
+
+
+def remove_image(home: Home, key: str) -> bool:
+    """Remove one image if no process is building it; True if removed."""
+    from filelock import Timeout
+
+    from ... import store
+
+    lock = _lock(home, key)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    try:
+        final = home.venvs / key
+        if final.exists():
+            trash = home.venvs / f".trash-{key}-{os.getpid()}"
+            os.rename(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        (home.venvs / f"failed-{key}.log").unlink(missing_ok=True)
+        conn = store.connection(home)
+        with store.transaction(conn):
+            conn.execute("DELETE FROM images WHERE key = ?", (key,))
+        return True
+    finally:
+        lock.release()
+
+
+def gc(home: Home, older_than_seconds: float, in_use_keys: Iterable[str] = ()) -> list[str]:
+    """Remove images not used for ``older_than_seconds``; never one in use.
+
+    In use: a key in ``in_use_keys`` or the image of a pending/building/starting/running
+    run. Also clears failed-build logs and leftovers of killed builds as old.
+
+    Returns:
+        The keys removed.
+    """
+    if older_than_seconds < 0:
+        raise ValueError(f"older_than_seconds {older_than_seconds!r} must be >= 0")
+    keep = set(in_use_keys) | _in_use(home)
+    cutoff = time.time() - older_than_seconds
+    removed = []
+    for image in list_images(home):
+        if image["key"] in keep or image["state"] == "building":
+            continue
+        if (image["last_used"] or image["created_at"] or 0) > cutoff:
+            continue
+        if remove_image(home, image["key"]):
+            removed.append(image["key"])
+    for entry in home.venvs.iterdir():
+        if not entry.name.startswith((".tmp-", ".trash-", "failed-")):
+            continue
+        if entry.lstat().st_mtime > cutoff:
+            continue
+        key = entry.name.split("-")[1].split(".")[0]
+        if key in keep:
+            continue
+        if entry.name.startswith(".tmp-") and not _lock_free(home, key):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return removed
+
+
+def _in_use(home: Home) -> set[str]:
+    return in_use_keys(home)
+
+
+def _lock_free(home: Home, key: str) -> bool:
+    from filelock import Timeout
+
+    lock = _lock(home, key)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    lock.release()
+    return True
+
+
+# -- fast look-up by the raw text that defined an image (for `localtailr run`) --------
+
+
+def alias_lookup(home: Home, alias: str) -> BuiltImage | None:
+    """The ready image last recorded under ``alias`` (a hash of raw inputs), or None."""
+    try:
+        key = (home.venvs / ".alias" / alias).read_text().strip()
+    except OSError:
+        return None
+    marker = _marker(home, key)
+    try:
+        st = os.stat(marker)
+    except OSError:
+        return None
+    built = built_from_marker(home, key)
+    if built is not None:
+        _touch(home, key, marker, st.st_mtime)
+    return built
+
+
+def alias_remember(home: Home, alias: str, key: str) -> None:
+    folder = home.venvs / ".alias"
+    folder.mkdir(exist_ok=True)
+    tmp = folder / f".{alias}.{os.getpid()}"
+    tmp.write_text(key)
+    os.replace(tmp, folder / alias)

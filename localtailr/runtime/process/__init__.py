@@ -1,0 +1,1 @@
+"""Launching a run's process: the bootstrap, limits, /proc, the supervisor, fork servers."""

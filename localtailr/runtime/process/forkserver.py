@@ -1,0 +1,212 @@
+"""A fork server ("zygote"): one pre-started interpreter of an image that forks a child a run.
+
+Started by the daemon as ``<image python> <this file> <fd> <kind>`` (by path, as the
+bootstrap is), with ``fd`` its end of a Unix stream socket pair whose other end the daemon
+keeps. It loads the bootstrap (by path: a batch job's process has no ``localtailr`` module
+it did not import itself) and, for ``kind`` "task", what a workflow task needs: the task
+runner, the store and the SDK names a task module imports (``task``, ``workflow``,
+``Schedule``), resolved on the image's own ``sys.path`` exactly as in a spawned task. Then
+it serves newline-delimited JSON messages:
+
+- daemon → server: ``{"id", "run_dir", "cwd", "env", "stdout", "stderr"}``: fork a child that
+  starts its own session (``setsid``: its own process group, as every run has), has stdin
+  from ``/dev/null`` and stdout/stderr appended to the given files, changes to ``cwd``,
+  replaces its environment with ``env`` and runs ``bootstrap.main([run_dir])``;
+- server → daemon: ``{"ready": pid}`` once loaded; ``{"id", "pid"}`` (or ``{"id", "error"}``)
+  once forked; ``{"exit": pid, "code": code}`` when a child ended (``code`` as
+  ``Popen.returncode``: -N for signal N). The child starts its session a moment after the
+  answer (the daemon signals the pid itself when its group does not exist yet); a child
+  that cannot set itself up writes ``failure.json`` and ends with code 127.
+
+The server exits when its socket reaches end of file: when the daemon is gone, however it
+went (``localtailr down``, ``kill -9``). Its children run on (they are session leaders);
+a restarted daemon adopts them by pid and create time, and reads the ``exit`` file the
+bootstrap writes. A forked child's ``/proc/<pid>/environ`` shows the server's environment
+(the kernel keeps the initial block), which has ``LOCALTAILR_HOME`` and
+``LOCALTAILR_RUN_ID=forkserver``, so that a sweep of the home finds server and children.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]  # run by path: this folder must not shadow user modules
+
+import json  # noqa: E402
+import select  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+
+BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
+KINDS = ("batch", "task")
+TASK_MODULES = ("localtailr.runtime.workflows.task_runner", "localtailr.store", "localtailr.core.home",
+                "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
+TASK_NAMES = ("task", "workflow", "Schedule")
+
+
+def load_bootstrap():
+    """The bootstrap module, loaded from its file (not as part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_localtailr_bootstrap", BOOTSTRAP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def preload(kind: str) -> None:
+    if kind != "task":
+        return
+    import importlib
+
+    try:
+        for name in TASK_MODULES:
+            importlib.import_module(name)
+        localtailr = importlib.import_module("localtailr")
+        for name in TASK_NAMES:
+            getattr(localtailr, name)
+    except Exception as exc:  # noqa: BLE001 - the child imports it again and reports it
+        sys.stderr.write(f"forkserver: cannot preload: {type(exc).__name__}: {exc}\n")
+
+
+class Server:
+    def __init__(self, sock: socket.socket, bootstrap):
+        self.sock = sock
+        self.bootstrap = bootstrap
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    def send(self, message: dict) -> None:
+        try:
+            self.sock.sendall(json.dumps(message).encode() + b"\n")
+        except OSError:
+            pass  # the daemon is gone: the next read says so
+
+    def serve(self) -> int | None:
+        """Serve until end of file (None); in a forked child, the run's exit code."""
+        self.send({"ready": os.getpid()})
+        buf = b""
+        while True:
+            ready, _, _ = select.select([self.sock, self.wake_r], [], [])
+            if self.wake_r in ready:
+                try:
+                    while os.read(self.wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                self.reap()
+            if self.sock in ready:
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    return None
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    code = self.fork(json.loads(line))
+                    if code is not None:
+                        return code
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    def fork(self, request: dict) -> int | None:
+        """Fork the run's child; in the child, run it and return its exit code."""
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            self.send({"id": request["id"], "error": f"cannot fork: {exc}"})
+            return None
+        if pid == 0:
+            return self.child(request)
+        self.send({"id": request["id"], "pid": pid})
+        return None
+
+    def child(self, request: dict) -> int:
+        """Set the child up as a spawned run would be (a failure there is written to the
+        run's ``failure.json`` and ends it with code 127), then run the bootstrap."""
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.sock.close()
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDONLY)
+            out = os.open(request["stdout"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            err = os.open(request["stderr"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            for fd, target in ((null, 0), (out, 1), (err, 2)):
+                os.dup2(fd, target)
+                os.close(fd)
+            os.chdir(request["cwd"])
+            env = request["env"]
+            os.environ.clear()
+            os.environ.update(env)
+            import time
+
+            time.tzset()
+            for path in reversed((env.get("PYTHONPATH") or "").split(os.pathsep)):
+                if path and path not in sys.path:
+                    sys.path.insert(0, path)
+            sys.argv = [BOOTSTRAP, request["run_dir"]]
+        except BaseException as exc:  # noqa: BLE001 - the run's reason
+            try:
+                with open(os.path.join(request["run_dir"], "failure.json"), "w") as f:
+                    json.dump({"reason": f"cannot start the run: {type(exc).__name__}: {exc}"}, f)
+            finally:
+                os._exit(127)
+        return self.bootstrap.main([request["run_dir"]])
+
+
+def finish_child(code: int) -> None:
+    """End a forked child as the interpreter's exit would: wait for non-daemon threads, run
+    the atexit functions, flush; then leave without tearing the interpreter down."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    if threading is not None and hasattr(threading, "_shutdown"):
+        try:
+            threading._shutdown()
+        except Exception:  # noqa: BLE001 - as at interpreter exit
+            pass
+    try:
+        atexit._run_exitfuncs()
+    except Exception:  # noqa: BLE001
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(code if isinstance(code, int) and 0 <= code <= 255 else 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sock = socket.socket(fileno=int(argv[0]))
+    sock.setblocking(True)
+    kind = argv[1] if len(argv) > 1 else "batch"
+    bootstrap = load_bootstrap()
+    preload(kind)
+    import gc
+
+    gc.freeze()  # what is loaded stays shared with the children (no copy on a collection)
+    code = Server(sock, bootstrap).serve()
+    if code is not None:
+        finish_child(code)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

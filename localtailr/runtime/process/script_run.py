@@ -1,0 +1,206 @@
+"""``localtailr run script.py``: run a script the way DataMaker's workers do.
+
+The script's header (``# requirements: ...`` or a PEP 723 ``# /// script`` block) is
+resolved into a cached environment; the script runs in that environment's interpreter in
+a fresh working folder under ``<home>/runs/``, with:
+
+- ``localtailr.params`` (a dict) from ``--param k=v``: ``LOCALTAILR_PARAMS`` (JSON) and one
+  ``LOCALTAILR_PARAM_K`` variable a parameter;
+- the secrets named in a ``# secrets: NAME1, NAME2`` header as environment variables (and
+  no others);
+- ``LOCALTAILR_RUN_ID`` and ``LOCALTAILR_HOME``;
+- its output streamed live and its exit code passed through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...core.home import Home
+from ...core.requirements import parse_script_header
+from ..images.cache import BuiltImage, Progress, alias_lookup, alias_remember, ensure_image
+
+PARAMS_ENV = "LOCALTAILR_PARAMS"
+PARAM_PREFIX = "LOCALTAILR_PARAM_"
+RUN_ID_ENV = "LOCALTAILR_RUN_ID"
+
+SecretGetter = Callable[[str], str]
+
+
+def parse_params(items: Iterable[str]) -> dict[str, str]:
+    """``["k=v", ...]`` (from ``--param k=v``) as a dict. Raises ValueError on a bad item."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"parameter {item!r} is not valid; accepted: KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def param_env_name(key: str) -> str:
+    """The variable a parameter is exposed as: ``LOCALTAILR_PARAM_`` + KEY upper-cased,
+    other characters than letters and digits replaced by ``_``."""
+    return PARAM_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def secret_env_name(name: str) -> str:
+    """The variable a secret is exposed as: its name, characters outside ``[A-Za-z0-9_]``
+    replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+@dataclass(frozen=True)
+class ScriptLaunch:
+    """Everything needed to start a script (for ``subprocess`` or ``os.execve``)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    run_id: str
+    image: BuiltImage
+
+
+def _image_for(home: Home, script: Path, source: str, progress: Progress | None) -> BuiltImage:
+    from ...core.image_spec import KEY_FORMAT, host_paths
+    from ..images.interpreters import current
+
+    raw = parse_script_header(source, check=False)
+    alias = hashlib.sha256(json.dumps(
+        [KEY_FORMAT, raw.text, current().path, host_paths(),
+         os.environ.get("LOCALTAILR_STRICT_PYTHON", "")]
+    ).encode()).hexdigest()[:32]
+    built = alias_lookup(home, alias)
+    if built is not None:
+        return built
+    from ...core.image_spec import ImageSpec
+
+    header = parse_script_header(source)
+    spec = ImageSpec.make(
+        python_version=header.requires_python or "auto",
+        python_requirements=header.requirements,
+        base_dir=script.parent,
+    )
+    built = ensure_image(home, spec, progress)
+    alias_remember(home, alias, built.key)
+    return built
+
+
+def prepare_script(
+    home: Home,
+    path: str | os.PathLike,
+    params: Mapping[str, str] | None = None,
+    secret_getter: SecretGetter | None = None,
+    *,
+    args: Sequence[str] = (),
+    run_dir: Path | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> ScriptLaunch:
+    """Resolve the script's environment and compose its command line and variables.
+
+    Raises:
+        ValueError: if the script is missing, its header is malformed, or it names secrets
+            and no ``secret_getter`` is given.
+        ImageBuildError: if its environment cannot be built.
+    """
+    script = Path(path).expanduser().absolute()
+    if not script.is_file():
+        raise ValueError(f"script {str(path)!r} not found")
+    source = script.read_text(encoding="utf-8", errors="replace")
+    secrets = parse_script_header(source, check=False).secrets
+    if secrets and secret_getter is None:
+        raise ValueError(f"script {str(path)!r} names secrets ({', '.join(secrets)}) but no "
+                         "secret store was given")
+    params = dict(params or {})
+    for key, value in params.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"parameter name {key!r} is not valid; accepted: a non-empty string")
+        if not isinstance(value, str):
+            params[key] = str(value)
+    image = _image_for(home, script, source, progress)
+    run_id = run_id or (run_dir.name if run_dir is not None else f"script-{uuid.uuid4().hex[:12]}")
+    if run_dir is None:
+        home.ensure()
+        run_dir = home.runs / run_id
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = image.environ()
+    for name in [n for n in env if n.startswith(PARAM_PREFIX)]:
+        del env[name]
+    env[PARAMS_ENV] = json.dumps(params)
+    for key, value in params.items():
+        env[param_env_name(key)] = value
+    env[RUN_ID_ENV] = run_id
+    env["LOCALTAILR_HOME"] = str(home.root)
+    env.pop("PYTHONPATH", None)
+    for name in secrets:
+        env[secret_env_name(name)] = secret_getter(name)
+    return ScriptLaunch([image.python, str(script), *args], env, run_dir, run_id, image)
+
+
+def run_script(
+    home: Home,
+    path: str | os.PathLike,
+    params: Mapping[str, str] | None = None,
+    secret_getter: SecretGetter | None = None,
+    stream: bool = True,
+    *,
+    args: Sequence[str] = (),
+    run_dir: Path | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Run a script in its header's cached environment; return its exit code.
+
+    Args:
+        home: the localtailr home.
+        path: the script.
+        params: run parameters (``--param k=v``).
+        secret_getter: reads a secret by name (for the ``# secrets:`` header).
+        stream: True to let the script write to this process's stdout/stderr; False to
+            write them to ``stdout`` and ``stderr`` files in the run folder.
+        args: extra command-line arguments for the script.
+        run_dir: the run's working folder (default: a new ``<home>/runs/script-<id>``).
+        run_id: the run id (default: the run folder's name).
+        progress: receives build progress lines (default: stderr).
+
+    Returns:
+        The script's exit code (128 + N when killed by signal N).
+    """
+    launch = prepare_script(home, path, params, secret_getter, args=args, run_dir=run_dir,
+                            run_id=run_id, progress=progress)
+    if stream:
+        out = err = None
+    else:
+        out = open(launch.cwd / "stdout", "wb")  # noqa: SIM115
+        err = open(launch.cwd / "stderr", "wb")  # noqa: SIM115
+    previous = signal.getsignal(signal.SIGINT) if _main_thread() else None
+    try:
+        proc = subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd,
+                                stdout=out, stderr=err)
+        if previous is not None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child gets Ctrl-C and decides
+        code = proc.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        for f in (out, err):
+            if f is not None:
+                f.close()
+    return 128 - code if code < 0 else code
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread() and sys.platform != "win32"

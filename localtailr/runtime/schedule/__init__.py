@@ -1,0 +1,1 @@
+"""The scheduler: schedules turned into pending runs, each fire time exactly once."""

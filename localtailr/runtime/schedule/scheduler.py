@@ -1,0 +1,196 @@
+"""The scheduler: turns schedules into pending runs, each fire time exactly once.
+
+The daemon calls ``tick(home)`` each time round its loop (and waits at most
+``seconds_to_next(home)`` before the next call, using ``Clock.wait`` so that a
+test that moves the clock is served at once).
+
+- Cron schedules: for each ``schedules`` row that is due, ``scheduler_plan.plan``
+  says which fire times to run; the runs (trigger ``"schedule"``, ``scheduled_for``
+  = the fire time) and the row's new ``next_fire``/``last_fire`` are written in
+  ONE transaction (``BEGIN IMMEDIATE``). Two ticks at once, from two processes,
+  or a tick after a crash, therefore never fire a time twice. Runs missed while
+  the daemon was down fire once (``catchup="once"``, default), every one
+  (``"all"``) or not at all (``"none"``); ``LOCALTAILR_SCHEDULE_CATCHUP`` sets it.
+- Run-after triggers: a job whose schedule says ``run_after_job_*`` gets a run
+  (trigger ``"after:<job>"``) when a run of that job ends with the condition
+  (success / failure / completion). The row's ``last_fire`` is the ``ended_at``
+  of the last upstream run already considered (real time), so each ending
+  triggers once.
+- ``run_now(home, job_id)``: a pending run with trigger ``"manual"`` (Pachyderm's
+  run_cron).
+
+Times of fire come from ``runtime.clock`` (tests can freeze and advance it).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+from ... import store
+from ...core.home import Home
+from ...store.clock import clock
+from .plan import CATCHUP, plan
+
+CATCHUP_VAR = "LOCALTAILR_SCHEDULE_CATCHUP"
+_ENDED = {
+    "success": ("succeeded",),
+    "failure": ("failed", "killed", "lost"),
+    "completion": ("succeeded", "failed", "killed", "lost"),
+}
+
+
+def _catchup(value: str | None) -> str:
+    value = value or os.environ.get(CATCHUP_VAR) or "once"
+    if value not in CATCHUP:
+        raise ValueError(f"catchup={value!r}: use one of {', '.join(CATCHUP)}")
+    return value
+
+
+def create_run(
+    conn: sqlite3.Connection, job_id: int, trigger: str,
+    scheduled_for: float | None = None, now: float | None = None,
+) -> int:
+    """Insert a pending run of the job's current version (inside the caller's transaction)."""
+    job = conn.execute(
+        "SELECT j.*, v.definition FROM jobs j JOIN job_versions v "
+        "ON v.job_id = j.job_id AND v.version = j.current_version WHERE j.job_id = ?",
+        (job_id,),
+    ).fetchone()
+    if job is None:
+        raise ValueError(f"no job {job_id}")
+    run_as = job["owner_id"]
+    user = _run_as_name(job["definition"])
+    if user:
+        found = conn.execute("SELECT user_id FROM users WHERE name = ?", (user,)).fetchone()
+        if found is not None:
+            run_as = found[0]
+    at = time.time() if now is None else now
+    cur = conn.execute(
+        "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
+        "scheduled_for, created_at) VALUES (?, ?, 'pending', ?, ?, ?, '{}', ?, ?)",
+        (job_id, job["current_version"], run_as, job["environment"], trigger, scheduled_for, at),
+    )
+    run_id = int(cur.lastrowid)
+    conn.execute(
+        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, 'pending', ?)",
+        (run_id, at, trigger),
+    )
+    return run_id
+
+
+def _run_as_name(definition: str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(definition).get("run_as")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def fire_cron(conn: sqlite3.Connection, now: float, catchup: str = "once") -> list[int]:
+    """Create the runs due at ``now`` and move the rows on, in one transaction; run ids."""
+    created: list[int] = []
+    with store.transaction(conn):
+        rows = conn.execute(
+            "SELECT job_id, cron, timezone, next_fire, last_fire FROM schedules "
+            "WHERE cron IS NOT NULL AND cron != '' AND (next_fire IS NULL OR next_fire <= ?)",
+            (now,),
+        ).fetchall()
+        real = time.time()
+        for row in rows:
+            fires, new_next = plan(row, now, catchup)
+            for fire in fires:
+                created.append(create_run(conn, row["job_id"], "schedule", fire, real))
+            conn.execute(
+                "UPDATE schedules SET next_fire = ?, last_fire = ? WHERE job_id = ?",
+                (new_next, fires[-1] if fires else row["last_fire"], row["job_id"]),
+            )
+    return created
+
+
+def fire_after(conn: sqlite3.Connection) -> list[int]:
+    """Start the jobs whose run-after condition a newly ended run meets; run ids."""
+    created: list[int] = []
+    rows = conn.execute(
+        "SELECT s.job_id, s.run_after_job_id, s.run_after_condition, s.last_fire "
+        "FROM schedules s WHERE s.run_after_job_id IS NOT NULL"
+    ).fetchall()
+    for row in rows:
+        since = row["last_fire"] or 0.0
+        waiting = conn.execute(
+            "SELECT 1 FROM runs WHERE job_id = ? AND parent_run_id IS NULL "
+            "AND ended_at > ? LIMIT 1",
+            (row["run_after_job_id"], since),
+        ).fetchone()
+        if waiting is None:
+            continue
+        with store.transaction(conn):
+            current = conn.execute(
+                "SELECT last_fire FROM schedules WHERE job_id = ?", (row["job_id"],)
+            ).fetchone()
+            if current is None:
+                continue
+            since = current[0] or 0.0
+            ended = conn.execute(
+                "SELECT r.run_id, r.state, r.ended_at, j.name FROM runs r "
+                "JOIN jobs j ON j.job_id = r.job_id "
+                "WHERE r.job_id = ? AND r.parent_run_id IS NULL AND r.ended_at > ? "
+                "ORDER BY r.ended_at",
+                (row["run_after_job_id"], since),
+            ).fetchall()
+            states = _ENDED.get(row["run_after_condition"] or "success", ())
+            last = since
+            for run in ended:
+                if run["state"] not in _ENDED["completion"]:
+                    continue  # not ended yet (ended_at set ahead of the state)
+                last = max(last, run["ended_at"])
+                if run["state"] in states:
+                    created.append(create_run(conn, row["job_id"], f"after:{run['name']}"))
+            conn.execute("UPDATE schedules SET last_fire = ? WHERE job_id = ?", (last, row["job_id"]))
+    return created
+
+
+def tick(home: Home, now: float | None = None, catchup: str | None = None) -> list[int]:
+    """Fire what is due at ``now`` (default: localtailr's clock); the new run ids.
+
+    When a test has moved the clock (``Clock.freeze``/``advance``) its time is used
+    whatever ``now`` says.
+
+    Wakes the daemon when it created runs.
+    """
+    conn = store.connection(home)
+    c = clock(home)
+    # The daemon passes time.time(); a clock a test has moved (a clock file) wins over it.
+    at = c.now() if now is None or c.path.exists() else now
+    created = fire_cron(conn, at, _catchup(catchup))
+    created += fire_after(conn)
+    if created:
+        from ...store import wakeup
+
+        wakeup.notify(home)
+    return created
+
+
+def seconds_to_next(home: Home, limit: float = 60.0) -> float:
+    """How long (by localtailr's clock) until the next cron fire, at most ``limit``."""
+    conn = store.connection(home)
+    row = conn.execute(
+        "SELECT MIN(next_fire) FROM schedules WHERE cron IS NOT NULL AND next_fire IS NOT NULL"
+    ).fetchone()
+    if row is None or row[0] is None:
+        return limit
+    return max(0.0, min(limit, row[0] - clock(home).now()))
+
+
+def run_now(home: Home, job_id: int) -> int:
+    """A pending run of the job, now (trigger ``"manual"``; Pachyderm's run_cron)."""
+    conn = store.connection(home)
+    with store.transaction(conn):
+        run_id = create_run(conn, job_id, "manual")
+    from ...store import wakeup
+
+    wakeup.notify(home)
+    return run_id

@@ -1,0 +1,1 @@
+"""The workflow engine: workflow runs moved forward from rows of the store; tasks run."""

@@ -1,0 +1,447 @@
+"""The workflow engine: moves workflow runs forward, driven only by rows of the store.
+
+A workflow run is one *parent* run (``task_name`` NULL) of a job of type
+``"workflow"`` and one *child* run per task attempt (``parent_run_id`` set,
+``task_name`` = the node's name, ``attempt`` = 1, 2, ...). The DAG is the job
+version's ``definition["workflow"]`` (``DAG.to_dict()``).
+
+``advance(home, parent_run_id)`` looks at the rows and, in one transaction:
+
+- a ``pending`` parent becomes ``running``;
+- a node whose upstreams all succeeded gets a ``pending`` child run, while fewer
+  than ``max_parallel`` (default: the core count) children are active; the
+  daemon starts it (``python -m localtailr.runtime.workflows.task_runner <run_id>``);
+- a failed attempt with retries left gets a new attempt once its backoff
+  (``retry_backoff * 2 ** (attempt - 1)`` seconds after it ended) has passed;
+- a node that failed for good marks its not yet started transitive dependents
+  ``skipped`` (reason ``upstream X failed``); the other nodes still run;
+- when every node is done the parent ends: ``succeeded``, or ``failed`` with the
+  first failure as its reason;
+- a stop request on the parent (``stop()``), ``fail_after`` (seconds since the
+  run started) or ``expire_after`` (seconds since it was created) ends the run:
+  pending children are killed at once, running ones get a ``stop-requested``
+  event (the daemon kills them), nodes never started are ``skipped``; once no
+  child is active the parent ends ``killed`` (stop, expire_after) or ``failed``
+  (fail_after) with that reason.
+
+Nothing lives in memory between calls (a parsed-definition cache aside), so the
+daemon can be killed and restarted at any moment. ``advance_all(home)`` is what
+the daemon calls each time round its loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ... import store
+from ...core.home import Home
+
+ACTIVE = ("pending", "building", "starting", "running")
+DONE = ("succeeded", "failed", "killed", "lost", "skipped")
+STOP_REQUESTED = "stop-requested"
+TASK_ERROR = "task-error"  # run_events state the task runner records with the error
+
+_definitions: dict[tuple[str, int, int, float], dict] = {}
+
+
+# -- reading ---------------------------------------------------------------------
+
+def definition(conn: sqlite3.Connection, job_id: int, version: int) -> dict:
+    """The parsed definition of a job version (cached: versions never change).
+
+    The cache key holds the version's creation time beside its ids: a home made
+    again (``localtailr reset``) numbers its jobs from 1 again, and must not find
+    the old home's definitions.
+    """
+    row = conn.execute(
+        "SELECT created_at FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"job {job_id} has no version {version}")
+    key = (str(conn.execute("PRAGMA database_list").fetchone()[2]), job_id, version, row[0])
+    found = _definitions.get(key)
+    if found is None:
+        row = conn.execute(
+            "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?",
+            (job_id, version),
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"job {job_id} has no version {version}")
+        found = json.loads(row[0])
+        wf = found.get("workflow") or {}
+        found["_nodes"] = {n["name"]: n for n in wf.get("nodes", [])}
+        found["_order"] = [n["name"] for n in wf.get("nodes", [])]
+        if len(_definitions) > 1000:
+            _definitions.clear()
+        _definitions[key] = found
+    return found
+
+
+def latest_children(conn: sqlite3.Connection, parent_run_id: int) -> dict[str, sqlite3.Row]:
+    """The last attempt of each node of a workflow run: ``{task name: run row}``."""
+    out: dict[str, sqlite3.Row] = {}
+    for row in conn.execute(
+        "SELECT * FROM runs WHERE parent_run_id = ? ORDER BY run_id", (parent_run_id,)
+    ):
+        out[row["task_name"]] = row
+    return out
+
+
+def _event_detail(conn: sqlite3.Connection, run_id: int, state: str) -> str | None:
+    row = conn.execute(
+        "SELECT detail FROM run_events WHERE run_id = ? AND state = ? ORDER BY rowid DESC LIMIT 1",
+        (run_id, state),
+    ).fetchone()
+    return None if row is None else (row[0] or "")
+
+
+def failure_detail(conn: sqlite3.Connection, child: sqlite3.Row) -> str:
+    """Why a child failed: the task's error when it recorded one, else the run's reason."""
+    error = _event_detail(conn, child["run_id"], TASK_ERROR)
+    return error or child["reason"] or child["state"]
+
+
+# -- writing ---------------------------------------------------------------------
+
+def _event(conn: sqlite3.Connection, run_id: int, state: str, detail: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
+        (run_id, now, state, detail),
+    )
+
+
+def set_state(
+    conn: sqlite3.Connection, run_id: int, state: str, reason: str | None, now: float
+) -> None:
+    """Move a run to ``state`` (stamping started_at / ended_at) and record the event."""
+    if state == "running":
+        conn.execute(
+            "UPDATE runs SET state = ?, reason = ?, started_at = COALESCE(started_at, ?) "
+            "WHERE run_id = ?",
+            (state, reason, now, run_id),
+        )
+    elif state in DONE:
+        conn.execute(
+            "UPDATE runs SET state = ?, reason = ?, ended_at = ? WHERE run_id = ?",
+            (state, reason, now, run_id),
+        )
+    else:
+        conn.execute("UPDATE runs SET state = ?, reason = ? WHERE run_id = ?", (state, reason, run_id))
+    _event(conn, run_id, state, reason, now)
+
+
+def _new_child(
+    conn: sqlite3.Connection, parent: sqlite3.Row, task_name: str, attempt: int,
+    state: str, reason: str | None, now: float,
+) -> int:
+    cur = conn.execute(
+        "INSERT INTO runs (job_id, version, parent_run_id, task_name, state, reason, run_as, "
+        "environment, trigger, params, scheduled_for, image_key, attempt, created_at, ended_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            parent["job_id"], parent["version"], parent["run_id"], task_name, state, reason,
+            parent["run_as"], parent["environment"], parent["trigger"], parent["params"],
+            parent["scheduled_for"], parent["image_key"], attempt, now,
+            now if state in DONE else None,
+        ),
+    )
+    run_id = int(cur.lastrowid)
+    _event(conn, run_id, state, reason, now)
+    return run_id
+
+
+# -- the engine ------------------------------------------------------------------
+
+def _max_parallel(defn: dict) -> int:
+    value = defn.get("max_parallel")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return os.cpu_count() or 1
+
+
+def _downstream(nodes: dict[str, dict]) -> dict[str, list[str]]:
+    downs: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, node in nodes.items():
+        for up in node.get("depends_on", []):
+            downs[up].append(name)
+    return downs
+
+
+def _retry_at(node: dict, child: sqlite3.Row) -> float | None:
+    """When the next attempt of a failed child may start, or None if none is left."""
+    if child["state"] not in ("failed", "lost") or child["attempt"] > int(node.get("retries", 0)):
+        return None
+    backoff = float(node.get("retry_backoff", 1.0)) * 2 ** (child["attempt"] - 1)
+    return (child["ended_at"] or child["created_at"]) + backoff
+
+
+def _ending(conn: sqlite3.Connection, parent: sqlite3.Row, defn: dict, now: float):
+    """(final state, reason) if the run must end early (stop, fail_after, expire_after)."""
+    stop = _event_detail(conn, parent["run_id"], STOP_REQUESTED)
+    if stop is not None:
+        return "killed", stop or "stopped"
+    fail_after = defn.get("fail_after")
+    started = parent["started_at"] or now
+    if fail_after and now - started > float(fail_after):
+        return "failed", f"fail_after: not finished within {_seconds(fail_after)}"
+    expire_after = defn.get("expire_after")
+    if expire_after and now - parent["created_at"] > float(expire_after):
+        return "killed", f"expire_after: not finished within {_seconds(expire_after)}"
+    return None
+
+
+def _seconds(value: Any) -> str:
+    value = float(value)
+    return f"{value:g}s"
+
+
+def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
+    """Move one workflow run forward (see the module docstring); returns the parent's state."""
+    conn = store.connection(home)
+    notify = False
+    with store.transaction(conn):
+        state, notify = _advance(conn, parent_run_id, time.time() if now is None else now)
+    if notify:
+        from ...store import wakeup
+
+        wakeup.notify(home)
+    return state
+
+
+def _advance(conn: sqlite3.Connection, parent_run_id: int, now: float) -> tuple[str, bool]:
+    parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
+    if parent is None:
+        raise ValueError(f"no run {parent_run_id}")
+    if parent["parent_run_id"] is not None:
+        raise ValueError(f"run {parent_run_id} is a task of workflow run {parent['parent_run_id']}")
+    if parent["state"] in DONE:
+        return parent["state"], False
+    defn = definition(conn, parent["job_id"], parent["version"])
+    nodes: dict[str, dict] = defn["_nodes"]
+    if not nodes:
+        set_state(conn, parent_run_id, "failed", "the job version has no workflow tasks", now)
+        return "failed", False
+    if parent["state"] != "running":
+        set_state(conn, parent_run_id, "running", None, now)
+        parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
+    children = latest_children(conn, parent_run_id)
+
+    ending = _ending(conn, parent, defn, now)
+    if ending is not None:
+        return _end_early(conn, parent, defn, children, ending, now)
+
+    status: dict[str, str] = {}  # node -> succeeded | failed | skipped | active | waiting | new
+    notify = False
+    for name in defn["_order"]:
+        child = children.get(name)
+        if child is None:
+            status[name] = "new"
+        elif child["state"] in ACTIVE:
+            status[name] = "active"
+        elif child["state"] in ("succeeded", "skipped"):
+            status[name] = child["state"]
+        else:
+            at = _retry_at(nodes[name], child)
+            if at is None:
+                status[name] = "failed"
+            elif at <= now:
+                _new_child(conn, parent, name, child["attempt"] + 1, "pending", None, now)
+                status[name] = "active"
+                notify = True
+            else:
+                status[name] = "waiting"
+
+    # Skip everything downstream of a final failure.
+    downs = _downstream(nodes)
+    for name in defn["_order"]:
+        if status[name] != "failed":
+            continue
+        todo, cause = list(downs[name]), name
+        while todo:
+            d = todo.pop()
+            if status[d] == "new":
+                _new_child(conn, parent, d, 1, "skipped", f"upstream {cause} failed", now)
+                status[d] = "skipped"
+                todo.extend(downs[d])
+
+    active = sum(1 for s in status.values() if s == "active")
+    room = _max_parallel(defn) - active
+    for name in defn["_order"]:
+        if room <= 0:
+            break
+        if status[name] == "new" and all(
+            status[u] == "succeeded" for u in nodes[name].get("depends_on", [])
+        ):
+            _new_child(conn, parent, name, 1, "pending", None, now)
+            status[name] = "active"
+            room -= 1
+            notify = True
+
+    if any(s in ("active", "waiting", "new") for s in status.values()):
+        return "running", notify
+    failed = [n for n in defn["_order"] if status[n] == "failed"]
+    if not failed:
+        set_state(conn, parent_run_id, "succeeded", None, now)
+        return "succeeded", notify
+    first = failed[0]
+    reason = f"task {first} failed: {failure_detail(conn, children[first])}"
+    if len(failed) > 1:
+        reason += f" (and {len(failed) - 1} more: {', '.join(failed[1:])})"
+    skipped = [n for n in defn["_order"] if status[n] == "skipped"]
+    if skipped:
+        reason += f"; skipped: {', '.join(skipped)}"
+    set_state(conn, parent_run_id, "failed", reason, now)
+    return "failed", notify
+
+
+def _end_early(
+    conn: sqlite3.Connection, parent: sqlite3.Row, defn: dict,
+    children: dict[str, sqlite3.Row], ending: tuple[str, str], now: float,
+) -> tuple[str, bool]:
+    final, reason = ending
+    notify, still = False, 0
+    for name in defn["_order"]:
+        child = children.get(name)
+        if child is None:
+            _new_child(conn, parent, name, 1, "skipped", reason, now)
+        elif child["state"] == "pending":
+            set_state(conn, child["run_id"], "killed", reason, now)
+        elif child["state"] in ACTIVE:
+            still += 1
+            if _event_detail(conn, child["run_id"], STOP_REQUESTED) is None:
+                _event(conn, child["run_id"], STOP_REQUESTED, reason, now)
+                notify = True
+    if still:
+        return parent["state"], notify
+    set_state(conn, parent["run_id"], final, reason, now)
+    return final, notify
+
+
+def active_parents(conn: sqlite3.Connection) -> list[int]:
+    """Workflow runs not yet ended (parents only)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT r.run_id FROM runs r JOIN jobs j ON j.job_id = r.job_id "
+            "WHERE r.state IN ('pending', 'building', 'starting', 'running') "
+            "AND r.parent_run_id IS NULL AND j.type = 'workflow' ORDER BY r.run_id"
+        )
+    ]
+
+
+def advance_all(home: Home, now: float | None = None) -> dict[int, str]:
+    """Advance every workflow run not yet ended; ``{parent run id: state}``.
+
+    The daemon calls this each time round its loop (and after any child run ends).
+    """
+    conn = store.connection(home)
+    out: dict[int, str] = {}
+    for run_id in active_parents(conn):
+        out[run_id] = advance(home, run_id, now)
+    return out
+
+
+# -- operations on a workflow run -------------------------------------------------
+
+def stop(home: Home, parent_run_id: int, user: str = "root") -> None:
+    """Ask a workflow run to stop: its running tasks are killed, the rest skipped."""
+    conn = store.connection(home)
+    with store.transaction(conn):
+        row = conn.execute(
+            "SELECT state, parent_run_id FROM runs WHERE run_id = ?", (parent_run_id,)
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"no run {parent_run_id}")
+        if row["parent_run_id"] is not None:
+            raise ValueError(
+                f"run {parent_run_id} is a task of workflow run {row['parent_run_id']}: "
+                "stop the workflow run"
+            )
+        if row["state"] not in DONE:
+            _event(conn, parent_run_id, STOP_REQUESTED, f"stopped by {user}", time.time())
+    advance(home, parent_run_id)
+
+
+def rerun_failed(home: Home, parent_run_id: int, user_id: int | None = None) -> int:
+    """A new run of the same job version that runs only what did not succeed before.
+
+    Nodes that succeeded in ``parent_run_id`` get a ``succeeded`` child in the new
+    run with a copy of their result (reason ``reused from run N``); the others run
+    again. Returns the new parent run's id.
+    """
+    conn = store.connection(home)
+    now = time.time()
+    with store.transaction(conn):
+        old = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
+        if old is None or old["parent_run_id"] is not None:
+            raise ValueError(f"run {parent_run_id} is not a workflow run")
+        if old["state"] not in DONE:
+            raise ValueError(
+                f"workflow run {parent_run_id} is still {old['state']}: stop it or let it "
+                "finish before rerunning its failures"
+            )
+        cur = conn.execute(
+            "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
+            "scheduled_for, image_key, created_at) VALUES (?, ?, 'pending', ?, ?, 'rerun', ?, ?, ?, ?)",
+            (
+                old["job_id"], old["version"], old["run_as"] if user_id is None else user_id,
+                old["environment"], old["params"],
+                old["scheduled_for"], old["image_key"], now,
+            ),
+        )
+        new_id = int(cur.lastrowid)
+        _event(conn, new_id, "pending", f"rerun of the failures of run {parent_run_id}", now)
+        new = conn.execute("SELECT * FROM runs WHERE run_id = ?", (new_id,)).fetchone()
+        for name, child in latest_children(conn, parent_run_id).items():
+            if child["state"] != "succeeded":
+                continue
+            reused = _new_child(
+                conn, new, name, 1, "succeeded", f"reused from run {child['run_id']}", now
+            )
+            conn.execute(
+                "INSERT INTO run_results (run_id, data, repr) "
+                "SELECT ?, data, repr FROM run_results WHERE run_id = ?",
+                (reused, child["run_id"]),
+            )
+    advance(home, new_id)
+    return new_id
+
+
+def tasks(home: Home, parent_run_id: int) -> list[dict]:
+    """Every attempt of every task of a workflow run, oldest first, as dicts."""
+    conn = store.connection(home)
+    rows = conn.execute(
+        "SELECT r.*, rr.repr AS result_repr FROM runs r "
+        "LEFT JOIN run_results rr ON rr.run_id = r.run_id "
+        "WHERE r.parent_run_id = ? ORDER BY r.run_id",
+        (parent_run_id,),
+    ).fetchall()
+    out = []
+    for row in rows:
+        item = dict(row)
+        if row["state"] == "failed":
+            item["error"] = failure_detail(conn, row)
+        out.append(item)
+    return out
+
+
+def results(home: Home, parent_run_id: int, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """``{task name: result}`` of the tasks of a workflow run that succeeded."""
+    import pickle
+
+    conn = store.connection(home)
+    out: dict[str, Any] = {}
+    for name, child in latest_children(conn, parent_run_id).items():
+        if child["state"] != "succeeded" or (names is not None and name not in names):
+            continue
+        row = conn.execute(
+            "SELECT data FROM run_results WHERE run_id = ?", (child["run_id"],)
+        ).fetchone()
+        if row is not None:
+            out[name] = pickle.loads(row[0])
+    return out
