@@ -26,7 +26,8 @@ SDK_VERSION = "0.2.3"
 
 @pytest.fixture(scope="session")
 def sdk_venv(tmp_path_factory) -> Path:
-    """An environment holding the genuine datatailr SDK and flask (and nothing of localtailr)."""
+    """An environment holding the genuine datatailr SDK, flask and fastapi (nothing of
+    localtailr)."""
     if not any(WHEELHOUSE.glob(f"datatailr-{SDK_VERSION}-*.whl")):
         pytest.fail(f"no datatailr {SDK_VERSION} wheel in {WHEELHOUSE}: run `make wheels`")
     venv = tmp_path_factory.mktemp("sdk") / "venv"
@@ -34,7 +35,8 @@ def sdk_venv(tmp_path_factory) -> Path:
     subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     subprocess.run([str(uv), "pip", "install", "-q", "--offline", "--no-index", "--find-links",
                     str(WHEELHOUSE), "--python", str(venv / "bin" / "python"),
-                    f"datatailr=={SDK_VERSION}", "flask"], check=True)  # flask: the app test
+                    f"datatailr=={SDK_VERSION}", "flask", "fastapi", "uvicorn"],
+                   check=True)  # flask, fastapi: the app tests import their modules
     return venv
 
 

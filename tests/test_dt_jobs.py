@@ -243,3 +243,116 @@ def test_flask_app_module_served_at_root_and_under_its_prefix(sdk, tmp_path):
     assert _get(base + "/") == (200, "hello from board at /")
     assert _get(base + "/job/dev/board/") == (200, "hello from board at /job/dev/board/")
     sdk.dt("job", "stop", "board", "--environment", "dev")
+
+
+def test_fastapi_app_module_answers_under_its_prefix(sdk, tmp_path):
+    project = _project(tmp_path / "proj", {"api_board/__init__.py": "", "api_board/app.py": """
+        from fastapi import FastAPI, Request
+
+        app = FastAPI()
+
+        @app.get("/health")
+        def health():
+            return "OK"
+
+        @app.get("/where")
+        def where(request: Request):
+            return {"root_path": request.scope.get("root_path", "")}
+    """, "deploy.py": """
+        from datatailr import App
+        import api_board.app as board
+        print(App(name="Api Board", entrypoint=board, framework="fastapi", python_version="3.11",
+                  python_requirements=["fastapi", "uvicorn"]).run()[0])
+    """})
+    out = sdk.run("import runpy; runpy.run_path('deploy.py', run_name='__main__')", cwd=project)
+    assert out.stdout.strip().endswith("True"), out.stderr
+    base = _wait_url(sdk, "api-board")
+    assert json.loads(_get(base + "/where")[1]) == {"root_path": ""}
+    assert json.loads(_get(base + "/job/dev/api-board/where")[1]) == {
+        "root_path": "/job/dev/api-board"}
+    sdk.dt("job", "stop", "api-board", "--environment", "dev")
+
+
+FLAKY = '''
+from datatailr import KV, task
+
+@task()
+def base():
+    return 20
+
+@task()
+def flaky(x):
+    if KV().get("mode") != "fixed":
+        raise RuntimeError("not yet")
+    return x + 1
+'''
+
+
+def test_rerun_of_failures_reuses_what_succeeded(sdk, tmp_path):
+    project = _project(tmp_path / "proj", {"pipe/__init__.py": "", "pipe/tasks.py": FLAKY,
+                                           "deploy.py": """
+        from datatailr import workflow
+        from pipe.tasks import base, flaky
+
+        @workflow(name="Flaky")
+        def pipe():
+            flaky(base())
+
+        if __name__ == "__main__":
+            pipe()
+    """})
+    sdk.dt("kv", "put", "mode", "broken")
+    sdk.run("import runpy; runpy.run_path('deploy.py', run_name='__main__')", cwd=project)
+    first = sdk.value(WAIT_RUN.replace("NAME", repr("Flaky")) + '''
+print(json.dumps([runs[0]["state"], runs[0]["run_id"]]))
+''', cwd=project)
+    assert first[0] == "failed"
+    sdk.dt("kv", "put", "mode", "fixed")
+    got = sdk.value(WAIT_RUN.replace("NAME", repr("Flaky")) + f'''
+ok, _ = wf.rerun({first[1]})
+for _ in range(600):
+    runs = wf.runs(refresh=True)
+    if len(runs) == 2 and runs[-1]["state"] in ("completed", "failed"):
+        break
+    time.sleep(0.2)
+tasks = {{t["name"]: t["state"] for t in wf.run_details(runs[-1]["run_id"])["tasks"]}}
+# a partial rerun keeps its results in the original run's namespace, as on the platform
+print(json.dumps([ok, runs[-1]["state"], tasks, wf.result({first[1]}, task_name="flaky")]))
+''', cwd=project)
+    assert got[:3] == [True, "completed", {"base": "completed", "flaky": "completed"}]
+    assert got[3] == 21
+
+
+def test_scheduled_workflow_versions_and_promote(sdk, tmp_path, localtailr_home):
+    project = _project(tmp_path / "proj", {"pipe/__init__.py": "", "pipe/tasks.py": TASKS,
+                                           "deploy.py": """
+        from datatailr import workflow
+        from datatailr.scheduler import Schedule
+        from pipe.tasks import get_number
+
+        @workflow(name="Nightly", schedule=Schedule(at_hours=[2], at_minutes=[30]))
+        def nightly():
+            get_number()
+
+        if __name__ == "__main__":
+            nightly()
+            nightly()
+    """})
+    sdk.run("import runpy; runpy.run_path('deploy.py', run_name='__main__')", cwd=project)
+    from localtailr.platform import jobs
+    from localtailr.platform.context import context
+
+    job = jobs.get(context(), "nightly")
+    assert job["schedule"]["cron"] == "0 30 2 * * *" and job["next_fire"] is not None
+    assert job["last_run_id"] is None  # scheduled, not started
+    got = sdk.value("""
+        import json
+        from datatailr import Workflow
+        wf = Workflow(name="Nightly", get_existing=True)
+        ok, _ = wf.promote("dev", 2)
+        print(json.dumps([[v["version"] for v in wf.versions()], ok]))
+    """)
+    assert got == [[1, 2], True]
+    localtailr_home.use_environment("pre")
+    assert jobs.get(context(), "nightly")["definition"]["promoted_from"] == {
+        "environment": "dev", "version": 2}
