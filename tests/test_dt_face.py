@@ -215,3 +215,27 @@ def test_calls_go_through_the_daemons_socket_when_it_runs(sdk, localtailr_home):
     denied = sdk.dt("kv", "get", "answer", LOCALTAILR_USER="nobody")
     assert denied.returncode == 1 and b"does not exist" in denied.stderr
     assert sdk.dt("kv", "get", "answer", DATATAILR_JOB_ENVIRONMENT="prod").returncode == 1
+
+
+def test_a_daemon_killed_leaves_dt_working(sdk, localtailr_home):
+    import os
+    import signal
+    import time
+
+    info = localtailr_home.start_daemon()
+    assert sdk.dt("kv", "put", "k", "before").returncode == 0
+    os.kill(info["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    assert (sdk.home / "dt.sock").exists()  # left behind by kill -9
+    assert sdk.dt("kv", "get", "k").stdout == b"before\n"  # refused socket: run here
+    assert sdk.dt("kv", "put", "k", "after").returncode == 0
+    info = localtailr_home.start_daemon()  # a new daemon replaces the stale socket
+    code, imported = _imports(sdk, "kv", "get", "k")
+    assert code == 0 and "localtailr.platform" not in imported
+    assert sdk.dt("kv", "get", "k").stdout == b"after\n"
