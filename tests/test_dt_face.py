@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from dt_support import api_commands
@@ -239,3 +240,31 @@ def test_a_daemon_killed_leaves_dt_working(sdk, localtailr_home):
     code, imported = _imports(sdk, "kv", "get", "k")
     assert code == 0 and "localtailr.platform" not in imported
     assert sdk.dt("kv", "get", "k").stdout == b"after\n"
+
+
+def test_saved_image_pins_the_sdk_and_drops_localtailr(sdk, tmp_path):
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "__init__.py").write_text("def serve(port):\n    pass\n")
+    job = {"type": "service", "name": "s", "display_name": "S", "environment": "dev",
+           "entrypoint": "svc:serve", "run_as": "root", "memory": "128m", "num_cpus": 0.25,
+           "image": {"python_version": "3.11", "path_to_repo": str(tmp_path),
+                     "path_to_module": "svc",
+                     "python_requirements": "requests\nlocaltailr==0.1.0\n-e /src/localtailr"}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    saved = json.loads(sdk.dt("job", "save", f"file://{tmp_path / 'job.json'}", "--json").stdout)
+    assert saved["versions"] == {jobdef_id("s", "dev"): 1}
+    image = json.loads(sdk.dt("job", "get", "s", "--environment", "dev", "--json").stdout)[0][
+        "image"]
+    assert image["python_requirements"] == "requests\ndatatailr==0.2.3"
+    (tmp_path / "svc" / "__init__.py").write_text("def serve(port):\n    raise SystemExit\n")
+    from localtailr.platform import jobs
+    from localtailr.platform.context import context
+
+    snap = jobs.get(context(), "s")["definition"]["datatailr"]["sys_path"]
+    assert "pass" in (Path(snap) / "svc" / "__init__.py").read_text()  # the code as saved
+
+
+def jobdef_id(name: str, environment: str) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.UUID("A3FB3D5A-1AD4-4341-AA66-BAC8A26ECBAD"), name + environment))

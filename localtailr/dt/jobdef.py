@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -98,15 +99,22 @@ def _import_root(image: dict, module: str) -> tuple[str | None, str | None]:
     return str(folder), "self"
 
 
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
 def _requirements(text: object) -> str:
+    """The image's requirements: the SDK's, without localtailr (a job's environment reaches
+    the localtailr that runs it; ``"auto"`` freezes the caller's, which may hold it) and
+    with ``datatailr`` pinned unless they name it."""
     if isinstance(text, list):
         text = "\n".join(map(str, text))
-    text = str(text or "")
-    names = [line.split("=")[0].split("<")[0].split(">")[0].strip().lower()
-             for line in text.splitlines()]
-    if "datatailr" in names:
-        return text
-    return "\n".join(line for line in (text.strip(), SDK_REQUIREMENT) if line)
+    lines = [line for line in str(text or "").splitlines() if line.strip()]
+    names = [(_NAME.match(line).group(1).lower().replace("_", "-") if _NAME.match(line) else "")
+             for line in lines]
+    kept = [line for line in lines if "localtailr" not in line.lower()]
+    if "datatailr" not in names:
+        kept.append(SDK_REQUIREMENT)
+    return "\n".join(kept)
 
 
 def _schedule(job: dict, options: dict) -> dict | None:
