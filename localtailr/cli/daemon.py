@@ -23,6 +23,7 @@ def _status_text(data: dict) -> str:
         lines.append("daemon    not running")
     lines.append(f"home      {data['home']}")
     lines.append(f"cpu limit {data['cpu_limiting']}")
+    lines.append(f"processes {data['containment']}")
     runs = ", ".join(f"{state} {n}" for state, n in data["runs"].items()) or "none"
     lines.append(f"runs      {runs}")
     return "\n".join(lines)
@@ -91,5 +92,6 @@ def down(opts, timeout):
 @click.command()
 @caller_options
 def status(opts):
-    """The daemon (pid, uptime, web address, CPU limiting in force) and the runs by state."""
+    """The daemon (pid, uptime, web address, CPU limiting and process containment in
+    force) and the runs by state."""
     opts.emit(daemon_mod.status(opts.home), _status_text)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import store
-from ..core import entrypoints, environments, names
+from ..core import entrypoints, env_text, environments, names
 from ..core.errors import NotFoundError
 from ..core.home import Home
 from ..core.image_spec import ImageSpec
@@ -36,7 +36,6 @@ TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
 TRIGGERS = ("manual", "schedule", "restart", "rerun")
 
 _NAME_RUN = re.compile(r"[^a-z0-9]+")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("DATATAILR_", "LOCALTAILR_")
 MAX_NAME = 100
 
@@ -73,7 +72,7 @@ def check_env_vars(env_vars: object) -> dict:
         raise ValueError(f"invalid env_vars {env_vars!r}: expected a dict of name to value")
     out = {}
     for key, value in env_vars.items():
-        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+        if not env_text.is_name(key):
             raise ValueError(
                 f"invalid env_vars name {key!r}: use letters, digits and '_', not starting with a digit"
             )
@@ -89,8 +88,8 @@ def check_env_vars(env_vars: object) -> dict:
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"invalid env_vars value for {key}: {value!r}; use a finite number")
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError(f"invalid env_vars value for {key}: it contains a NUL character")
+        if isinstance(value, str):
+            env_text.check_value(f"env_vars value for {key}", value)
         out[key] = value
     return out
 
@@ -486,10 +485,12 @@ def _check_params(params: Mapping | None) -> dict:
         raise ValueError(f"invalid run parameters {params!r}: expected a dict of name to value")
     out = {}
     for key, value in params.items():
-        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+        if not env_text.is_name(key):
             raise ValueError(f"invalid run parameter name {key!r}: use letters, digits and '_'")
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             raise ValueError(f"invalid run parameter {key}={value!r}: use str, int, float or bool")
+        if isinstance(value, str):
+            env_text.check_value(f"run parameter {key}", value)
         out[key] = value
     return out
 

@@ -27,6 +27,16 @@ def ensure_daemon(home) -> dict:
     return daemon.ensure_running(home)
 
 
+def ensure_daemon_for(home, job: dict | None = None, runs: list[dict] | None = None) -> None:
+    """Start the daemon when what a call left needs it: a ``job`` with a schedule or one
+    that should be running (a service, app or add-in), ``runs`` whose stop was requested
+    (a process only the daemon stops; it adopts it first if it was down)."""
+    if job is not None and (job.get("schedule") or job.get("desired_state") == "running"):
+        ensure_daemon(home)
+    elif runs and any(r.get("state") not in _jobs.TERMINAL for r in runs):
+        ensure_daemon(home)
+
+
 class _Job:
     """What every job definition shares."""
 
@@ -128,11 +138,14 @@ class _Job:
     def save(self) -> dict | None:
         """Save the definition as a new version (the current one); return the job.
 
-        In a job's process importing its own code this saves nothing (see ``run``).
+        Starts the daemon if the job has a schedule or should be running. In a job's
+        process importing its own code this saves nothing (see ``run``).
         """
         if own_code.importing():
             return self._existing_job()
-        job = _jobs.save(self._ctx(), self.to_dict(), self._acl, self.update_existing)
+        ctx = self._ctx()
+        job = _jobs.save(ctx, self.to_dict(), self._acl, self.update_existing)
+        ensure_daemon_for(ctx.home, job)
         self.version = job["version"]
         return job
 
@@ -166,8 +179,13 @@ class _Job:
         return run
 
     def stop(self) -> list[dict]:
-        """Stop the job's active runs (a service, app or add-in stays stopped)."""
-        return _jobs.stop(self._ctx(), self.job_name)
+        """Stop the job's active runs (a service, app or add-in stays stopped).
+
+        Starts the daemon if it is not running: it adopts the runs and stops them."""
+        ctx = self._ctx()
+        runs = _jobs.stop(ctx, self.job_name)
+        ensure_daemon_for(ctx.home, runs=runs)
+        return runs
 
     def restart(self) -> dict | None:
         """Stop the job's active runs and start it again; return the new run.
