@@ -135,8 +135,8 @@ def _dt_folders(folder: Path) -> tuple[Path, Path]:
 
 
 def bench_kv_get(folder: Path, venv: Path, daemon: bool) -> dict:
-    from localtailr.home import Home
-    from localtailr.runtime import daemon as daemons
+    from localtailr.core.home import Home
+    from localtailr.runtime.daemon import daemon as daemons
 
     ours, floor = _dt_folders(folder)
     env_ours, env_floor = _env(folder, venv, ours), _env(folder, venv, floor)
@@ -208,8 +208,8 @@ def run() -> list[dict]:
         rows.append(bench_workflow(folder, venv))
     finally:
         try:
-            from localtailr.home import Home
-            from localtailr.runtime import daemon
+            from localtailr.core.home import Home
+            from localtailr.runtime.daemon import daemon
 
             daemon.stop(Home(folder / "home"))
         except Exception:  # noqa: BLE001 - cleaning up
