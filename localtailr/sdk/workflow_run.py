@@ -26,6 +26,8 @@ from typing import Any
 from .. import store
 from ..core import own_code
 from ..core.home import Home
+from ..platform import logs as _logs
+from ..platform.context import context as _context
 from . import workflow as sdk_workflow
 from .workflow import task, workflow
 
@@ -35,8 +37,8 @@ TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
 
 
 class WorkflowRun:
-    """A handle on one workflow run: ``state``, ``wait()``, ``results()``, ``tasks()``,
-    ``stop()``, ``rerun_failed()``."""
+    """A handle on one workflow run: ``state``, ``wait()``, ``logs()``, ``results()``,
+    ``tasks()``, ``stop()``, ``rerun_failed()``."""
 
     def __init__(self, home: Home, run_id: int, job: str):
         self.home = home
@@ -90,7 +92,19 @@ class WorkflowRun:
 
         return tasks(self.home, self.run_id)
 
+    def logs(self, tail: int | None = None, stderr: bool = False) -> str:
+        """What the tasks printed: each task's latest attempt under a ``== task ==`` line
+        (with ``tail``, its last lines)."""
+        latest = {t["task_name"]: t["run_id"] for t in self.tasks()}  # oldest first: last wins
+        ctx = _context(self.home, os.environ.get("LOCALTAILR_USER") or None)
+        parts = []
+        for name, rid in latest.items():
+            body = _logs.read(ctx, run_id=rid, stderr=stderr, tail=tail)
+            parts.append(f"== {name} (run #{rid}) ==\n{body}" + ("" if body.endswith("\n") or not body else "\n"))
+        return "".join(parts)
+
     def stop(self) -> None:
+        """Stop the run: its running tasks are killed, the rest skipped."""
         from ..runtime.workflows.engine import stop
 
         stop(self.home, self.run_id, os.environ.get("LOCALTAILR_USER") or "root")

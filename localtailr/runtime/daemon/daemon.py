@@ -17,7 +17,8 @@ once a second, and when a run ended), when those modules exist. At most once a s
 records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
 supervision pass (epoch seconds as text). When ``localtailr.web.app.create_app(home)`` exists it serves
-that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free port) in a thread.
+that app on 127.0.0.1 (``--port``, ``LOCALTAILR_PORT``, else the port the home used last
+(``<home>/web.port``), else a free one) in a thread.
 
 Killed with SIGKILL and started again, it adopts the runs whose process is still the same
 (pid and create time), marks the others ``lost``, and restarts the services, apps and
@@ -133,6 +134,24 @@ def running_info(home: Home) -> dict | None:
 def _describe(info: dict) -> str:
     where = f" at {info['url']}" if info.get("url") else ""
     return f"localtailr daemon running (pid {info['pid']}){where}; home {info['home']}, log {info['log']}"
+
+
+PORT_FILE = "web.port"
+
+
+def remembered_port(home: Home) -> int:
+    """The port the home's page last served on (0: none yet), so its address stays put."""
+    try:
+        port = int((home.root / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+def remember_port(home: Home, port: int) -> None:
+    tmp = home.root / f"{PORT_FILE}.tmp"
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, home.root / PORT_FILE)
 
 
 def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float = 30.0) -> dict:
@@ -358,6 +377,7 @@ class Daemon:
         from ...web import server as web_server
 
         port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
+        port = port or remembered_port(self.home)
         try:
             try:
                 server = web_server.serve(self.home, port)
@@ -371,6 +391,7 @@ class Daemon:
             return
         self.web = server
         self.url = f"http://127.0.0.1:{server.server_port}/"
+        remember_port(self.home, server.server_port)
         threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
 
     def start_dt(self) -> None:
