@@ -1,55 +1,53 @@
-"""docs/datatailr-sdk.md runs as written: its ``sh`` and ``python`` blocks, in order, with the
-genuine SDK in a fresh home (``text`` blocks are illustrations). A python block whose first
-line is ``# file: <name>`` is written to that file for a later block to use."""
+"""docs/datatailr-sdk.md runs as written with the genuine SDK: its ``sh`` and ``python``
+blocks marked as running with the SDK (which the generic docs test, test_docs.py, leaves
+out: its interpreter has no ``datatailr``), in order, in a fresh home; ``file:`` blocks are
+written for later blocks, as there."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_docs import PYTHON, SHELL, blocks
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "datatailr-sdk.md"
-BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+SDK_MARK = "genuine SDK"
 
 
-def blocks() -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in BLOCK.finditer(DOC.read_text())]
+def _sdk_blocks():
+    return [b for b in blocks(DOC) if b.file or (b.skip and SDK_MARK in b.skip)
+            or b.runs]
 
 
-def test_the_doc_has_runnable_blocks_and_marks_the_rest():
-    kinds = {kind for kind, _ in blocks()}
-    assert kinds <= {"sh", "python", "text"}, kinds
-    assert sum(kind in ("sh", "python") for kind, _ in blocks()) >= 6
+def test_the_doc_marks_its_sdk_blocks_and_has_enough_of_them():
+    runnable = [b for b in _sdk_blocks() if not b.file]
+    assert len(runnable) >= 6
+    assert {b.language for b in runnable} <= set(PYTHON + SHELL)
+    assert any(b.file == "pipeline.py" for b in blocks(DOC))
 
 
 @pytest.mark.slow
-def test_every_block_of_the_doc_runs(sdk, tmp_path):
+def test_every_block_of_the_doc_runs_with_the_sdk(sdk, tmp_path):
     (sdk.bin / "localtailr").symlink_to(Path(sys.executable).with_name("localtailr"))
     project = tmp_path / "repo"
     project.mkdir()
     outputs = []
-    for n, (kind, text) in enumerate(blocks()):
-        if kind == "text":
+    for n, block in enumerate(_sdk_blocks()):
+        if block.file:
+            (project / block.file).write_text(block.code)
             continue
-        if kind == "python":
-            first = text.splitlines()[0]
-            if first.startswith("# file: "):
-                (project / first[len("# file: "):].strip()).write_text(text)
-                continue
-            script = project / f"block_{n}.py"
-            script.write_text(text)
-            argv = [sdk.python, str(script)]
-        else:
-            argv = ["bash", "-euo", "pipefail", "-c", text]
+        script = project / f"block_{n}.{'py' if block.language in PYTHON else 'sh'}"
+        script.write_text(block.code)
+        argv = [sdk.python, str(script)] if block.language in PYTHON else \
+            ["bash", "-e", "-o", "pipefail", str(script)]
         proc = subprocess.run(argv, capture_output=True, text=True, env=sdk.env(), cwd=project,
-                              timeout=300)
-        assert proc.returncode == 0, f"block {n} ({kind}) failed:\n{text}\n{proc.stderr[-2000:]}"
+                              timeout=300, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, f"{block} failed:\n{block.code}\n{proc.stderr[-2000:]}"
         outputs.append(proc.stdout)
     text = "".join(outputs)
-    assert "localtailr" in outputs[0]
+    assert outputs[0].startswith("localtailr")
     assert "root postgres://localhost/dev" in text
     assert "hello from the SDK" in text
     assert "completed 50" in text
