@@ -36,7 +36,7 @@ wheels: $(WHEELHOUSE)/.ready
 test: lint system-packages wheels
 	$(VENV)/bin/pytest -q
 
-test-fast: lint
+test-fast: lint wheels
 	$(VENV)/bin/pytest -q -m "not slow and not browser"
 
 run: install wheels

@@ -312,6 +312,7 @@ class Daemon:
         self.lock_fd: int | None = None
         self.listener: wakeup.Listener | None = None
         self.web = None
+        self.dt = None  # the dt socket (dt/server.py)
         self.url: str | None = None
         self.next_periodic = 0.0
         self.next_services = 0.0
@@ -364,6 +365,7 @@ class Daemon:
             self.recover()
             self.start_web()
             threading.Thread(target=self.collect_garbage, name="blob-gc", daemon=True).start()
+            self.start_dt()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
             if self.on_ready is not None:
@@ -397,6 +399,16 @@ class Daemon:
         remember_port(self.home, server.server_port)
         threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
 
+    def start_dt(self) -> None:
+        """Answer ``dt`` calls on ``<home>/dt.sock`` (the dt face's socket, as the web app
+        is the web face's); ``dt`` runs calls itself when it is not there."""
+        from ...dt import server as dt_server
+
+        try:
+            self.dt = dt_server.serve(self.home)
+        except OSError as exc:
+            log(f"the dt socket did not start: {exc}")
+
     def shutdown(self) -> None:
         try:
             if self.runs:
@@ -409,6 +421,8 @@ class Daemon:
         finally:
             if self.web is not None:
                 self.web.shutdown()
+            if self.dt is not None:
+                self.dt.close()
             if self.listener is not None:
                 self.listener.close()
             try:
