@@ -24,27 +24,33 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...core.home import Home
 from ...core.image_spec import ImageSpec, host_paths, source_folder
+from .built import (  # noqa: F401 (re-exported: the cache's public names)
+    LOG_NAME,
+    MARKER,
+    TOUCH_EVERY,
+    BuiltImage,
+    alias_lookup,
+    alias_remember,
+    built_from_marker,
+)
+from .built import marker_path as _marker
+from .built import touch as _touch
 from .interpreters import Interpreter
 
-MARKER = "localtailr-image.json"
-LOG_NAME = "build.log"
 PTH_NAME = "_localtailr_host.pth"
 WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
 OFFLINE_ENV = "LOCALTAILR_OFFLINE"
 INSTALLER_ENV = "LOCALTAILR_INSTALLER"  # "uv" (default) or "pip"
 IN_USE_STATES = ("pending", "building", "starting", "running")
-TOUCH_EVERY = 60.0
 LOCK_WAIT = 3600.0
 
 Progress = Callable[[str], None]
@@ -57,40 +63,6 @@ class ImageBuildError(RuntimeError):
         super().__init__(message)
         self.key = key
         self.log_path = log_path
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    """A ready environment."""
-
-    key: str
-    path: Path  # the venv folder
-    python: str  # absolute path to the venv's interpreter
-    env: dict[str, str]  # variables from the ENV lines of the build scripts
-    log_path: Path
-    python_version: str = ""
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def bin(self) -> Path:
-        return self.path / "bin"
-
-    def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """``base`` (default: this process's environment) with the venv activated and the
-        ENV lines applied (``$VAR`` in their values expanded against ``base``)."""
-        from ...core.buildscript import expand
-
-        env = dict(os.environ if base is None else base)
-        env.pop("PYTHONHOME", None)
-        env["VIRTUAL_ENV"] = str(self.path)
-        env["PATH"] = str(self.bin) + os.pathsep + env.get("PATH", "")
-        for name, value in self.env.items():
-            env[name] = expand(value, env)
-        return env
-
-
-def _marker(home: Home, key: str) -> Path:
-    return home.venvs / key / MARKER
 
 
 def _built(home: Home, key: str, spec: ImageSpec, interp: Interpreter) -> BuiltImage:
@@ -133,48 +105,6 @@ def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) 
 def _stderr(line: str) -> None:
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
-
-
-def _touch(home: Home, key: str, marker: Path, mtime: float) -> None:
-    now = time.time()
-    if now - mtime < TOUCH_EVERY:
-        return
-    try:
-        os.utime(marker, (now, now))
-    except OSError:
-        return
-    try:
-        if "localtailr.store" in sys.modules:
-            from ... import store
-
-            store.write(store.connection(home),
-                        "UPDATE images SET last_used = ? WHERE key = ?", (now, key))
-        elif home.db_path.exists():
-            conn = sqlite3.connect(home.db_path, timeout=5, isolation_level=None)
-            try:
-                conn.execute("UPDATE images SET last_used = ? WHERE key = ?", (now, key))
-            finally:
-                conn.close()
-    except sqlite3.Error:
-        pass  # last_used is advisory; the marker's mtime holds it too
-
-
-def built_from_marker(home: Home, key: str) -> BuiltImage | None:
-    """The ready image with this key as its marker describes it, or None."""
-    path = home.venvs / key
-    try:
-        data = json.loads((path / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    return BuiltImage(
-        key=key,
-        path=path,
-        python=str(path / "bin" / "python"),
-        env=dict(data.get("env", {})),
-        log_path=path / LOG_NAME,
-        python_version=data.get("python", ""),
-        warnings=tuple(data.get("warnings", [])),
-    )
 
 
 # -- building -------------------------------------------------------------------------
@@ -676,31 +606,3 @@ def _lock_free(home: Home, key: str) -> bool:
         return False
     lock.release()
     return True
-
-
-# -- fast look-up by the raw text that defined an image (for `localtailr run`) --------
-
-
-def alias_lookup(home: Home, alias: str) -> BuiltImage | None:
-    """The ready image last recorded under ``alias`` (a hash of raw inputs), or None."""
-    try:
-        key = (home.venvs / ".alias" / alias).read_text().strip()
-    except OSError:
-        return None
-    marker = _marker(home, key)
-    try:
-        st = os.stat(marker)
-    except OSError:
-        return None
-    built = built_from_marker(home, key)
-    if built is not None:
-        _touch(home, key, marker, st.st_mtime)
-    return built
-
-
-def alias_remember(home: Home, alias: str, key: str) -> None:
-    folder = home.venvs / ".alias"
-    folder.mkdir(exist_ok=True)
-    tmp = folder / f".{alias}.{os.getpid()}"
-    tmp.write_text(key)
-    os.replace(tmp, folder / alias)

@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.image_key import current_interpreter_path
+
 STRICT_ENV = "LOCALTAILR_STRICT_PYTHON"
 ACCEPTED = "'auto', a version such as '3.12' or '3.12.1', or a specifier such as '>=3.11'"
 _VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -41,8 +43,7 @@ class Interpreter:
 
 def current() -> Interpreter:
     """The interpreter running this process (the base one when this is a venv)."""
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    path = os.path.realpath(base)
+    path = current_interpreter_path()
     version = ".".join(str(p) for p in sys.version_info[:3])
     return Interpreter(path, version)
 
