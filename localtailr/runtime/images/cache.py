@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ...core.home import Home
+from ...core.image_key import current_interpreter_path
 from ...core.image_spec import ImageSpec, host_paths, source_folder
 from .built import (  # noqa: F401 (re-exported: the cache's public names)
     LOG_NAME,
@@ -45,6 +45,7 @@ from .built import (  # noqa: F401 (re-exported: the cache's public names)
 from .built import marker_path as _marker
 from .built import touch as _touch
 from .interpreters import Interpreter
+from .keylock import KeyLock, Timeout
 
 PTH_NAME = "_localtailr_host.pth"
 WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
@@ -154,6 +155,8 @@ def network_available(timeout: float = 1.5) -> bool:
     result: list[bool] = [False]
 
     def probe() -> None:
+        import socket  # only when asked whether there is a network (not when offline is set)
+
         try:
             socket.create_connection((host, 443), timeout=timeout).close()
             result[0] = True
@@ -304,12 +307,17 @@ class _Builder:
         reqs = list(self.spec.requirements)
         links = ["--find-links", self.wheelhouse] if self.wheelhouse else []
         if self.uv:
-            # bytecode compiled now, once, rather than by the first run of each module
-            argv = [self.uv, "pip", "install", "--no-config", "--compile-bytecode",
-                    "--python", str(python), *links]
+            # Bytecode compiled now, once, rather than by the first run of each module: here
+            # when the environment's interpreter is this one (uv would start it for that),
+            # else by uv.
+            here = self.interp.path == current_interpreter_path()
+            argv = [self.uv, "pip", "install", "--no-config",
+                    *([] if here else ["--compile-bytecode"]), "--python", str(python), *links]
             if self.offline:
                 argv.append("--offline")
             self.run(argv + reqs, "installing requirements")
+            if here:
+                self.compile_bytecode()
             return
         if not _has_pip(str(python)):
             self.run([str(python), "-m", "ensurepip", "--default-pip"], "installing pip")
@@ -318,6 +326,23 @@ class _Builder:
         if self.offline:
             argv.append("--no-index")
         self.run(argv + reqs, "installing requirements")
+
+    def compile_bytecode(self) -> None:
+        """Compile every module in site-packages, as ``uv pip install --compile-bytecode``
+        does, in this process (same interpreter, so the same bytecode and cache tag)."""
+        import py_compile
+
+        started, count = time.monotonic(), 0
+        for root, _dirs, files in os.walk(_site_packages(self.tmp)):
+            for name in files:
+                if name.endswith(".py"):
+                    # a module that does not compile (Python 2 leftovers) is skipped, as uv does
+                    py_compile.compile(os.path.join(root, name), doraise=False, quiet=2,
+                                       optimize=0)
+                    count += 1
+        self.log.write(f"Bytecode compiled {count} files in "
+                       f"{(time.monotonic() - started) * 1e3:.0f}ms (in-process)\n")
+        self.log.flush()
 
     def write_pth(self) -> None:
         site = _site_packages(self.tmp)
@@ -387,18 +412,14 @@ def _folder_size(path: Path) -> int:
     return total
 
 
-def _lock(home: Home, key: str):
-    from filelock import FileLock
-
+def _lock(home: Home, key: str) -> KeyLock:
     locks = home.venvs / ".locks"
     locks.mkdir(exist_ok=True)
-    return FileLock(str(locks / f"{key}.lock"))
+    return KeyLock(str(locks / f"{key}.lock"))
 
 
 def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
            progress: Progress) -> BuiltImage:
-    from filelock import Timeout
-
     home.ensure()
     lock = _lock(home, key)
     try:
@@ -530,8 +551,6 @@ def image_log(home: Home, key: str) -> str:
 
 def remove_image(home: Home, key: str) -> bool:
     """Remove one image if no process is building it; True if removed."""
-    from filelock import Timeout
-
     from ... import store
 
     lock = _lock(home, key)
@@ -597,8 +616,6 @@ def _in_use(home: Home) -> set[str]:
 
 
 def _lock_free(home: Home, key: str) -> bool:
-    from filelock import Timeout
-
     lock = _lock(home, key)
     try:
         lock.acquire(timeout=0)
