@@ -174,6 +174,12 @@ def test_the_history_page_restores_through_its_form(client, localtailr_home):
                        headers={"Origin": "http://localhost"})
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/blobs/history?name=p.txt")
     assert Blob().get("p.txt") == b"first" and len(Blob().history("p.txt")) == 3
+    User.add("alice", "A", "B", "a@example.com", "pw")
+    Blob().put("q.txt", "1", ACL(read=["alice", "root"], write=["root"]))
+    Blob().put("q.txt", "2")
+    assert 'action="/api/blob/restore"' in client.get("/blobs/history?name=q.txt").get_data(as_text=True)
+    as_alice = client.get("/blobs/history?name=q.txt", headers={"X-Localtailr-User": "alice"})
+    assert as_alice.status_code == 200 and "/api/blob/restore" not in as_alice.get_data(as_text=True)
 
 
 def test_a_keys_history_page_shows_its_versions_and_restores_for_a_writer(client, localtailr_home):

@@ -308,7 +308,8 @@ def blob_history_page():
     name = request.args.get("name", "")
     versions = blob_history.history(ctx, name)
     return render_template("blob_history.html", name=name, versions=versions,
-                           lineage=lineage.blob(ctx, name))
+                           lineage=lineage.blob(ctx, name),
+                           may_write=acl.allowed(ctx, blob.resource(name), "write"))
 
 
 @bp.route("/commits")
