@@ -5,6 +5,7 @@ opens the page, and ``reset`` refuses a folder that is not a home."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import sqlite3
@@ -141,6 +142,19 @@ def test_up_detached_prints_the_page_url_with_its_token(localtailr_home, cli):
     assert "already running" in again.stdout and f"?token={token}" in again.stdout
     log = daemon_mod.log_path(localtailr_home.home).read_text()
     assert token not in log
+
+
+def test_status_prints_the_page_url_with_its_token(localtailr_home, cli):
+    assert cli("up", "-d").returncode == 0
+    token = security.token(localtailr_home.home)
+    text = cli("status").stdout
+    [line] = [w for w in text.split() if w.startswith("http")]
+    assert line.endswith(f"/?token={token}")
+    parts = urlsplit(line)
+    assert _get(line, f"{parts.path}?{parts.query}").status == 302  # accepted: sets the cookie
+    data = json.loads(cli("status", "--json").stdout)
+    assert data["page"] == line and "token" not in data["url"]
+    assert token not in daemon_mod.log_path(localtailr_home.home).read_text()
 
 
 # -- reset refuses what is not a home ----------------------------------------------------------
