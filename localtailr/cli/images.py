@@ -9,6 +9,7 @@ import time
 
 import click
 
+from ..core.home import user_umask
 from .common import caller_options, table
 
 
@@ -128,6 +129,7 @@ def run(opts, script, args, params):
     # Replace this process with the script: no extra interpreter waiting in between,
     # signals and the exit code go straight through.
     os.chdir(launch.cwd)
+    os.umask(user_umask())  # the script writes files as the user would (the home stays 077)
     os.execve(launch.argv[0], launch.argv, env)
 
 
