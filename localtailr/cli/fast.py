@@ -50,15 +50,20 @@ def run_script(argv: list[str]) -> bool:
         from ..platform.context import context
         from ..runtime.images import cache as images
         from ..runtime.process import script_run
+        from .progress import Progress
 
         ctx = context()
+        line = Progress()  # the build's steps, on a terminal only
         try:
-            launch = script_run.prepare_script(
-                ctx.home, argv[1], {}, lambda name: kv.get(ctx, name, kv.SECRETS), args=argv[2:])
+            launch = script_run.prepare_script(ctx.home, argv[1], {}, lambda name: kv.get(
+                ctx, name, kv.SECRETS), args=argv[2:], progress=line.show)
         except images.ImageBuildError as exc:
             from .images import _show_failed_build  # click, only to report the failure
 
+            line.done()
             _show_failed_build(exc)
+        finally:
+            line.done()
     except Exception:  # noqa: BLE001 - the full command line reports it
         return False
     env = {**launch.env, "LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}

@@ -11,6 +11,7 @@ import click
 
 from ..core.home import user_umask
 from .common import caller_options, table
+from .progress import Progress
 
 
 def parse_age(text: str) -> float:
@@ -115,6 +116,7 @@ def run(opts, script, args, params):
 
     ctx = opts.ctx()
     env_user = {"LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
+    line = Progress(opts.as_json)  # the build's steps, on a terminal only
     try:
         launch = script_run.prepare_script(
             opts.home,
@@ -122,9 +124,13 @@ def run(opts, script, args, params):
             script_run.parse_params(params),
             lambda name: kv_ops.get(ctx, name, kv_ops.SECRETS),
             args=args,
+            progress=line.show,
         )
     except images.ImageBuildError as exc:
+        line.done()
         _show_failed_build(exc)
+    finally:
+        line.done()
     env = {**launch.env, **env_user}
     # Replace this process with the script: no extra interpreter waiting in between,
     # signals and the exit code go straight through.
