@@ -34,7 +34,7 @@ SECRET = "Audit-Secret-Value-93c1e"
 def test_pyproject_declares_the_package_script_dependencies_and_plugin():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == "localtailr"
-    assert project["scripts"]["localtailr"] == "localtailr.cli.main:main"
+    assert project["scripts"]["localtailr"] == "localtailr.cli.fast:main"
     names = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
     assert {"sqlite-utils", "watchdog", "croniter", "psutil", "cryptography", "virtualenv",
             "flask"} <= names
