@@ -139,3 +139,25 @@ def test_stamp_changes_at_every_commit_and_only_then(home):
     other.execute("UPDATE kv SET value = 'w'")
     other.close()
     assert changes.stamp(home) != after
+
+
+def test_watchers_are_bounded_and_reopened_for_a_new_file(tmp_path, home):
+    """Many homes watched in one process keep at most MAX_WATCHED connections open; a
+    home whose database file was made again is watched afresh."""
+    from localtailr.core.home import Home
+
+    homes = [Home(tmp_path / f"h{i}").ensure() for i in range(changes.MAX_WATCHED + 3)]
+    for h in homes:
+        changes.stamp(h)
+    assert len(changes._watchers) <= changes.MAX_WATCHED
+    h = homes[-1]
+    changes.stamp(h)
+    store.forget(h)
+    for suffix in ("", "-wal", "-shm"):
+        (h.root / (h.db_path.name + suffix)).unlink(missing_ok=True)
+    store.connection(h)
+    again = changes.stamp(h)
+    kv.put(context(h, "root", "dev"), "k", "v")
+    assert changes.stamp(h) != again
+    for x in homes:
+        store.forget(x)

@@ -14,6 +14,7 @@ from ..core.home import Home
 # process's own included), as SQLite documents.
 _watchers: dict[str, tuple[int, int, sqlite3.Connection]] = {}
 _lock = threading.Lock()
+MAX_WATCHED = 16  # homes watched at once (tests make many): beyond, the others are closed
 
 
 def stamp(home: Home) -> tuple[int, int]:
@@ -28,8 +29,13 @@ def stamp(home: Home) -> tuple[int, int]:
             ino = os.stat(path).st_ino
         hit = _watchers.get(path)
         if hit is None or hit[0] != os.getpid() or hit[1] != ino:  # first, forked or a new file
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             if hit is not None and hit[0] == os.getpid():
                 hit[2].close()
+            if len(_watchers) >= MAX_WATCHED:
+                for pid, _, old in _watchers.values():
+                    if pid == os.getpid():
+                        old.close()
+                _watchers.clear()
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             hit = _watchers[path] = (os.getpid(), ino, conn)
         return ino, hit[2].execute("PRAGMA data_version").fetchone()[0]
