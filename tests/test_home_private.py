@@ -233,3 +233,40 @@ def test_reset_still_needs_an_admin(cli, localtailr_home):
     assert KV().get("k") == "v"
     assert cli("reset", "--yes").returncode == 0
     assert not localtailr_home.home.db_path.exists()
+
+
+def test_an_entry_that_vanishes_while_the_home_is_tightened_is_skipped(tmp_path):
+    """Opening a home tightens what is in it; another process's temporary file (a key
+    rotation's ``.secret.key.PID.tmp``) may be replaced between the listing and its stat."""
+    import multiprocessing
+
+    from localtailr.core import home as home_mod
+
+    root = tmp_path / "open-home"
+    root.mkdir(mode=0o755)
+    os.chmod(root, 0o755)  # open to others: the whole tree is walked
+    for i in range(200):
+        (root / f"f{i}").write_text("x")
+    stop = multiprocessing.Event()
+    churn = multiprocessing.Process(target=_churn, args=(str(root), stop))
+    churn.start()
+    try:
+        for _ in range(200):
+            home_mod._tightened.discard(root)
+            os.chmod(root, 0o755)
+            home_mod.Home(root).tighten()  # never FileNotFoundError
+    finally:
+        stop.set()
+        churn.join(10)
+    assert os.stat(root).st_mode & 0o077 == 0
+    home_mod._tighten_entry(str(root / "never-there"))  # a vanished entry is skipped
+
+
+def _churn(root: str, stop) -> None:
+    i = 0
+    while not stop.is_set():
+        path = os.path.join(root, f".tmp.{i % 50}")
+        with open(path, "w") as f:
+            f.write("x")
+        os.unlink(path)
+        i += 1

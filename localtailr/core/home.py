@@ -61,6 +61,17 @@ def _tighten_path(path: str, mode: int) -> None:
             pass
 
 
+def _tighten_entry(path: str) -> None:
+    """Tighten one entry found in a listing, unless it is a link or has gone since (another
+    process's temporary file, replaced while the home is being opened)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISLNK(st.st_mode):
+        _tighten_path(path, st.st_mode)
+
+
 def default_path() -> Path:
     """The home folder to use: ``LOCALTAILR_HOME`` read at call time, else ``~/.localtailr``."""
     value = os.environ.get(ENV_VAR)
@@ -151,15 +162,11 @@ class Home:
         if deep:
             for top, dirs, files in os.walk(self.root):
                 for name in (*dirs, *files):
-                    path = os.path.join(top, name)
-                    st = os.lstat(path)
-                    if not stat.S_ISLNK(st.st_mode):
-                        _tighten_path(path, st.st_mode)
+                    _tighten_entry(os.path.join(top, name))
         else:
             with os.scandir(self.root) as entries:
                 for entry in entries:
-                    if not entry.is_symlink():
-                        _tighten_path(entry.path, entry.stat(follow_symlinks=False).st_mode)
+                    _tighten_entry(entry.path)
         _tightened.add(self.root)
 
     def open_private(self, path: Path, append: bool = True) -> int:
