@@ -1,8 +1,7 @@
 """Workflows run through the runtime: each task in its own process, results through the store.
 
-Runs are waited for with ``WorkflowRun.wait()``: through the daemon when there is one,
-else driven from the test process (``runtime.workflow_driver``), with real task
-subprocesses either way.
+Runs are waited for with ``WorkflowRun.wait()``, which starts the daemon if none runs; tasks
+are real subprocesses.
 """
 
 from __future__ import annotations

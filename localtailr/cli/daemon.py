@@ -6,7 +6,7 @@ import time
 
 import click
 
-from ..runtime.daemon import daemon as daemon_mod
+from ..runtime import client
 from .common import caller_options
 
 
@@ -42,21 +42,21 @@ def _duration(seconds: float) -> str:
 def up(opts, detach, port):
     """Start the daemon for the home (in the foreground unless -d)."""
     home = opts.home.ensure()
-    info = daemon_mod.running_info(home)
+    info = client.daemon_info(home)
     if info is not None:
-        opts.emit(info, f"already running: {daemon_mod._describe(info)}")
+        opts.emit(info, f"already running: {client.describe(info)}")
         return
     if detach:
         if port is not None:
             import os
 
             os.environ["LOCALTAILR_PORT"] = str(port)
-        info = daemon_mod.ensure_running(home, quiet=True)
-        opts.emit(info, daemon_mod._describe(info))
+        info = client.ensure_daemon(home, quiet=True)
+        opts.emit(info, client.describe(info))
         return
     try:
-        daemon_mod.Daemon(home, port=port).serve()
-    except daemon_mod.AlreadyRunning as exc:
+        client.serve(home, port=port)
+    except client.AlreadyRunning as exc:
         click.echo(str(exc))
 
 
@@ -66,7 +66,7 @@ def up(opts, detach, port):
 def down(opts, timeout):
     """Stop the daemon and every run it supervises; nothing is left running."""
     started = time.monotonic()
-    was = daemon_mod.stop(opts.home, timeout=timeout)
+    was = client.stop_daemon(opts.home, timeout=timeout)
     data = {"stopped": was, "seconds": round(time.monotonic() - started, 2)}
     opts.emit(data, "daemon stopped" if was else "daemon was not running (leftover runs cleaned up)")
 
@@ -75,4 +75,4 @@ def down(opts, timeout):
 @caller_options
 def status(opts):
     """The daemon (pid, uptime, web address, CPU limiting in force) and the runs by state."""
-    opts.emit(daemon_mod.status(opts.home), _status_text)
+    opts.emit(client.daemon_status(opts.home), _status_text)

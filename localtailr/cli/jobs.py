@@ -8,6 +8,7 @@ import click
 
 from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
+from ..runtime import client
 from .common import caller_options, table
 
 RUN_COLUMNS = ["run_id", "job", "version", "state", "trigger", "created", "reason"]
@@ -236,6 +237,4 @@ def logs(opts, name, run_id, follow, tail, stderr):
 
 
 def _ensure_daemon(opts) -> None:
-    from ..sdk.job import ensure_daemon
-
-    ensure_daemon(opts.home)
+    client.ensure_daemon(opts.home)

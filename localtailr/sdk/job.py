@@ -15,16 +15,10 @@ from ..core import entrypoints
 from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
+from ..runtime.client import ensure_daemon
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
-
-
-def ensure_daemon(home) -> dict:
-    """Start the daemon of ``home`` if it is not running; its info."""
-    from ..runtime.daemon import daemon
-
-    return daemon.ensure_running(home)
 
 
 class _Job:

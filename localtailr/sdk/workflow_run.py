@@ -11,7 +11,7 @@ Registered with ``sdk.workflow.set_submitter`` when ``localtailr`` is imported.
   schedule row (``runtime.schedules``) in the same transaction: an unknown
   run-after job or any other bad input saves nothing;
 - unless ``save_only``, creates the parent run (``pending``), makes sure the daemon
-  runs (``daemon.ensure_running``) and returns a ``WorkflowRun`` handle;
+  runs (``runtime.client.ensure_daemon``) and returns a ``WorkflowRun`` handle;
   ``save_only`` returns the job (a dict).
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import store
 from ..core.home import Home
+from ..runtime import client
 from . import workflow as sdk_workflow
 from .workflow import task, workflow
 
@@ -55,15 +56,9 @@ class WorkflowRun:
     def wait(self, timeout: float | None = 600.0) -> str:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
 
-        The daemon is started if it is not running; without a daemon module the run is
-        driven from this process.
+        The daemon is started if it is not running.
         """
-        if _daemon_available():
-            _start_daemon(self.home)
-        else:
-            from ..runtime.workflows.driver import drive
-
-            return drive(self.home, self.run_id, timeout or 10**9)
+        client.ensure_daemon(self.home)
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
         while (state := self.state) not in TERMINAL:
@@ -95,7 +90,7 @@ class WorkflowRun:
         from ..runtime.workflows.engine import rerun_failed
 
         new = WorkflowRun(self.home, rerun_failed(self.home, self.run_id), self.job)
-        _start_daemon(self.home)
+        client.ensure_daemon(self.home)
         return new
 
     def __int__(self) -> int:
@@ -105,19 +100,6 @@ class WorkflowRun:
         return f"WorkflowRun(job={self.job!r}, run_id={self.run_id}, state={self.state!r})"
 
 
-def _daemon_available() -> bool:
-    try:
-        import localtailr.runtime.daemon.daemon  # noqa: F401
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
-def _start_daemon(home: Home) -> None:
-    if _daemon_available():
-        from ..runtime.daemon import daemon
-
-        daemon.ensure_running(home)
 
 
 def module_folder(module_name: str, source_file: str | None = None) -> str | None:
@@ -217,10 +199,8 @@ def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
     job, run_id = save(dag_json, opts, start=not save_only, home=home)
     if run_id is None:
         return job
-    _start_daemon(home)
-    from ..store import wakeup
-
-    wakeup.notify(home)  # after the commit (jobs.start's own notify came before it)
+    client.ensure_daemon(home)
+    client.notify(home)  # after the commit (jobs.start's own notify came before it)
     return WorkflowRun(home, run_id, job["name"])
 
 

@@ -1,0 +1,64 @@
+"""The runtime as the faces see it: make sure the daemon runs, wake it, stop it, ask after it.
+
+Faces (sdk, cli, web, dt) import this module and nothing else of ``localtailr.runtime``
+(the import contract in ``.importlinter`` checks it).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ..core.home import Home
+from ..store import wakeup
+
+
+def _daemon() -> ModuleType:
+    # Imported on first use: the daemon's modules (psutil, the supervisor) take ~0.3 s, and
+    # every job and workflow task imports the Python face, which imports this client.
+    from .daemon import daemon
+
+    return daemon
+
+
+class AlreadyRunning(RuntimeError):
+    """Another daemon holds the home (``serve``)."""
+
+
+def ensure_daemon(home: Home | None = None, quiet: bool = False, timeout: float = 30.0) -> dict:
+    """The running daemon's info (``daemon.json``); start it detached first if none runs."""
+    return _daemon().ensure_running(home, quiet=quiet, timeout=timeout)
+
+
+def daemon_info(home: Home) -> dict | None:
+    """The running daemon's info, None if no daemon runs for ``home``."""
+    return _daemon().running_info(home)
+
+
+def describe(info: dict) -> str:
+    """One line saying where the daemon is: pid, URL, home and log."""
+    return _daemon()._describe(info)
+
+
+def serve(home: Home, port: int | None = None) -> None:
+    """Run the daemon in this process until it is stopped (``localtailr up --foreground``).
+    Raises AlreadyRunning if another daemon holds the home."""
+    module = _daemon()
+    try:
+        module.Daemon(home, port=port).serve()
+    except module.AlreadyRunning as exc:
+        raise AlreadyRunning(str(exc)) from exc
+
+
+def stop_daemon(home: Home | None = None, timeout: float | None = None) -> bool:
+    """Stop the home's daemon and what it runs; True if one was running."""
+    return _daemon().stop(home, timeout=timeout)
+
+
+def daemon_status(home: Home | None = None) -> dict:
+    """What ``localtailr status`` shows: the daemon (if running) and the runs by state."""
+    return _daemon().status(home)
+
+
+def notify(home: Home) -> bool:
+    """Wake the daemon (after a commit it should act on); False when none listens."""
+    return wakeup.notify(home)
