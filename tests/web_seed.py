@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from localtailr import store
+from localtailr.core.runs import TERMINAL
 from localtailr.platform import jobs
 from localtailr.platform.context import Context
 
@@ -30,7 +31,7 @@ def set_state(ctx: Context, run_id: int, state: str, reason: str | None = None,
               started: float | None = None, **columns) -> None:
     now = time.time()
     started = now if started is None else started
-    ended = now if state in jobs.TERMINAL else None
+    ended = now if state in TERMINAL else None
     with store.transaction(ctx.conn) as conn:
         sets = ", ".join(f"{k} = ?" for k in columns)
         conn.execute(
@@ -54,7 +55,7 @@ def child(ctx: Context, parent_run_id: int, task: str, state: str, reason: str |
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (p["job_id"], p["version"], parent_run_id, task, state, reason, p["run_as"],
              p["environment"], p["trigger"], attempt, now, now,
-             now if state in jobs.TERMINAL else None),
+             now if state in TERMINAL else None),
         ).lastrowid
         conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
                      (rid, now, state, reason))

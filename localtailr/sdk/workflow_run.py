@@ -25,13 +25,12 @@ from typing import Any
 
 from .. import store
 from ..core.home import Home
+from ..core.runs import TERMINAL
 from ..runtime import client
 from . import workflow as sdk_workflow
 from .workflow import task, workflow
 
 __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflow"]
-
-TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
 
 
 class WorkflowRun:

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, reques
 
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
+from ..core.runs import TERMINAL
 from ..platform import blob, groups, jobs, kv, logs, tags, users
 from ..platform.context import Context
 from . import health, queries
@@ -274,5 +275,5 @@ def log_tail(ctx):
         text = "".join(text.splitlines(keepends=True)[-lines:]) if lines else ""
     state = jobs.get_run(ctx, run_id, events=False)["state"]
     return {"run_id": run_id, "text": text, "cursor": cursor, "state": state,
-            "ended": state in jobs.TERMINAL, "at": time.time()}
+            "ended": state in TERMINAL, "at": time.time()}
 

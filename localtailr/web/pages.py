@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, render_template, request
 from ..core import environments
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
+from ..core.runs import LONG_RUNNING, TERMINAL
 from ..platform import blob, groups, jobs, kv, users
 from . import health, queries, svg
 from .security import caller_context
@@ -18,7 +19,6 @@ from .security import caller_context
 bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 25
-LONG_RUNNING = ("service", "app", "excel")
 FAILED = ("failed", "lost")
 
 
@@ -113,7 +113,7 @@ def run_page(run_id: int):
     if run["started_at"]:
         ran_for = (run["ended_at"] or time.time()) - run["started_at"]
     return render_template("run.html", run=run, graph=graph, stream=stream, ran_for=ran_for,
-                           active=run["state"] not in jobs.TERMINAL)
+                           active=run["state"] not in TERMINAL)
 
 
 def _workflow_graph(ctx, run: dict):

@@ -46,11 +46,12 @@ import psutil
 
 from ... import store
 from ...core.home import Home
+from ...core.runs import LONG_RUNNING
 from ...store import runs as run_state
 from ...store import wakeup
 from ..process import supervisor
 from ..process.forkserver_pool import ForkServers
-from ..process.supervisor import LONG_RUNNING, LaunchError, Supervised
+from ..process.supervisor import LaunchError, Supervised
 from ..schedule import scheduler
 from ..workflows import engine as workflow_runner
 
@@ -719,15 +720,11 @@ class Daemon:
                 "('pending', 'building', 'starting', 'running')", (row["job_id"], run_id)).fetchone()
             if newer:
                 return
-            cur = conn.execute(
-                "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
-                "restarts, attempt, created_at, scheduled_for) "
-                "VALUES (?, ?, 'pending', ?, ?, 'restart', ?, ?, ?, ?, ?)",
-                (row["job_id"], row["current_version"], row["run_as"], row["environment"],
-                 row["params"], quick, row["attempt"] + 1, now, now + delay))
-            new_id = cur.lastrowid
-            conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                         (new_id, now, "pending", f"restart of run {run_id} in {delay:g}s"))
+            new_id = run_state.create(
+                conn, job_id=row["job_id"], version=row["current_version"], run_as=row["run_as"],
+                environment=row["environment"], trigger="restart", params=row["params"],
+                restarts=quick, attempt=row["attempt"] + 1, scheduled_for=now + delay, now=now,
+                detail=f"restart of run {run_id} in {delay:g}s")
         if quick >= CRASH_LOOP_AFTER:
             tail = " | ".join([line for line in supervisor.log_tail(
                 self.home.run_dir(run_id) / "stderr", 25)
@@ -736,9 +733,8 @@ class Daemon:
             detail = f"{last}; restart {quick} in {delay:g}s; log tail: {tail}"
             run_state.event(self.home, run_id, "crash-looping", detail[:2000])
             run_state.event(self.home, new_id, "crash-looping", detail[:2000])
-            store.write(conn, "UPDATE runs SET reason = ? WHERE run_id = ?",
-                        (f"{row['reason'] or last} (crash-looping: restart {quick} "
-                         f"in {delay:g}s)", run_id))
+            run_state.transition(self.home, run_id, None, reason=(
+                f"{row['reason'] or last} (crash-looping: restart {quick} in {delay:g}s)"))
         if delay:
             heapq.heappush(self.timers, time.monotonic() + delay)
         else:
@@ -794,15 +790,15 @@ class Daemon:
                 continue  # its restart is the business of maybe_restart (backoff)
             now = time.time()
             with store.transaction(conn):
-                cur = conn.execute(
-                    "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, "
-                    "params, attempt, created_at) VALUES (?, ?, 'pending', ?, ?, 'restart', ?, ?, ?)",
-                    (row["job_id"], last["version"] if last else row["current_version"],
-                     last["run_as"] if last else row["owner_id"], row["environment"],
-                     last["params"] if last else "{}", (last["attempt"] + 1) if last else 1, now))
-                conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                             (cur.lastrowid, now, "pending", "restarted by the daemon"))
-            log(f"job {row['job_id']} should be running: queued run {cur.lastrowid}")
+                new_id = run_state.create(
+                    conn, job_id=row["job_id"],
+                    version=last["version"] if last else row["current_version"],
+                    run_as=last["run_as"] if last else row["owner_id"],
+                    environment=row["environment"], trigger="restart",
+                    params=last["params"] if last else "{}",
+                    attempt=(last["attempt"] + 1) if last else 1, now=now,
+                    detail="restarted by the daemon")
+            log(f"job {row['job_id']} should be running: queued run {new_id}")
 
     # -- supervision ----------------------------------------------------------------
 
@@ -859,8 +855,8 @@ class Daemon:
             for sv, (cpu, rss) in metrics:
                 conn.execute("INSERT INTO run_metrics (run_id, at, cpu, rss) VALUES (?, ?, ?, ?)",
                              (sv.run_id, at, round(cpu, 4), rss))
-                conn.execute("UPDATE runs SET peak_rss = ?, peak_cpu = ? WHERE run_id = ?",
-                             (sv.peak_rss, round(sv.peak_cpu, 3), sv.run_id))
+                run_state.set_columns(conn, sv.run_id, peak_rss=sv.peak_rss,
+                                      peak_cpu=round(sv.peak_cpu, 3))
                 sv.metric_rows += 1
                 if sv.metric_rows > supervisor.METRIC_ROWS and sv.metric_rows % 100 == 0:
                     conn.execute(

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ...core.home import Home
 from ...core.image_spec import ImageSpec, host_paths, source_folder
+from ...core.runs import ACTIVE
 from .interpreters import Interpreter
 
 MARKER = "localtailr-image.json"
@@ -42,7 +43,7 @@ PTH_NAME = "_localtailr_host.pth"
 WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
 OFFLINE_ENV = "LOCALTAILR_OFFLINE"
 INSTALLER_ENV = "LOCALTAILR_INSTALLER"  # "uv" (default) or "pip"
-IN_USE_STATES = ("pending", "building", "starting", "running")
+
 TOUCH_EVERY = 60.0
 LOCK_WAIT = 3600.0
 
@@ -509,11 +510,11 @@ def in_use_keys(home: Home) -> set[str]:
     """Image keys of runs that are pending, building, starting or running."""
     from ... import store
 
-    marks = ",".join("?" * len(IN_USE_STATES))
+    marks = ",".join("?" * len(ACTIVE))
     rows = store.connection(home).execute(
         f"SELECT DISTINCT image_key FROM runs WHERE state IN ({marks}) "
         "AND image_key IS NOT NULL",
-        IN_USE_STATES,
+        ACTIVE,
     ).fetchall()
     return {row[0] for row in rows}
 

@@ -44,7 +44,6 @@ BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its bu
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 APP_TYPES = ("app", "excel")
-LONG_RUNNING = ("service", "app", "excel")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
@@ -737,7 +736,8 @@ def start_run(home: Home, run_id: int) -> Supervised:
 
     Raises LaunchError (the run is then ``failed`` with that reason)."""
     try:
-        run_state.transition(home, run_id, "building", only_from=("pending", "building"))
+        if not run_state.transition(home, run_id, "building", only_from=("pending", "building")):
+            raise LaunchError(f"run {run_id} is no longer pending (stopped before it started)")
         info, spec = prepare(home, run_id)
         image = build_image(home, spec, home.run_dir(run_id) / "stderr")
         return launch(home, info, image)

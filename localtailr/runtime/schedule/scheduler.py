@@ -30,6 +30,7 @@ import time
 
 from ... import store
 from ...core.home import Home
+from ...store import runs
 from ...store.clock import clock
 from .plan import CATCHUP, plan
 
@@ -52,7 +53,10 @@ def create_run(
     conn: sqlite3.Connection, job_id: int, trigger: str,
     scheduled_for: float | None = None, now: float | None = None,
 ) -> int:
-    """Insert a pending run of the job's current version (inside the caller's transaction)."""
+    """Insert a pending run of the job's current version (inside the caller's transaction).
+
+    A job whose ``run_as`` user no longer exists gets its run, failed with that reason (a
+    scheduled run never silently runs as someone else)."""
     job = conn.execute(
         "SELECT j.*, v.definition FROM jobs j JOIN job_versions v "
         "ON v.job_id = j.job_id AND v.version = j.current_version WHERE j.job_id = ?",
@@ -60,23 +64,17 @@ def create_run(
     ).fetchone()
     if job is None:
         raise ValueError(f"no job {job_id}")
-    run_as = job["owner_id"]
-    user = _run_as_name(job["definition"])
-    if user:
-        found = conn.execute("SELECT user_id FROM users WHERE name = ?", (user,)).fetchone()
-        if found is not None:
-            run_as = found[0]
+    failure = None
+    try:
+        run_as = runs.run_as_id(conn, _run_as_name(job["definition"]), job["owner_id"])
+    except ValueError as exc:
+        run_as, failure = job["owner_id"], str(exc)
     at = time.time() if now is None else now
-    cur = conn.execute(
-        "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
-        "scheduled_for, created_at) VALUES (?, ?, 'pending', ?, ?, ?, '{}', ?, ?)",
-        (job_id, job["current_version"], run_as, job["environment"], trigger, scheduled_for, at),
-    )
-    run_id = int(cur.lastrowid)
-    conn.execute(
-        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, 'pending', ?)",
-        (run_id, at, trigger),
-    )
+    run_id = runs.create(conn, job_id=job_id, version=job["current_version"], run_as=run_as,
+                         environment=job["environment"], trigger=trigger,
+                         scheduled_for=scheduled_for, detail=trigger, now=at)
+    if failure is not None:
+        runs.set_state(conn, run_id, "failed", failure, now=at)
     return run_id
 
 

@@ -40,9 +40,9 @@ from typing import Any
 
 from ... import store
 from ...core.home import Home
+from ...core.runs import ACTIVE, TERMINAL
+from ...store import runs
 
-ACTIVE = ("pending", "building", "starting", "running")
-DONE = ("succeeded", "failed", "killed", "lost", "skipped")
 STOP_REQUESTED = "stop-requested"
 TASK_ERROR = "task-error"  # run_events state the task runner records with the error
 
@@ -98,51 +98,23 @@ def failure_detail(conn: sqlite3.Connection, child: sqlite3.Row) -> str:
 
 # -- writing ---------------------------------------------------------------------
 
-def _event(conn: sqlite3.Connection, run_id: int, state: str, detail: str | None, now: float) -> None:
-    conn.execute(
-        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-        (run_id, now, state, detail),
-    )
-
-
 def set_state(
     conn: sqlite3.Connection, run_id: int, state: str, reason: str | None, now: float
 ) -> None:
-    """Move a run to ``state`` (stamping started_at / ended_at) and record the event."""
-    if state == "running":
-        conn.execute(
-            "UPDATE runs SET state = ?, reason = ?, started_at = COALESCE(started_at, ?) "
-            "WHERE run_id = ?",
-            (state, reason, now, run_id),
-        )
-    elif state in DONE:
-        conn.execute(
-            "UPDATE runs SET state = ?, reason = ?, ended_at = ? WHERE run_id = ?",
-            (state, reason, now, run_id),
-        )
-    else:
-        conn.execute("UPDATE runs SET state = ?, reason = ? WHERE run_id = ?", (state, reason, run_id))
-    _event(conn, run_id, state, reason, now)
+    """Move a run to ``state`` with ``reason`` (through the runs module's table)."""
+    runs.set_state(conn, run_id, state, reason, now=now, reason=reason)
 
 
 def _new_child(
     conn: sqlite3.Connection, parent: sqlite3.Row, task_name: str, attempt: int,
     state: str, reason: str | None, now: float,
 ) -> int:
-    cur = conn.execute(
-        "INSERT INTO runs (job_id, version, parent_run_id, task_name, state, reason, run_as, "
-        "environment, trigger, params, scheduled_for, image_key, attempt, created_at, ended_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            parent["job_id"], parent["version"], parent["run_id"], task_name, state, reason,
-            parent["run_as"], parent["environment"], parent["trigger"], parent["params"],
-            parent["scheduled_for"], parent["image_key"], attempt, now,
-            now if state in DONE else None,
-        ),
-    )
-    run_id = int(cur.lastrowid)
-    _event(conn, run_id, state, reason, now)
-    return run_id
+    return runs.create(
+        conn, job_id=parent["job_id"], version=parent["version"], parent_run_id=parent["run_id"],
+        task_name=task_name, state=state, reason=reason, run_as=parent["run_as"],
+        environment=parent["environment"], trigger=parent["trigger"], params=parent["params"],
+        scheduled_for=parent["scheduled_for"], image_key=parent["image_key"], attempt=attempt,
+        now=now, detail=reason)
 
 
 # -- the engine ------------------------------------------------------------------
@@ -209,7 +181,7 @@ def _advance(conn: sqlite3.Connection, parent_run_id: int, now: float) -> tuple[
         raise ValueError(f"no run {parent_run_id}")
     if parent["parent_run_id"] is not None:
         raise ValueError(f"run {parent_run_id} is a task of workflow run {parent['parent_run_id']}")
-    if parent["state"] in DONE:
+    if parent["state"] in TERMINAL:
         return parent["state"], False
     defn = definition(conn, parent["job_id"], parent["version"])
     nodes: dict[str, dict] = defn["_nodes"]
@@ -304,7 +276,7 @@ def _end_early(
         elif child["state"] in ACTIVE:
             still += 1
             if _event_detail(conn, child["run_id"], STOP_REQUESTED) is None:
-                _event(conn, child["run_id"], STOP_REQUESTED, reason, now)
+                runs.add_event(conn, child["run_id"], STOP_REQUESTED, reason, now)
                 notify = True
     if still:
         return parent["state"], notify
@@ -352,8 +324,8 @@ def stop(home: Home, parent_run_id: int, user: str = "root") -> None:
                 f"run {parent_run_id} is a task of workflow run {row['parent_run_id']}: "
                 "stop the workflow run"
             )
-        if row["state"] not in DONE:
-            _event(conn, parent_run_id, STOP_REQUESTED, f"stopped by {user}", time.time())
+        if row["state"] not in TERMINAL:
+            runs.add_event(conn, parent_run_id, STOP_REQUESTED, f"stopped by {user}", time.time())
     advance(home, parent_run_id)
 
 
@@ -370,22 +342,17 @@ def rerun_failed(home: Home, parent_run_id: int, user_id: int | None = None) -> 
         old = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
         if old is None or old["parent_run_id"] is not None:
             raise ValueError(f"run {parent_run_id} is not a workflow run")
-        if old["state"] not in DONE:
+        if old["state"] not in TERMINAL:
             raise ValueError(
                 f"workflow run {parent_run_id} is still {old['state']}: stop it or let it "
                 "finish before rerunning its failures"
             )
-        cur = conn.execute(
-            "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
-            "scheduled_for, image_key, created_at) VALUES (?, ?, 'pending', ?, ?, 'rerun', ?, ?, ?, ?)",
-            (
-                old["job_id"], old["version"], old["run_as"] if user_id is None else user_id,
-                old["environment"], old["params"],
-                old["scheduled_for"], old["image_key"], now,
-            ),
-        )
-        new_id = int(cur.lastrowid)
-        _event(conn, new_id, "pending", f"rerun of the failures of run {parent_run_id}", now)
+        new_id = runs.create(
+            conn, job_id=old["job_id"], version=old["version"],
+            run_as=old["run_as"] if user_id is None else user_id, environment=old["environment"],
+            trigger="rerun", params=old["params"], scheduled_for=old["scheduled_for"],
+            image_key=old["image_key"], now=now,
+            detail=f"rerun of the failures of run {parent_run_id}")
         new = conn.execute("SELECT * FROM runs WHERE run_id = ?", (new_id,)).fetchone()
         for name, child in latest_children(conn, parent_run_id).items():
             if child["state"] != "succeeded":

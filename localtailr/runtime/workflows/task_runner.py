@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import sys
-import time
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -150,6 +149,7 @@ def _failure_file(home_root: str, run_id: int, detail: str) -> None:
 def run(run_id: int, home_root: str) -> int:
     """Run child run ``run_id`` of the home at ``home_root``; the exit code."""
     from localtailr import store
+    from localtailr.store import runs
 
     conn = _connect(home_root)
     try:
@@ -187,10 +187,7 @@ def run(run_id: int, home_root: str) -> int:
         _failure_file(home_root, run_id, detail)
         try:
             with store.transaction(conn):
-                conn.execute(
-                    "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                    (run_id, time.time(), TASK_ERROR, detail),
-                )
+                runs.add_event(conn, run_id, TASK_ERROR, detail)
         except Exception:  # noqa: BLE001 - the exit code still says it failed
             traceback.print_exc()
         return EXIT_FAILED
