@@ -42,6 +42,7 @@ from ... import store
 from ...core.home import Home
 from ...core.runs import ACTIVE, TERMINAL
 from ...store import runs
+from ...store.clock import now as clock_now
 
 STOP_REQUESTED = "stop-requested"
 TASK_ERROR = "task-error"  # run_events state the task runner records with the error
@@ -143,7 +144,9 @@ def _retry_at(node: dict, child: sqlite3.Row) -> float | None:
 
 
 def _ending(conn: sqlite3.Connection, parent: sqlite3.Row, defn: dict, now: float):
-    """(final state, reason) if the run must end early (stop, fail_after, expire_after)."""
+    """(final state, reason) if the run must end early (stop, fail_after, expire_after).
+
+    ``now`` is localtailr's clock (``store.clock``): a test moves it instead of sleeping."""
     stop = _event_detail(conn, parent["run_id"], STOP_REQUESTED)
     if stop is not None:
         return "killed", stop or "stopped"
@@ -167,7 +170,8 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     conn = store.connection(home)
     notify = False
     with store.transaction(conn):
-        state, notify = _advance(conn, parent_run_id, time.time() if now is None else now)
+        state, notify = _advance(conn, parent_run_id, time.time() if now is None else now,
+                                 clock_now(home) if now is None else now)
     if notify:
         from ...store import wakeup
 
@@ -175,7 +179,9 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     return state
 
 
-def _advance(conn: sqlite3.Connection, parent_run_id: int, now: float) -> tuple[str, bool]:
+def _advance(
+    conn: sqlite3.Connection, parent_run_id: int, now: float, limits_now: float
+) -> tuple[str, bool]:
     parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
     if parent is None:
         raise ValueError(f"no run {parent_run_id}")
@@ -193,7 +199,7 @@ def _advance(conn: sqlite3.Connection, parent_run_id: int, now: float) -> tuple[
         parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
     children = latest_children(conn, parent_run_id)
 
-    ending = _ending(conn, parent, defn, now)
+    ending = _ending(conn, parent, defn, limits_now)
     if ending is not None:
         return _end_early(conn, parent, defn, children, ending, now)
 
