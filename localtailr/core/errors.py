@@ -36,3 +36,8 @@ class NotFoundError(KeyError, RuntimeError, LocaltailrError):
 
 class SecretKeyError(LocaltailrError):
     """Secrets cannot be decrypted with the key in use."""
+
+
+class DiskFullError(LocaltailrError):
+    """The disk holding the home is full (SQLite's "database or disk is full"); nothing was
+    changed. Freeing space makes the store usable again."""

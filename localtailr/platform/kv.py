@@ -58,9 +58,11 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     if not names.encodable(value):
         raise ValueError(f"a {kind.label}'s value must be valid Unicode (no lone surrogates)")
     new_acl = acl.normalise(acl_) if acl_ is not None else None
-    stored = keyring.encrypt(ctx.home, value) if kind.secure else value
     res = resource(kind, ctx.environment, key)
     with store.transaction(ctx.conn) as conn:
+        # Encrypted under the write lock, which key rotation holds while it changes the
+        # keys: the token is under a key that the next rotation sees and re-encrypts.
+        stored = keyring.encrypt(ctx.home, value) if kind.secure else value
         version, exists = conn.execute(
             f"SELECT v.data_version, EXISTS (SELECT 1 FROM {kind.table}"
             " WHERE environment = ? AND key = ?) FROM pragma_data_version() AS v",
@@ -97,7 +99,22 @@ def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
         acl.require(ctx, resource(kind, ctx.environment, key), "read", f"get {kind.label}")
-    return keyring.decrypt(ctx.home, value, key) if kind.secure else value
+    if not kind.secure:
+        return value
+    try:
+        return keyring.decrypt(ctx.home, value, key)
+    except keyring.SecretKeyError:
+        # A rotation may have re-encrypted the value and dropped its old key between the
+        # read and the decryption: read both again under the write lock, which rotation
+        # holds while it changes them.
+        with store.transaction(ctx.conn) as conn:
+            row = conn.execute(
+                "SELECT token FROM secrets WHERE environment = ? AND key = ?",
+                (ctx.environment, key),
+            ).fetchone()
+            if row is None:
+                raise _missing(kind, ctx, key) from None
+            return keyring.decrypt(ctx.home, row[0], key)
 
 
 def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
@@ -168,28 +185,48 @@ def _require_exists(ctx: Context, key: str, kind: Kind) -> None:
 
 
 def rotate_key(ctx: Context) -> int:
-    """Re-encrypt every secret under a new key (admins only); returns how many were re-encrypted."""
-    from cryptography.fernet import Fernet, MultiFernet
+    """Re-encrypt every secret under a new key (admins only); returns how many were re-encrypted.
 
+    Every step that reads or changes the keys holds the database's write lock, as every
+    secret put does while it encrypts: a put never writes a token under a key that a
+    rotation is dropping. The old keys stay in the key file until no secret uses them,
+    so a rotation killed at any point leaves every secret readable.
+    """
     acl.require_admin(ctx, "rotate the secret key")
-    old = keyring.keys(ctx.home)
-    new = Fernet.generate_key()
-    # 1. new key in front: old tokens still decrypt, and so would new ones.
-    keyring.write_keys(ctx.home, [new, *old])
-    multi = MultiFernet([Fernet(k) for k in (new, *old)])
+    if ctx.conn.in_transaction:
+        # its two steps must commit apart: the old keys go only once the new tokens are in
+        raise RuntimeError("rotate the secret key outside a transaction")
     with store.transaction(ctx.conn) as conn:
+        old = keyring.keys(ctx.home)
+        new = keyring.new_key()
+        # 1. the new key in front: old tokens still decrypt, and new ones are under it.
+        keyring.write_keys(ctx.home, [new, *old])
+        multi = keyring.multi([new, *old])
         rows = conn.execute("SELECT environment, key, token FROM secrets").fetchall()
-        for env, key, token in rows:
-            try:
-                fresh = multi.rotate(token)
-            except Exception:
-                raise keyring.SecretKeyError(
-                    f"secret {key!r} in {env} cannot be decrypted with the current keys;"
-                    " nothing was rotated"
-                ) from None
-            conn.execute(
-                "UPDATE secrets SET token = ? WHERE environment = ? AND key = ?", (fresh, env, key)
-            )
-    # 2. every token is now under the new key: drop the old ones.
-    keyring.write_keys(ctx.home, [new])
+        try:
+            for env, key, token in rows:
+                conn.execute(
+                    "UPDATE secrets SET token = ? WHERE environment = ? AND key = ?",
+                    (_rotated(multi, token, env, key), env, key),
+                )
+        except BaseException:
+            keyring.write_keys(ctx.home, old)  # nothing was encrypted under the new key
+            raise
+    # 2. drop the old keys, once no secret uses them (checked under the lock again).
+    with store.transaction(ctx.conn) as conn:
+        current = keyring.keys(ctx.home)
+        if current[0] == new and len(current) > 1:
+            tokens = [t for (t,) in conn.execute("SELECT token FROM secrets")]
+            if keyring.all_under(new, tokens):
+                keyring.write_keys(ctx.home, [new])
     return len(rows)
+
+
+def _rotated(multi, token: bytes, env: str, key: str) -> bytes:
+    try:
+        return multi.rotate(token)
+    except Exception:
+        raise keyring.SecretKeyError(
+            f"secret {key!r} in {env} cannot be decrypted with the current keys;"
+            " nothing was rotated"
+        ) from None

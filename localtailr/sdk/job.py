@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..core import entrypoints
+from ..core import entrypoints, own_code
 from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
@@ -119,25 +119,40 @@ class _Job:
 
     # -- operations -----------------------------------------------------------------
 
-    def save(self) -> dict:
-        """Save the definition as a new version (the current one); return the job."""
+    def save(self) -> dict | None:
+        """Save the definition as a new version (the current one); return the job.
+
+        In a job's process importing its own code this saves nothing (see ``run``).
+        """
+        if own_code.importing():
+            return self._existing_job()
         job = _jobs.save(self._ctx(), self.to_dict(), self._acl, self.update_existing)
         self.version = job["version"]
         return job
 
-    def run(self) -> dict:
+    def run(self) -> dict | None:
         """Save the definition as a new version and start it; return the run.
 
-        Starts the daemon if it is not running (one line says where it is).
+        Starts the daemon if it is not running (one line says where it is). In a job's
+        process importing its own code (a script that deploys at its top level, with no
+        ``if __name__ == "__main__":``), it deploys nothing and returns the job's latest
+        run (None if it has none), as the platform does.
         """
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = _jobs.run(ctx, self.to_dict(), self._acl, self.update_existing)
         self.version, self.last_run = run["version"], run
         ensure_daemon(ctx.home)
         return run
 
-    def start(self) -> dict:
-        """Start the current version (a running service is left running); return the run."""
+    def start(self) -> dict | None:
+        """Start the current version (a running service is left running); return the run.
+
+        In a job's process importing its own code this starts nothing (see ``run``).
+        """
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = _jobs.start(ctx, self.job_name)
         self.last_run = run
@@ -148,13 +163,33 @@ class _Job:
         """Stop the job's active runs (a service, app or add-in stays stopped)."""
         return _jobs.stop(self._ctx(), self.job_name)
 
-    def restart(self) -> dict:
-        """Stop the job's active runs and start it again; return the new run."""
+    def restart(self) -> dict | None:
+        """Stop the job's active runs and start it again; return the new run.
+
+        In a job's process importing its own code this does nothing (see ``run``).
+        """
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = _jobs.restart(ctx, self.job_name)
         self.last_run = run
         ensure_daemon(ctx.home)
         return run
+
+    def _existing_job(self) -> dict | None:
+        try:
+            job = _jobs.get(self._ctx(), self.job_name)
+        except (KeyError, PermissionError):  # none, or not ours to see: nothing to return
+            return None
+        self.version = job["version"]
+        return job
+
+    def _existing_run(self) -> dict | None:
+        if self._existing_job() is None:
+            return None
+        latest = _jobs.runs(self._ctx(), self.job_name, limit=1)
+        self.last_run = latest[0] if latest else None
+        return self.last_run
 
     def promote(self, version: int | None = None) -> dict:
         """Copy the current version (or ``version``) to the next environment (needs PROMOTE)."""
@@ -401,9 +436,12 @@ class BatchJob(_NoFramework):
     def _schedule_dict(self) -> dict | None:
         return self.schedule.to_dict() if self.schedule is not None else None
 
-    def run(self, **params: Any) -> dict:
+    def run(self, **params: Any) -> dict | None:
         """Save the definition as a new version and start one run with ``params`` (seen by
-        the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run."""
+        the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run. In a job's process
+        importing its own code it deploys nothing and returns the latest run."""
+        if own_code.importing():
+            return self._existing_run()
         ctx = self._ctx()
         run = _jobs.run(ctx, self.to_dict(), self._acl, self.update_existing, params=params)
         self.version, self.last_run = run["version"], run

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from localtailr.core import own_code
 from localtailr.core.dag import (
     Node,
     check_containers,
@@ -33,7 +34,6 @@ DEFAULT_TASK_CPU = 0.25
 
 BATCH_JOB_ARGUMENTS = ("rundate", "scheduled_time", "started_at", "batch_name", "job_name")
 ENV_PREFIX = "DATATAILR_BATCH_ARG_"
-DONT_RUN_WORKFLOW = "DATATAILR_BATCH_DONT_RUN_WORKFLOW"
 _VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
@@ -227,16 +227,15 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
 
     A ``__main__`` function is loaded from ``source_file`` under another module
     name, so the script's ``if __name__ == "__main__":`` block does not run.
-    While importing, ``DATATAILR_BATCH_DONT_RUN_WORKFLOW=true`` makes any
-    module-level workflow call return None instead of submitting again.
+    While importing, a module-level workflow or job deploy does not deploy again
+    (``localtailr.core.own_code``).
     """
     module_name, _, qualname = reference.partition(":")
     if not module_name or not qualname:
         raise ValueError(f"invalid function reference {reference!r}: use 'module:qualname'")
-    previous = os.environ.get(DONT_RUN_WORKFLOW)
-    os.environ[DONT_RUN_WORKFLOW] = "true"  # a module-level workflow call must not submit again
     try:
-        module = _import(module_name, source_file)
+        with own_code.importing_job_code():  # a module-level deploy must not deploy again
+            module = _import(module_name, source_file)
         obj: Any = module
         for part in qualname.split("."):
             obj = getattr(obj, part)
@@ -244,11 +243,6 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
         raise TaskImportError(
             f"cannot import task function {reference!r}: {type(exc).__name__}: {exc}"
         ) from exc
-    finally:
-        if previous is None:
-            os.environ.pop(DONT_RUN_WORKFLOW, None)
-        else:
-            os.environ[DONT_RUN_WORKFLOW] = previous
     if isinstance(obj, Task):
         obj = obj.func
     if not callable(obj):

@@ -16,18 +16,17 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from localtailr.core import own_code
 from localtailr.core.dag import DAG, Node, function_reference, resolve_value, source_file_of
 from localtailr.sdk.task import (
     BATCH_JOB_ARGUMENTS,
     DEFAULT_TASK_CPU,
     DEFAULT_TASK_MEMORY,
-    DONT_RUN_WORKFLOW,
     Task,
     call_task,
     default_system_args,
@@ -323,8 +322,8 @@ def workflow(
             save_only: bool = False,
             **kwargs: Any,
         ) -> Any:
-            if os.environ.get(DONT_RUN_WORKFLOW) == "true":
-                return None
+            if local_run and own_code.workflows_held():
+                return None  # a job's process importing its code runs no tasks of its own
             overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in defaults and k != "name"}
             given = {k: (overrides[k] if overrides.get(k) is not None else v)
                      for k, v in defaults.items()}
@@ -336,6 +335,8 @@ def workflow(
                 return json.dumps({**dag.to_dict(), "workflow": _json_options(opts)}, indent=2)
             if local_run:
                 return run_local(dag)
+            # while held (a job's process importing its code) the submitter deploys
+            # nothing and returns the existing run or job
             return submit(dag.to_dict(), opts, save_only)
 
         wrapper.__localtailr_workflow__ = True  # type: ignore[attr-defined]

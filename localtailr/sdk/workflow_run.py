@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
+from ..core import own_code
 from ..core.home import Home
 from ..core.runs import TERMINAL
 from ..runtime import client
@@ -55,8 +56,13 @@ class WorkflowRun:
     def wait(self, timeout: float | None = 600.0) -> str:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
 
-        The daemon is started if it is not running.
+        The daemon is started if it is not running. Called from inside the run (a task
+        whose module waits for its workflow at the top level) it cannot end: the current
+        state is returned.
         """
+        own = _own_run(self.home)
+        if own is not None and self.run_id in (own["run_id"], own["parent_run_id"]):
+            return self.state
         client.ensure_daemon(self.home)
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
@@ -192,15 +198,56 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
     return workflows.save(ctx, definition, acl_, start)
 
 
-def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict:
-    """The submitter ``sdk.workflow`` calls: save, and unless ``save_only`` run."""
+def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
+    """The submitter ``sdk.workflow`` calls: save, and unless ``save_only`` run.
+
+    In a job's process importing its own code (``own_code``) nothing is saved or run:
+    the existing run (or with ``save_only`` the job) is returned, None if there is none.
+    """
     home = Home.current()
+    if own_code.workflows_held():
+        return existing(home, opts, save_only)
     job, run_id = save(dag_json, opts, start=not save_only, home=home)
     if run_id is None:
         return job
     client.ensure_daemon(home)
     client.notify(home)  # after the commit (jobs.start's own notify came before it)
     return WorkflowRun(home, run_id, job["name"])
+
+
+def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
+    """The workflow's job (``save_only``) or run as it is: the run this process is a task
+    of, else the latest run; None if there is none (or the caller may not read it)."""
+    from ..platform import jobs
+    from ..platform.context import context
+
+    environment = getattr(opts.get("environment"), "value", opts.get("environment"))
+    ctx = context(home, environment=environment)
+    name = jobs.normalise_name(opts["name"])
+    try:
+        if save_only:
+            return jobs.get(ctx, name)
+        own = _own_run(home)
+        if own is not None and own["job"] == name and own["environment"] == ctx.environment:
+            return WorkflowRun(home, own["parent_run_id"] or own["run_id"], name)
+        latest = jobs.runs(ctx, name, limit=1)  # newest first, task runs left out
+    except (KeyError, PermissionError):
+        return None
+    return WorkflowRun(home, latest[0]["run_id"], name) if latest else None
+
+
+def _own_run(home: Home) -> dict | None:
+    """The run this process is (``LOCALTAILR_RUN_ID``), None outside a run."""
+    from ..platform import jobs
+    from ..platform.context import context
+
+    value = os.environ.get("LOCALTAILR_RUN_ID", "")
+    if not value.isdigit():
+        return None
+    try:
+        return jobs.get_run(context(home), int(value), events=False)
+    except (KeyError, PermissionError):
+        return None
 
 
 sdk_workflow.set_submitter(submit)

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..core.errors import DiskFullError
 from ..core.home import Home
 
 BUSY_TIMEOUT_MS = 5000
 
-# Each migration takes the schema from version N-1 to N. Never edit a released
-# migration: append a new one.
-MIGRATIONS: list[str] = [
+# Each migration takes the schema from version N-1 to N: an SQL script, or a function
+# of the connection for what SQL alone cannot say. Never edit a released migration:
+# append a new one. They run with foreign keys off (a table rebuilt must not cascade
+# its drop), and the result is checked with ``PRAGMA foreign_key_check``.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: identity and data
     """
     CREATE TABLE users (
@@ -174,9 +178,63 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 3: job and run ids are never reused (see below)
+    lambda conn: _never_reuse_ids(conn),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _never_reuse_ids(conn: sqlite3.Connection) -> None:
+    """Migration 3: ``jobs`` and ``runs`` get AUTOINCREMENT keys, keeping their rows.
+
+    Without it SQLite hands the largest removed id out again: a job deployed again after
+    ``job rm`` got the old job's id (and whatever was cached under it) and its runs the
+    old runs' ids and folders.
+    """
+    for table, key in (("jobs", "job_id"), ("runs", "run_id")):
+        _autoincrement(conn, table, key)
+    # A run folder left behind by a removed run must not be taken by a new run either.
+    runs = os.path.join(os.path.dirname(conn.execute("PRAGMA database_list").fetchone()[2]), "runs")
+    try:
+        highest = max((int(n) for n in os.listdir(runs) if n.isdigit()), default=0)
+    except OSError:
+        highest = 0
+    _raise_sequence(conn, "runs", highest)
+
+
+def _autoincrement(conn: sqlite3.Connection, table: str, key: str) -> None:
+    """Rebuild ``table`` with ``key INTEGER PRIMARY KEY AUTOINCREMENT`` (SQLite's recipe:
+    a new table, the rows copied, the old one dropped, the new one renamed; indexes made
+    again). Columns added by later migrations are kept: the copy names them all."""
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    primary = re.compile(rf"\b{key}\s+INTEGER\s+PRIMARY\s+KEY\b(?!\s+AUTOINCREMENT)", re.I)
+    if not primary.search(sql):
+        return
+    new_sql = primary.sub(f"{key} INTEGER PRIMARY KEY AUTOINCREMENT", sql, count=1)
+    new_sql = re.sub(rf"^CREATE\s+TABLE\s+\"?{table}\"?", f"CREATE TABLE {table}_new", new_sql,
+                     count=1, flags=re.I)
+    indexes = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,))]
+    columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+    conn.execute(new_sql)
+    conn.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+    for index in indexes:
+        conn.execute(index)
+
+
+def _raise_sequence(conn: sqlite3.Connection, table: str, at_least: int) -> None:
+    """Make the next AUTOINCREMENT id of ``table`` greater than ``at_least``."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    if row is None:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, at_least))
+    elif row[0] < at_least:
+        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (at_least, table))
 
 _local = threading.local()
 
@@ -198,11 +256,18 @@ def connect(home: Home) -> sqlite3.Connection:
             pass
     conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if mode != "wal":
-        write(conn, "PRAGMA journal_mode = WAL")
-    _configure(conn)
-    migrate(conn)
+    try:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            write(conn, "PRAGMA journal_mode = WAL")
+        _configure(conn)
+        migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        if is_full(exc, str(home.root)):
+            # a new connection needs room for the WAL index: a full disk stops even reads
+            raise disk_full(str(home.root), exc) from exc
+        raise
     return conn
 
 
@@ -250,15 +315,28 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database up to ``target``, one migration a transaction."""
+    """Bring the database up to ``target``, in one transaction."""
     if schema_version(conn) >= target:
         return schema_version(conn)
-    with transaction(conn):
-        current = schema_version(conn)
-        for version in range(current + 1, target + 1):
-            for statement in _statements(MIGRATIONS[version - 1]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before
+    try:
+        with transaction(conn):
+            current = schema_version(conn)
+            for version in range(current + 1, target + 1):
+                step = MIGRATIONS[version - 1]
+                if callable(step):
+                    step(conn)
+                else:
+                    for statement in _statements(step):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version}")
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(
+                    f"migration to schema {target} would leave rows pointing at nothing"
+                    f" ({[tuple(r) for r in broken[:5]]}); nothing was changed")
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return schema_version(conn)
 
 
@@ -279,13 +357,71 @@ def is_locked(exc: BaseException) -> bool:
     )
 
 
+# Below this much free space, a disk I/O error is taken for a full disk: SQLite reports
+# "disk I/O error" when it cannot grow the WAL index of a new connection, and Python
+# does not show the errno (ENOSPC) behind it.
+LOW_SPACE = 1 << 20
+
+
+def is_full(exc: BaseException, folder: str) -> bool:
+    """Whether ``exc`` means the disk holding ``folder`` is full: SQLITE_FULL (no room on
+    the disk, or under ``max_page_count``), or an I/O error with next to no room left."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < LOW_SPACE
+
+
+def folder_of(conn: sqlite3.Connection) -> str:
+    try:
+        return os.path.dirname(conn.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:
+        return "the home"
+
+
+def disk_full(folder: str, exc: BaseException) -> DiskFullError:
+    """The one clear error a user sees on a full disk: what happened, and what to do."""
+    detail = str(exc) if "full" in str(exc) else f"{exc}: the disk is full"
+    return DiskFullError(
+        f"the database in {folder} cannot be written: {detail}; nothing was changed."
+        f" Free some space on that disk (see `df -h {folder}`), then try again"
+    )
+
+
+def _check_full(conn: sqlite3.Connection, exc: BaseException) -> None:
+    """Raise DiskFullError (from ``exc``) if ``exc`` means the disk is full."""
+    if isinstance(exc, sqlite3.Error):
+        folder = folder_of(conn)
+        if is_full(exc, folder):
+            raise disk_full(folder, exc) from exc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls some failed transactions back itself (a full disk does): a second
+    # ROLLBACK would fail with "no transaction is active" and hide the real error.
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 50) -> sqlite3.Cursor:
     """Run one statement on its own (autocommit), retrying with backoff while the database
-    answers "locked" (beyond busy_timeout)."""
+    answers "locked" (beyond busy_timeout); DiskFullError if the disk is full."""
     for attempt in range(attempts):
         try:
             return conn.execute(sql, args)
         except sqlite3.OperationalError as exc:
+            _check_full(conn, exc)
             if not is_locked(exc) or attempt == attempts - 1:
                 raise
             time.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
@@ -296,7 +432,8 @@ def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction (``BEGIN IMMEDIATE``); commits on success, rolls back on error.
 
-    Nested use joins the outer transaction.
+    Nested use joins the outer transaction. A full disk raises DiskFullError, with the
+    transaction rolled back and the connection usable again once there is room.
     """
     if conn.in_transaction:
         yield conn
@@ -308,14 +445,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("BEGIN IMMEDIATE")
             break
         except sqlite3.OperationalError as exc:
+            _check_full(conn, exc)
             if not is_locked(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.1)
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        _rollback(conn)
+        _check_full(conn, exc)
         raise
     else:
         while True:
@@ -324,7 +463,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
                 return
             except sqlite3.OperationalError as exc:
                 if not is_locked(exc) or time.monotonic() > deadline:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
+                    _check_full(conn, exc)
                     raise
                 time.sleep(delay)
 

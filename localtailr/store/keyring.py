@@ -3,8 +3,9 @@
 The key file holds one key a line, newest first; all of them decrypt, the
 first encrypts (``MultiFernet``). ``LOCALTAILR_SECRET_KEY`` (comma-separated
 keys) overrides the file. Rotation adds a new key in front, re-encrypts every
-secret, then drops the old keys, so a crash at any step leaves every secret
-readable.
+secret, then drops the old keys once no secret uses them, so a crash at any step
+leaves every secret readable. The key file is changed, and secrets are encrypted,
+only under the database's write lock (``platform/kv.py``).
 """
 
 from __future__ import annotations
@@ -68,11 +69,35 @@ def _create_key_file(home: Home) -> None:
 
 
 def fernet(home: Home):
+    return multi(keys(home))
+
+
+def new_key() -> bytes:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key()
+
+
+def multi(key_list: list[bytes]):
+    """A MultiFernet of ``key_list``: the first encrypts, all decrypt."""
     # cryptography is imported on first use: it costs ~30 ms, which a job that
     # never reads a secret should not pay.
     from cryptography.fernet import Fernet, MultiFernet
 
-    return MultiFernet([Fernet(k) for k in keys(home)])
+    return MultiFernet([Fernet(k) for k in key_list])
+
+
+def all_under(key: bytes, tokens: list[bytes]) -> bool:
+    """Whether every token decrypts with ``key`` alone."""
+    from cryptography.fernet import Fernet, InvalidToken
+
+    f = Fernet(key)
+    try:
+        for token in tokens:
+            f.decrypt(token)
+    except InvalidToken:
+        return False
+    return True
 
 
 def encrypt(home: Home, value: str) -> bytes:

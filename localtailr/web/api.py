@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, send_file
 
-from ..core.errors import NotFoundError
+from ..core.errors import DiskFullError, NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
 from ..core.runs import TERMINAL
 from ..platform import blob, groups, jobs, kv, logs, tags, users
@@ -101,6 +101,8 @@ def dispatch(cmd: str, sub: str):
         return _error(403, str(exc))
     except NotFoundError as exc:
         return _error(404, str(exc))
+    except DiskFullError as exc:
+        return _error(507, str(exc))  # Insufficient Storage
     except (ValueError, TypeError) as exc:
         return _error(400, str(exc))
     if isinstance(result, Response):

@@ -90,10 +90,30 @@ def resolve(module, qualname: str):
     return obj
 
 
+# Set while the job imports its own code: a deploy call at a script's top level (no
+# ``if __name__ == "__main__":``) then deploys nothing (localtailr/core/own_code.py reads them;
+# this file does not import the package before user code).
+IMPORTING_VARS = {"LOCALTAILR_IMPORTING_JOB_CODE": "1", "DATATAILR_BATCH_DONT_RUN_WORKFLOW": "true"}
+
+
+def load_own_code(entry: dict):
+    """``load_module(entry)`` with IMPORTING_VARS set for the time of the import."""
+    saved = {name: os.environ.get(name) for name in IMPORTING_VARS}
+    os.environ.update(IMPORTING_VARS)
+    try:
+        return load_module(entry)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def load_entrypoint(run_dir: str, entry: dict):
     name = entry.get("file") if entry.get("kind") == "script" else entry.get("module")
     try:
-        module = load_module(entry)
+        module = load_own_code(entry)
     except BaseException as exc:  # noqa: BLE001 - any failure of user code at import
         _traceback()
         fail(run_dir, f"cannot import entrypoint module {name!r}: {type(exc).__name__}: {exc}",
@@ -125,7 +145,7 @@ def _wrapper_script(run_dir: str, entry: dict, tail: str) -> str:
         f"_spec = importlib.util.spec_from_file_location('_localtailr_bootstrap', {here!r})\n"
         "_b = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(_b)\n"
         f"_entry = json.loads({json.dumps(entry)!r})\n"
-        "_fn = _b.resolve(_b.load_module(_entry), _entry['qualname'])\n"
+        "_fn = _b.resolve(_b.load_own_code(_entry), _entry['qualname'])\n"
         f"{tail}\n"
     )
     _write(run_dir, "app_main.py", text)

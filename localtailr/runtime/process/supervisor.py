@@ -199,14 +199,21 @@ _definitions: dict[tuple, dict] = {}
 
 def definition_of(home: Home, job_id: int, version: int) -> dict | None:
     """The parsed definition of a job version (cached: a version never changes; the caller
-    must not change it); None if there is no such version."""
-    try:  # the inode too: a home removed and made again has other versions
-        key = (str(home.root), os.stat(home.db_path).st_ino, job_id, version)
-    except OSError:
-        key = (str(home.root), 0, job_id, version)
+    must not change it); None if there is no such version.
+
+    The cache key holds the version's creation time beside its ids: a home made again
+    (``localtailr reset``) numbers its jobs from 1 again, and must not find the old
+    home's definitions.
+    """
+    conn = store.connection(home)
+    row = conn.execute("SELECT created_at FROM job_versions WHERE job_id = ? AND version = ?",
+                       (job_id, version)).fetchone()
+    if row is None:
+        return None
+    key = (str(home.root), job_id, version, row[0])
     found = _definitions.get(key)
     if found is None:
-        row = store.connection(home).execute(
+        row = conn.execute(
             "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?",
             (job_id, version)).fetchone()
         if row is None:

@@ -47,14 +47,24 @@ from ...store.clock import now as clock_now
 STOP_REQUESTED = "stop-requested"
 TASK_ERROR = "task-error"  # run_events state the task runner records with the error
 
-_definitions: dict[tuple[str, int, int], dict] = {}
+_definitions: dict[tuple[str, int, int, float], dict] = {}
 
 
 # -- reading ---------------------------------------------------------------------
 
 def definition(conn: sqlite3.Connection, job_id: int, version: int) -> dict:
-    """The parsed definition of a job version (cached: versions never change)."""
-    key = (str(conn.execute("PRAGMA database_list").fetchone()[2]), job_id, version)
+    """The parsed definition of a job version (cached: versions never change).
+
+    The cache key holds the version's creation time beside its ids: a home made
+    again (``localtailr reset``) numbers its jobs from 1 again, and must not find
+    the old home's definitions.
+    """
+    row = conn.execute(
+        "SELECT created_at FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"job {job_id} has no version {version}")
+    key = (str(conn.execute("PRAGMA database_list").fetchone()[2]), job_id, version, row[0])
     found = _definitions.get(key)
     if found is None:
         row = conn.execute(
