@@ -20,7 +20,6 @@ import wf_runtime_tasks as wt
 from localtailr import store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime.workflows import engine as workflow_runner
 from localtailr.sdk.workflow import WorkflowBuildError
 from localtailr.sdk.workflow_run import WorkflowRun
 
@@ -99,7 +98,7 @@ def test_rerun_of_an_active_run_is_refused(localtailr_home):
     ctx = context()
     run_id = jobs.start(ctx, run["name"])["run_id"]
     with pytest.raises(ValueError, match="still pending"):
-        workflow_runner.rerun_failed(localtailr_home.home, run_id)
+        jobs.rerun(ctx, run_id, failed_only=True)
 
 
 def _stop_once_running(run: WorkflowRun, task: str) -> None:

@@ -184,10 +184,12 @@ def job_restart(opts, name):
 
 @job.command("rerun")
 @click.argument("run_id", type=int)
+@click.option("--failed-only", is_flag=True,
+              help="A workflow run: run only the tasks that did not succeed, reuse the rest.")
 @caller_options
-def job_rerun(opts, run_id):
+def job_rerun(opts, run_id, failed_only):
     """Run again the job, version and parameters of RUN_ID."""
-    run = job_ops.rerun(opts.ctx(), run_id)
+    run = job_ops.rerun(opts.ctx(), run_id, failed_only=failed_only)
     _ensure_daemon(opts)
     opts.emit(run, lambda r: f"run {r['run_id']} of {r['job']} (rerun of {run_id}): {r['state']}")
 

@@ -643,10 +643,9 @@ def rerun(ctx: Context, run_id: int, failed_only: bool = False) -> dict:
     the others' results are reused (Pachyderm's restart_datum).
     """
     if failed_only:
-        from ..runtime.workflows import engine as workflow_runner
-
         _require_run(ctx, _run_row(ctx, run_id), "operate", "rerun failures")
-        new_id = workflow_runner.rerun_failed(ctx.home, run_id, ctx.caller.user_id)
+        with store.transaction(ctx.conn) as conn:
+            new_id = runs_store.rerun_failures(conn, run_id, ctx.caller.user_id)
         notify(ctx.home)
         return get_run(ctx, new_id, events=False)
     with store.transaction(ctx.conn) as conn:

@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import store
 from ..core import own_code
 from ..core.home import Home
 from ..core.runs import TERMINAL
+from ..platform import jobs, workflows
+from ..platform.context import Context, context
 from ..runtime import client
 from . import workflow as sdk_workflow
 from .workflow import task, workflow
@@ -36,22 +37,24 @@ __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflo
 
 class WorkflowRun:
     """A handle on one workflow run: ``state``, ``wait()``, ``results()``, ``tasks()``,
-    ``stop()``, ``rerun_failed()``."""
+    ``stop()``, ``rerun_failed()``. Each call is made as the caller of the moment
+    (``LOCALTAILR_USER``), with that caller's rights on the workflow's job."""
 
     def __init__(self, home: Home, run_id: int, job: str):
         self.home = home
         self.run_id = run_id
         self.job = job
 
+    def _ctx(self) -> Context:
+        return context(self.home)
+
     @property
     def state(self) -> str:
-        conn = store.connection(self.home)
-        return conn.execute("SELECT state FROM runs WHERE run_id = ?", (self.run_id,)).fetchone()[0]
+        return jobs.get_run(self._ctx(), self.run_id, events=False)["state"]
 
     @property
     def reason(self) -> str | None:
-        conn = store.connection(self.home)
-        return conn.execute("SELECT reason FROM runs WHERE run_id = ?", (self.run_id,)).fetchone()[0]
+        return jobs.get_run(self._ctx(), self.run_id, events=False)["reason"]
 
     def wait(self, timeout: float | None = 600.0) -> str:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
@@ -74,27 +77,20 @@ class WorkflowRun:
         return state
 
     def results(self) -> dict[str, Any]:
-        """``{task name: result}`` of the tasks that succeeded."""
-        from ..runtime.workflows.engine import results
-
-        return results(self.home, self.run_id)
+        """``{task name: result}`` of the tasks that succeeded (needs READ)."""
+        return workflows.results(self._ctx(), self.run_id)
 
     def tasks(self) -> list[dict]:
-        """Every task attempt: state, reason, times, result repr, error."""
-        from ..runtime.workflows.engine import tasks
-
-        return tasks(self.home, self.run_id)
+        """Every task attempt: state, reason, times, result repr, error (needs READ)."""
+        return workflows.tasks(self._ctx(), self.run_id)
 
     def stop(self) -> None:
-        from ..runtime.workflows.engine import stop
-
-        stop(self.home, self.run_id, os.environ.get("LOCALTAILR_USER") or "root")
+        """Stop the run: its running tasks are killed, the rest skipped (needs OPERATE)."""
+        workflows.stop(self._ctx(), self.run_id)
 
     def rerun_failed(self) -> WorkflowRun:
-        """A new run that reuses what succeeded here and runs the rest."""
-        from ..runtime.workflows.engine import rerun_failed
-
-        new = WorkflowRun(self.home, rerun_failed(self.home, self.run_id), self.job)
+        """A new run that reuses what succeeded here and runs the rest (needs OPERATE)."""
+        new = WorkflowRun(self.home, workflows.rerun_failed(self._ctx(), self.run_id), self.job)
         client.ensure_daemon(self.home)
         return new
 
@@ -188,8 +184,6 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
 
     Returns (the job, the new run id or None), all in one transaction.
     """
-    from ..platform import workflows
-    from ..platform.context import context
     from .acl import acl_dict
 
     definition = build_definition(dag_json, opts)
@@ -218,9 +212,6 @@ def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict | 
 def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
     """The workflow's job (``save_only``) or run as it is: the run this process is a task
     of, else the latest run; None if there is none (or the caller may not read it)."""
-    from ..platform import jobs
-    from ..platform.context import context
-
     environment = getattr(opts.get("environment"), "value", opts.get("environment"))
     ctx = context(home, environment=environment)
     name = jobs.normalise_name(opts["name"])
@@ -238,9 +229,6 @@ def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | No
 
 def _own_run(home: Home) -> dict | None:
     """The run this process is (``LOCALTAILR_RUN_ID``), None outside a run."""
-    from ..platform import jobs
-    from ..platform.context import context
-
     value = os.environ.get("LOCALTAILR_RUN_ID", "")
     if not value.isdigit():
         return None

@@ -16,6 +16,9 @@ from .. import store
 from ..core.home import Home
 from ..core.runs import CREATED_AS, STATES, TERMINAL, TransitionError, allowed, check_state
 
+STOP_REQUESTED = "stop-requested"  # the event that asks the daemon to stop a run
+TASK_ERROR = "task-error"  # the event a workflow task records with its error
+
 _COLUMNS = {"reason", "pid", "pid_create_time", "port", "url", "exit_code", "restarts",
             "peak_rss", "peak_cpu", "image_key", "started_at", "ended_at", "attempt"}
 
@@ -118,8 +121,8 @@ def request_stop(conn: sqlite3.Connection, run_id: int, detail: str, now: float 
     now = time.time() if now is None else now
     if set_state(conn, run_id, "killed", detail, only_from=("pending",), now=now):
         return "killed"
-    add_event(conn, run_id, "stop-requested", detail, now)
-    return "stop-requested"
+    add_event(conn, run_id, STOP_REQUESTED, detail, now)
+    return STOP_REQUESTED
 
 
 def add_event(conn: sqlite3.Connection, run_id: int, kind: str, detail: str | None,
@@ -143,3 +146,67 @@ def _check_columns(columns: dict) -> None:
     bad = set(columns) - _COLUMNS
     if bad:
         raise ValueError(f"unknown run columns {sorted(bad)}")
+
+
+# -- workflow runs ---------------------------------------------------------------------
+
+
+def latest_children(conn: sqlite3.Connection, parent_run_id: int) -> dict[str, sqlite3.Row]:
+    """The last attempt of each node of a workflow run: ``{task name: run row}``."""
+    out: dict[str, sqlite3.Row] = {}
+    for row in conn.execute(
+        "SELECT * FROM runs WHERE parent_run_id = ? ORDER BY run_id", (parent_run_id,)
+    ):
+        out[row["task_name"]] = row
+    return out
+
+
+def event_detail(conn: sqlite3.Connection, run_id: int, kind: str) -> str | None:
+    """The detail of the run's last ``kind`` event ("" if it had none), None if there is none."""
+    row = conn.execute(
+        "SELECT detail FROM run_events WHERE run_id = ? AND state = ? ORDER BY rowid DESC LIMIT 1",
+        (run_id, kind),
+    ).fetchone()
+    return None if row is None else (row[0] or "")
+
+
+def failure_detail(conn: sqlite3.Connection, child: sqlite3.Row) -> str:
+    """Why a child failed: the task's error when it recorded one, else the run's reason."""
+    error = event_detail(conn, child["run_id"], TASK_ERROR)
+    return error or child["reason"] or child["state"]
+
+
+def rerun_failures(conn: sqlite3.Connection, parent_run_id: int, run_as: int | None = None,
+                   now: float | None = None) -> int:
+    """A new run of a workflow run's job version that runs only what did not succeed,
+    inside the caller's transaction; the new run's id.
+
+    Tasks that succeeded in ``parent_run_id`` get a ``succeeded`` task in the new run with
+    a copy of their result (reason ``reused from run N``); the workflow engine runs the rest.
+    """
+    now = time.time() if now is None else now
+    old = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
+    if old is None or old["parent_run_id"] is not None:
+        raise ValueError(f"run {parent_run_id} is not a workflow run")
+    if old["state"] not in TERMINAL:
+        raise ValueError(
+            f"workflow run {parent_run_id} is still {old['state']}: stop it or let it "
+            "finish before rerunning its failures"
+        )
+    new_id = create(
+        conn, job_id=old["job_id"], version=old["version"],
+        run_as=old["run_as"] if run_as is None else run_as, environment=old["environment"],
+        trigger="rerun", params=old["params"], scheduled_for=old["scheduled_for"],
+        image_key=old["image_key"], now=now, detail=f"rerun of the failures of run {parent_run_id}")
+    for name, child in latest_children(conn, parent_run_id).items():
+        if child["state"] != "succeeded":
+            continue
+        reason = f"reused from run {child['run_id']}"
+        reused = create(
+            conn, job_id=old["job_id"], version=old["version"], parent_run_id=new_id,
+            task_name=name, state="succeeded", reason=reason, run_as=old["run_as"] if run_as is None else run_as,
+            environment=old["environment"], trigger="rerun", params=old["params"],
+            scheduled_for=old["scheduled_for"], image_key=old["image_key"], now=now, detail=reason)
+        conn.execute("INSERT INTO run_results (run_id, data, repr) "
+                     "SELECT ?, data, repr FROM run_results WHERE run_id = ?", (reused, child["run_id"]))
+    return new_id

@@ -35,7 +35,6 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from ... import store
@@ -43,9 +42,7 @@ from ...core.home import Home
 from ...core.runs import ACTIVE, TERMINAL
 from ...store import runs
 from ...store.clock import now as clock_now
-
-STOP_REQUESTED = "stop-requested"
-TASK_ERROR = "task-error"  # run_events state the task runner records with the error
+from ...store.runs import STOP_REQUESTED, failure_detail, latest_children
 
 _definitions: dict[tuple[str, int, int, float], dict] = {}
 
@@ -81,30 +78,6 @@ def definition(conn: sqlite3.Connection, job_id: int, version: int) -> dict:
             _definitions.clear()
         _definitions[key] = found
     return found
-
-
-def latest_children(conn: sqlite3.Connection, parent_run_id: int) -> dict[str, sqlite3.Row]:
-    """The last attempt of each node of a workflow run: ``{task name: run row}``."""
-    out: dict[str, sqlite3.Row] = {}
-    for row in conn.execute(
-        "SELECT * FROM runs WHERE parent_run_id = ? ORDER BY run_id", (parent_run_id,)
-    ):
-        out[row["task_name"]] = row
-    return out
-
-
-def _event_detail(conn: sqlite3.Connection, run_id: int, state: str) -> str | None:
-    row = conn.execute(
-        "SELECT detail FROM run_events WHERE run_id = ? AND state = ? ORDER BY rowid DESC LIMIT 1",
-        (run_id, state),
-    ).fetchone()
-    return None if row is None else (row[0] or "")
-
-
-def failure_detail(conn: sqlite3.Connection, child: sqlite3.Row) -> str:
-    """Why a child failed: the task's error when it recorded one, else the run's reason."""
-    error = _event_detail(conn, child["run_id"], TASK_ERROR)
-    return error or child["reason"] or child["state"]
 
 
 # -- writing ---------------------------------------------------------------------
@@ -157,7 +130,7 @@ def _ending(conn: sqlite3.Connection, parent: sqlite3.Row, defn: dict, now: floa
     """(final state, reason) if the run must end early (stop, fail_after, expire_after).
 
     ``now`` is localtailr's clock (``store.clock``): a test moves it instead of sleeping."""
-    stop = _event_detail(conn, parent["run_id"], STOP_REQUESTED)
+    stop = runs.event_detail(conn, parent["run_id"], STOP_REQUESTED)
     if stop is not None:
         return "killed", stop or "stopped"
     fail_after = defn.get("fail_after")
@@ -291,7 +264,7 @@ def _end_early(
             set_state(conn, child["run_id"], "killed", reason, now)
         elif child["state"] in ACTIVE:
             still += 1
-            if _event_detail(conn, child["run_id"], STOP_REQUESTED) is None:
+            if runs.event_detail(conn, child["run_id"], STOP_REQUESTED) is None:
                 runs.add_event(conn, child["run_id"], STOP_REQUESTED, reason, now)
                 notify = True
     if still:
@@ -324,97 +297,5 @@ def advance_all(home: Home, now: float | None = None) -> dict[int, str]:
     return out
 
 
-# -- operations on a workflow run -------------------------------------------------
-
-def stop(home: Home, parent_run_id: int, user: str = "root") -> None:
-    """Ask a workflow run to stop: its running tasks are killed, the rest skipped."""
-    conn = store.connection(home)
-    with store.transaction(conn):
-        row = conn.execute(
-            "SELECT state, parent_run_id FROM runs WHERE run_id = ?", (parent_run_id,)
-        ).fetchone()
-        if row is None:
-            raise ValueError(f"no run {parent_run_id}")
-        if row["parent_run_id"] is not None:
-            raise ValueError(
-                f"run {parent_run_id} is a task of workflow run {row['parent_run_id']}: "
-                "stop the workflow run"
-            )
-        if row["state"] not in TERMINAL:
-            runs.add_event(conn, parent_run_id, STOP_REQUESTED, f"stopped by {user}", time.time())
-    advance(home, parent_run_id)
 
 
-def rerun_failed(home: Home, parent_run_id: int, user_id: int | None = None) -> int:
-    """A new run of the same job version that runs only what did not succeed before.
-
-    Nodes that succeeded in ``parent_run_id`` get a ``succeeded`` child in the new
-    run with a copy of their result (reason ``reused from run N``); the others run
-    again. Returns the new parent run's id.
-    """
-    conn = store.connection(home)
-    now = time.time()
-    with store.transaction(conn):
-        old = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
-        if old is None or old["parent_run_id"] is not None:
-            raise ValueError(f"run {parent_run_id} is not a workflow run")
-        if old["state"] not in TERMINAL:
-            raise ValueError(
-                f"workflow run {parent_run_id} is still {old['state']}: stop it or let it "
-                "finish before rerunning its failures"
-            )
-        new_id = runs.create(
-            conn, job_id=old["job_id"], version=old["version"],
-            run_as=old["run_as"] if user_id is None else user_id, environment=old["environment"],
-            trigger="rerun", params=old["params"], scheduled_for=old["scheduled_for"],
-            image_key=old["image_key"], now=now,
-            detail=f"rerun of the failures of run {parent_run_id}")
-        new = conn.execute("SELECT * FROM runs WHERE run_id = ?", (new_id,)).fetchone()
-        for name, child in latest_children(conn, parent_run_id).items():
-            if child["state"] != "succeeded":
-                continue
-            reused = _new_child(
-                conn, new, name, 1, "succeeded", f"reused from run {child['run_id']}", now
-            )
-            conn.execute(
-                "INSERT INTO run_results (run_id, data, repr) "
-                "SELECT ?, data, repr FROM run_results WHERE run_id = ?",
-                (reused, child["run_id"]),
-            )
-    advance(home, new_id)
-    return new_id
-
-
-def tasks(home: Home, parent_run_id: int) -> list[dict]:
-    """Every attempt of every task of a workflow run, oldest first, as dicts."""
-    conn = store.connection(home)
-    rows = conn.execute(
-        "SELECT r.*, rr.repr AS result_repr FROM runs r "
-        "LEFT JOIN run_results rr ON rr.run_id = r.run_id "
-        "WHERE r.parent_run_id = ? ORDER BY r.run_id",
-        (parent_run_id,),
-    ).fetchall()
-    out = []
-    for row in rows:
-        item = dict(row)
-        if row["state"] == "failed":
-            item["error"] = failure_detail(conn, row)
-        out.append(item)
-    return out
-
-
-def results(home: Home, parent_run_id: int, names: Iterable[str] | None = None) -> dict[str, Any]:
-    """``{task name: result}`` of the tasks of a workflow run that succeeded."""
-    import pickle
-
-    conn = store.connection(home)
-    out: dict[str, Any] = {}
-    for name, child in latest_children(conn, parent_run_id).items():
-        if child["state"] != "succeeded" or (names is not None and name not in names):
-            continue
-        row = conn.execute(
-            "SELECT data FROM run_results WHERE run_id = ?", (child["run_id"],)
-        ).fetchone()
-        if row is not None:
-            out[name] = pickle.loads(row[0])
-    return out
