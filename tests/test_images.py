@@ -19,6 +19,7 @@ from localtailr.runtime.images.cache import (
     ImageBuildError,
     ensure_image,
     gc,
+    image_key,
     image_log,
     in_use_keys,
     list_images,
@@ -93,8 +94,8 @@ def test_equivalent_specs_share_a_key_and_others_do_not():
     b = ImageSpec.make("auto", ["attrs<30,>=20", "six"], "RUN echo hi")
     c = ImageSpec.make("auto", "six")
     d = ImageSpec.make("auto", "Six, attrs>=20,<30", "RUN echo bye")
-    assert a.key() == b.key()
-    assert len({a.key(), c.key(), d.key()}) == 3
+    assert image_key(a) == image_key(b)
+    assert len({image_key(a), image_key(c), image_key(d)}) == 3
 
 
 def test_malformed_requirement_is_rejected_before_any_build(home):  # noqa: F811
@@ -116,7 +117,7 @@ def test_build_hit_pins_and_import_localtailr(home, offline):  # noqa: F811
     )
     built = ensure_image(home, spec, progress=lines.append)
     assert any("installing" in line for line in lines)
-    assert built.key == spec.key()
+    assert built.key == image_key(spec)
     assert built.path == home.venvs / built.key
     assert os.path.isabs(built.python) and Path(built.python).exists()
     assert built.env == {"GREETING": "hello", "FULL": "hello-world"}
@@ -171,7 +172,7 @@ def test_unknown_package_offline_fails_fast_naming_it(home, offline):  # noqa: F
     with pytest.raises(ImageBuildError, match="localtailr-no-such-package-xyz") as info:
         ensure_image(home, spec, progress=QUIET)
     assert "offline" in str(info.value)
-    key = spec.key()
+    key = image_key(spec)
     assert not (home.venvs / key).exists()
     assert not list(home.venvs.glob(".tmp-*"))
     assert info.value.log_path.exists()
@@ -187,7 +188,7 @@ def test_failing_run_line(home, offline):  # noqa: F811
         ensure_image(home, spec, progress=QUIET)
     message = str(info.value)
     assert "line 2" in message and "exit code 7" in message and "boom" in message
-    assert not (home.venvs / spec.key()).exists()
+    assert not (home.venvs / image_key(spec)).exists()
 
 
 @pytest.mark.slow
@@ -236,7 +237,7 @@ def test_killed_build_leaves_no_half_environment(home, offline, tmp_path):  # no
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     spec = ImageSpec.make(python_requirements="six", build_script_pre=pre)
-    assert not (home.venvs / spec.key()).exists()
+    assert not (home.venvs / image_key(spec)).exists()
     assert [r["state"] for r in list_images(home)] == ["interrupted"]
     go.touch()
     built = ensure_image(home, spec, progress=QUIET)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ..runtime.images.interpreters import Interpreter, find_interpreter
 from .buildscript import BuildScript, parse_build_script
+from .python_request import Interpreter, parse_request
 from .requirements import AUTO, find_project, normalise, parse_requirements, project_requires_python
 
 KEY_FORMAT = 1
@@ -45,9 +45,7 @@ class ImageSpec:
             raise TypeError(f"python_version {python_version!r} must be a string such as '3.12'")
         python_version = python_version.strip() or "auto"
         if python_version != "auto":
-            from ..runtime.images.interpreters import _parse_request
-
-            _parse_request(python_version)
+            parse_request(python_version)
         elif isinstance(python_requirements, str) and python_requirements.strip() == AUTO:
             project = find_project(base_dir)
             wanted = project_requires_python(project) if project else None
@@ -64,8 +62,11 @@ class ImageSpec:
             build_script_post=parse_build_script(build_script_post, base_dir),
         )
 
-    def interpreter(self) -> Interpreter:
-        return find_interpreter(self.python_version)
+    @classmethod
+    def of_image(cls, image: dict) -> ImageSpec:
+        """The spec of an Image's dict form (``Image.to_dict()``, as a definition saves it)."""
+        return cls.make(image.get("python_version") or "auto", image.get("python_requirements") or "",
+                        image.get("build_script_pre") or "", image.get("build_script_post") or "")
 
     @cached_property
     def env(self) -> dict[str, str]:
@@ -74,9 +75,9 @@ class ImageSpec:
         out.update(self.build_script_post.env(out))
         return out
 
-    def key(self, interpreter: Interpreter | None = None) -> str:
-        """The cache key: a hash of interpreter, requirements, build scripts and host paths."""
-        interpreter = interpreter or self.interpreter()
+    def key(self, interpreter: Interpreter) -> str:
+        """The cache key: a hash of ``interpreter`` (``runtime.images.interpreters`` finds
+        the one for ``python_version``), requirements, build scripts and host paths."""
         cache = self.__dict__.setdefault("_keys", {})
         found = cache.get(interpreter)
         if found is None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from ...core.home import Home
 from ...core.image_spec import ImageSpec, host_paths, source_folder
 from ...core.runs import ACTIVE
-from .interpreters import Interpreter
+from .interpreters import Interpreter, find_interpreter
 
 MARKER = "localtailr-image.json"
 LOG_NAME = "build.log"
@@ -106,6 +106,11 @@ def _built(home: Home, key: str, spec: ImageSpec, interp: Interpreter) -> BuiltI
     )
 
 
+def image_key(spec: ImageSpec) -> str:
+    """The cache key of ``spec`` with the interpreter this machine has for it."""
+    return spec.key(find_interpreter(spec.python_version))
+
+
 def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) -> BuiltImage:
     """A ready environment for ``spec``: from the cache, else built once.
 
@@ -119,7 +124,7 @@ def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) 
             failing step and the end of its output; the log is kept in ``venvs/``).
         InterpreterNotFoundError: if the Python version is missing and strict mode is on.
     """
-    interp = spec.interpreter()
+    interp = find_interpreter(spec.python_version)
     key = spec.key(interp)
     marker = _marker(home, key)
     try:

@@ -11,15 +11,15 @@ error.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.python_request import ACCEPTED, Interpreter
+from ...core.python_request import VERSION_RE as _VERSION_RE
+from ...core.python_request import parse_request as _parse_request
+
 STRICT_ENV = "LOCALTAILR_STRICT_PYTHON"
-ACCEPTED = "'auto', a version such as '3.12' or '3.12.1', or a specifier such as '>=3.11'"
-_VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
 
 _versions: dict[tuple[str, int, int], str] = {}
 _found: dict[str, Interpreter] = {}
@@ -27,16 +27,6 @@ _found: dict[str, Interpreter] = {}
 
 class InterpreterNotFoundError(ValueError):
     """No interpreter on this machine matches the requested Python version."""
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """A real Python interpreter and its version."""
-
-    path: str  # absolute, symlinks resolved: never a shim
-    version: str  # "3.11.7"
-    requested: str = "auto"
-    warning: str | None = None
 
 
 def current() -> Interpreter:
@@ -114,18 +104,6 @@ def candidates(minor: str | None = None) -> list[tuple[str, str]]:
             if path.is_file():
                 found.setdefault(os.path.realpath(path), entry.name)
     return list(found.items())
-
-
-def _parse_request(request: str):
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    text = request.strip()
-    if _VERSION_RE.match(text):
-        return text, None
-    try:
-        return None, SpecifierSet(text)
-    except InvalidSpecifier:
-        raise ValueError(f"python_version {request!r} is not valid; accepted: {ACCEPTED}") from None
 
 
 def _key(version: str) -> tuple[int, ...]:

@@ -29,9 +29,13 @@ from pathlib import Path
 import psutil
 
 from ... import store
+from ...core.entrypoints import infer_framework
 from ...core.home import Home
+from ...core.image_spec import ImageSpec
 from ...core.resources import format_memory, parse_cpu, parse_memory
+from ...platform.jobs import job_environment_vars
 from ...store import runs as run_state
+from ..images.cache import MARKER, ensure_image, image_key
 
 LOG_CAP = 10 * 1024 * 1024  # bytes of stdout or stderr before rotation to *.1
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
@@ -257,26 +261,19 @@ def load_run(home: Home, run_id: int) -> RunInfo:
 
 def image_spec(definition: dict):
     """The ImageSpec of a definition (an empty image when it has none)."""
-    from ...sdk.image import Image
-
-    data = definition.get("image") or {}
-    return Image.from_dict(data).spec() if data else Image().spec()
+    return ImageSpec.of_image(definition.get("image") or {})
 
 
 def image_ready(home: Home, spec) -> bool:
     """Whether the spec's environment is in the cache already (no build needed)."""
-    from ..images.cache import MARKER
-
     try:
-        return (home.venvs / spec.key() / MARKER).exists()
+        return (home.venvs / image_key(spec) / MARKER).exists()
     except Exception:  # noqa: BLE001 - an interpreter lookup error shows when building
         return False
 
 
 def build_image(home: Home, spec, log_to: Path | None = None):
     """Build (or take from the cache) the run's environment; LaunchError if it fails."""
-    from ..images.cache import ensure_image
-
     lines: list[str] = []
 
     def progress(line: str) -> None:
@@ -292,8 +289,6 @@ def build_image(home: Home, spec, log_to: Path | None = None):
 
 
 def framework_of(info: RunInfo) -> str | None:
-    from ...core.entrypoints import infer_framework
-
     given = info.definition.get("framework")
     if given:
         return str(given).lower()
@@ -323,8 +318,6 @@ def base_environ() -> dict[str, str]:
 def job_environ(home: Home, info: RunInfo, image, port: int | None) -> dict[str, str]:
     """The process's environment: the image's, the job's env_vars, then the platform's
     contract (``DATATAILR_*``, ``PORT``, ``LOCALTAILR_*``)."""
-    from ...platform.jobs import job_environment_vars
-
     env = image.environ(base_environ())
     definition = {**info.definition, "name": info.job_name, "type": info.job_type,
                   "environment": info.environment, "run_as": info.run_as}
