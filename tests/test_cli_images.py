@@ -34,6 +34,13 @@ def test_run_script_with_header_params_and_secret(cli, offline, tmp_path):  # no
     assert "six" in cli("image", "log", key[:8]).stdout
     # a recent environment survives gc; an old one goes
     assert json.loads(cli("image", "gc", "--older-than", "7d", "--json").stdout)["removed"] == []
+    # any user may look; only an admin removes (it slows every job that used the image)
+    cli("user", "add", "alice")
+    assert [r["key"] for r in json.loads(cli("--as", "alice", "image", "ls", "--json").stdout)] == [key]
+    for args in (["image", "gc", "--older-than", "0s"], ["image", "rm", key[:8]]):
+        refused = cli("--as", "alice", *args)
+        assert refused.returncode == 1 and "lacks ADMIN" in refused.stderr, refused.stderr
+    assert [r["key"] for r in json.loads(cli("image", "ls", "--json").stdout)] == [key]
     assert json.loads(cli("image", "gc", "--older-than", "0s", "--json").stdout)["removed"] == [key]
 
 

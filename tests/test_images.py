@@ -13,17 +13,12 @@ import pytest
 from images_support import home, offline  # noqa: F401 (fixtures)
 
 from localtailr import store
+from localtailr.core.errors import ImageBuildError
 from localtailr.core.image_spec import ImageSpec
+from localtailr.platform.images import collect as gc
+from localtailr.platform.images import image_log, in_use_keys, list_images
 from localtailr.runtime.images import interpreters
-from localtailr.runtime.images.cache import (
-    ImageBuildError,
-    ensure_image,
-    gc,
-    image_key,
-    image_log,
-    in_use_keys,
-    list_images,
-)
+from localtailr.runtime.images.cache import ensure_image, image_key
 from localtailr.runtime.images.interpreters import InterpreterNotFoundError, find_interpreter
 
 QUIET = [].append  # a progress callback that keeps nothing

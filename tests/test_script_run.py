@@ -9,7 +9,8 @@ import textwrap
 import pytest
 from images_support import home, offline  # noqa: F401 (fixtures)
 
-from localtailr.runtime.process.script_run import param_env_name, parse_params, run_script
+from localtailr.core.params import param_env_name, parse_params
+from localtailr.runtime.process.script_run import run_script
 
 SCRIPT = textwrap.dedent("""\
     #!/usr/bin/env python

@@ -6,6 +6,7 @@ import datetime
 
 import click
 
+from ..core.params import parse_params
 from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
 from ..runtime import client
@@ -143,8 +144,6 @@ def job_promote(opts, name, version):
 @caller_options
 def job_run(opts, name, params):
     """Start a run of a saved job's current version."""
-    from ..runtime.process.script_run import parse_params
-
     run = job_ops.start(opts.ctx(), name, parse_params(params))
     _ensure_daemon(opts)
     opts.emit(run, lambda r: f"run {r['run_id']} of {r['job']}: {r['state']}")

@@ -6,6 +6,8 @@ Faces (sdk, cli, web, dt) import this module and nothing else of ``localtailr.ru
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
 from ..core.home import Home
@@ -57,6 +59,15 @@ def stop_daemon(home: Home | None = None, timeout: float | None = None) -> bool:
 def daemon_status(home: Home | None = None) -> dict:
     """What ``localtailr status`` shows: the daemon (if running) and the runs by state."""
     return _daemon().status(home)
+
+
+def prepare_script(home: Home, script: str | os.PathLike, params: Mapping[str, str],
+                   secret_getter: Callable[[str], str], args: Sequence[str] = ()):
+    """``localtailr run script.py``: the script's image (built if needed; ImageBuildError
+    when that fails) and its command line, variables and folder (a ``ScriptLaunch``)."""
+    from .process import script_run  # the image builder loads only for `localtailr run`
+
+    return script_run.prepare_script(home, script, params, secret_getter, args=args)
 
 
 def notify(home: Home) -> bool:

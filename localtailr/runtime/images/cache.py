@@ -28,17 +28,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ... import store
+from ...core.buildscript import expand
+from ...core.errors import ImageBuildError
 from ...core.home import Home
 from ...core.image_spec import ImageSpec, host_paths, source_folder
-from ...core.runs import ACTIVE
+from ...platform.images import LOG_NAME, MARKER
+from ...platform.images import build_lock as _lock
 from .interpreters import Interpreter, find_interpreter
 
-MARKER = "localtailr-image.json"
-LOG_NAME = "build.log"
 PTH_NAME = "_localtailr_host.pth"
 WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
 OFFLINE_ENV = "LOCALTAILR_OFFLINE"
@@ -48,15 +50,6 @@ TOUCH_EVERY = 60.0
 LOCK_WAIT = 3600.0
 
 Progress = Callable[[str], None]
-
-
-class ImageBuildError(RuntimeError):
-    """Building an image failed; the message says why and where the log is."""
-
-    def __init__(self, message: str, key: str, log_path: Path):
-        super().__init__(message)
-        self.key = key
-        self.log_path = log_path
 
 
 @dataclass(frozen=True)
@@ -78,8 +71,6 @@ class BuiltImage:
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """``base`` (default: this process's environment) with the venv activated and the
         ENV lines applied (``$VAR`` in their values expanded against ``base``)."""
-        from ...core.buildscript import expand
-
         env = dict(os.environ if base is None else base)
         env.pop("PYTHONHOME", None)
         env["VIRTUAL_ENV"] = str(self.path)
@@ -149,17 +140,8 @@ def _touch(home: Home, key: str, marker: Path, mtime: float) -> None:
     except OSError:
         return
     try:
-        if "localtailr.store" in sys.modules:
-            from ... import store
-
-            store.write(store.connection(home),
-                        "UPDATE images SET last_used = ? WHERE key = ?", (now, key))
-        elif home.db_path.exists():
-            conn = sqlite3.connect(home.db_path, timeout=5, isolation_level=None)
-            try:
-                conn.execute("UPDATE images SET last_used = ? WHERE key = ?", (now, key))
-            finally:
-                conn.close()
+        store.write(store.connection(home), "UPDATE images SET last_used = ? WHERE key = ?",
+                    (now, key))
     except sqlite3.Error:
         pass  # last_used is advisory; the marker's mtime holds it too
 
@@ -187,8 +169,6 @@ def built_from_marker(home: Home, key: str) -> BuiltImage | None:
 
 def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: str,
             size: int | None = None) -> None:
-    from ... import store
-
     now = time.time()
     conn = store.connection(home)
     with store.transaction(conn):
@@ -354,8 +334,6 @@ class _Builder:
         return _built(self.home, self.key, spec, interp)
 
     def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
-        from ...core.buildscript import expand
-
         if ins.kind == "ENV":
             out = dict(so_far)
             for name, value in ins.env:
@@ -459,14 +437,6 @@ def _folder_size(path: Path) -> int:
     return total
 
 
-def _lock(home: Home, key: str):
-    from filelock import FileLock
-
-    locks = home.venvs / ".locks"
-    locks.mkdir(exist_ok=True)
-    return FileLock(str(locks / f"{key}.lock"))
-
-
 def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
            progress: Progress) -> BuiltImage:
     from filelock import Timeout
@@ -506,178 +476,6 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
         return built
     finally:
         lock.release()
-
-
-# -- listing, logs, garbage collection ------------------------------------------------
-
-
-def in_use_keys(home: Home) -> set[str]:
-    """Image keys of runs that are pending, building, starting or running."""
-    from ... import store
-
-    marks = ",".join("?" * len(ACTIVE))
-    rows = store.connection(home).execute(
-        f"SELECT DISTINCT image_key FROM runs WHERE state IN ({marks}) "
-        "AND image_key IS NOT NULL",
-        ACTIVE,
-    ).fetchall()
-    return {row[0] for row in rows}
-
-
-def list_images(home: Home) -> list[dict]:
-    """Every image: key, python, requirements, state, size, created_at, last_used, in_use,
-    path (newest use first)."""
-    from ... import store
-
-    home.ensure()
-    rows = {row["key"]: dict(row) for row in
-            store.connection(home).execute("SELECT * FROM images").fetchall()}
-    on_disk = {}
-    for entry in home.venvs.iterdir():
-        marker = entry / MARKER
-        if not entry.name.startswith((".", "failed-")) and marker.exists():
-            on_disk[entry.name] = marker
-    used = in_use_keys(home)
-    out = []
-    for key in set(rows) | set(on_disk):
-        row = rows.get(key)
-        marker = on_disk.get(key)
-        if row is None:
-            try:
-                data = json.loads(marker.read_text())
-            except (OSError, ValueError):
-                data = {}
-            row = {"key": key, "python": data.get("python", ""),
-                   "requirements": json.dumps(data.get("requirements", [])),
-                   "state": "ready", "size": data.get("size"),
-                   "created_at": data.get("created_at"), "last_used": None}
-        last_used = row["last_used"]
-        if marker is not None:
-            last_used = max(last_used or 0.0, marker.stat().st_mtime)
-        state = row["state"]
-        if marker is None and state == "ready":
-            state = "missing"
-        elif marker is None and state == "building" and _lock_free(home, key):
-            state = "interrupted"  # its builder was killed: nothing half-built is used
-        out.append({
-            "key": key,
-            "python": row["python"],
-            "requirements": json.loads(row["requirements"] or "[]"),
-            "state": state,
-            "size": row["size"],
-            "created_at": row["created_at"],
-            "last_used": last_used,
-            "in_use": key in used,
-            "path": str(home.venvs / key) if marker is not None else None,
-        })
-    out.sort(key=lambda r: r["last_used"] or r["created_at"] or 0, reverse=True)
-    return out
-
-
-def resolve_key(home: Home, key: str) -> str:
-    """The full key for ``key`` or a unique prefix of one."""
-    if not re.fullmatch(r"[0-9a-f]{1,64}", key or ""):
-        raise ValueError(f"image key {key!r} is not valid; accepted: the hex key shown by "
-                         "'localtailr image ls', or a unique prefix of it")
-    known = {r["key"] for r in list_images(home)}
-    known |= {p.name[len("failed-"):-len(".log")] for p in home.venvs.glob("failed-*.log")}
-    matches = sorted(k for k in known if k.startswith(key))
-    if key in known:
-        return key
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ValueError(f"no image {key!r}; see 'localtailr image ls'")
-    raise ValueError(f"image key {key!r} is ambiguous: {', '.join(matches)}")
-
-
-def image_log(home: Home, key: str) -> str:
-    """The build log of an image (of its last failed build when it has none)."""
-    key = resolve_key(home, key)
-    for path in (home.venvs / key / LOG_NAME, home.venvs / f"failed-{key}.log"):
-        if path.exists():
-            return path.read_text(encoding="utf-8", errors="replace")
-    raise ValueError(f"image {key!r} has no build log")
-
-
-def remove_image(home: Home, key: str) -> bool:
-    """Remove one image if no process is building it; True if removed."""
-    from filelock import Timeout
-
-    from ... import store
-
-    lock = _lock(home, key)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    try:
-        final = home.venvs / key
-        if final.exists():
-            trash = home.venvs / f".trash-{key}-{os.getpid()}"
-            os.rename(final, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        (home.venvs / f"failed-{key}.log").unlink(missing_ok=True)
-        conn = store.connection(home)
-        with store.transaction(conn):
-            conn.execute("DELETE FROM images WHERE key = ?", (key,))
-        return True
-    finally:
-        lock.release()
-
-
-def gc(home: Home, older_than_seconds: float, in_use_keys: Iterable[str] = ()) -> list[str]:
-    """Remove images not used for ``older_than_seconds``; never one in use.
-
-    In use: a key in ``in_use_keys`` or the image of a pending/building/starting/running
-    run. Also clears failed-build logs and leftovers of killed builds as old.
-
-    Returns:
-        The keys removed.
-    """
-    if older_than_seconds < 0:
-        raise ValueError(f"older_than_seconds {older_than_seconds!r} must be >= 0")
-    keep = set(in_use_keys) | _in_use(home)
-    cutoff = time.time() - older_than_seconds
-    removed = []
-    for image in list_images(home):
-        if image["key"] in keep or image["state"] == "building":
-            continue
-        if (image["last_used"] or image["created_at"] or 0) > cutoff:
-            continue
-        if remove_image(home, image["key"]):
-            removed.append(image["key"])
-    for entry in home.venvs.iterdir():
-        if not entry.name.startswith((".tmp-", ".trash-", "failed-")):
-            continue
-        if entry.lstat().st_mtime > cutoff:
-            continue
-        key = entry.name.split("-")[1].split(".")[0]
-        if key in keep:
-            continue
-        if entry.name.startswith(".tmp-") and not _lock_free(home, key):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-    return removed
-
-
-def _in_use(home: Home) -> set[str]:
-    return in_use_keys(home)
-
-
-def _lock_free(home: Home, key: str) -> bool:
-    from filelock import Timeout
-
-    lock = _lock(home, key)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    lock.release()
-    return True
 
 
 # -- fast look-up by the raw text that defined an image (for `localtailr run`) --------

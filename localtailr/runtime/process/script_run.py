@@ -22,36 +22,19 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.home import Home
+from ...core.params import PARAM_PREFIX, param_env_name
 from ...core.requirements import parse_script_header
 from ..images.cache import BuiltImage, Progress, alias_lookup, alias_remember, ensure_image
 
 PARAMS_ENV = "LOCALTAILR_PARAMS"
-PARAM_PREFIX = "LOCALTAILR_PARAM_"
 RUN_ID_ENV = "LOCALTAILR_RUN_ID"
 
 SecretGetter = Callable[[str], str]
-
-
-def parse_params(items: Iterable[str]) -> dict[str, str]:
-    """``["k=v", ...]`` (from ``--param k=v``) as a dict. Raises ValueError on a bad item."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"parameter {item!r} is not valid; accepted: KEY=VALUE")
-        out[key.strip()] = value
-    return out
-
-
-def param_env_name(key: str) -> str:
-    """The variable a parameter is exposed as: ``LOCALTAILR_PARAM_`` + KEY upper-cased,
-    other characters than letters and digits replaced by ``_``."""
-    return PARAM_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
 
 
 def secret_env_name(name: str) -> str:
