@@ -17,9 +17,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, reques
 from ..core.errors import DiskFullError, NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
 from ..core.runs import TERMINAL
-from ..platform import blob, groups, jobs, kv, logs, tags, users
+from ..platform import blob, groups, health, jobs, kv, logs, tags, users
+from ..platform import status as queries
 from ..platform.context import Context
-from . import health, queries
 from .security import caller_context
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -12,8 +12,9 @@ from ..core import environments
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
 from ..core.runs import LONG_RUNNING, TERMINAL
-from ..platform import blob, groups, jobs, kv, users
-from . import health, queries, svg
+from ..platform import blob, groups, health, jobs, kv, users
+from ..platform import status as queries
+from . import svg
 from .security import caller_context
 
 bp = Blueprint("pages", __name__)

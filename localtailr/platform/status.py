@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from ..platform import acl, jobs
-from ..platform.context import Context
+from . import acl, jobs
+from .context import Context
 
 
 def readable_job_ids(ctx: Context) -> list[int] | None:
