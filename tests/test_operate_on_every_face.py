@@ -26,7 +26,7 @@ def world(localtailr_home):
     jobs.save(root, Service("Api", jobs_entry.serve).to_dict(), READ_ONLY)
     service = jobs.start(root, "Api")
     seed.set_state(root, service["run_id"], "running")
-    seed.job(root, "flow", "workflow", workflow=seed.dag(("a", "b")), acl=None)
+    seed.job(root, "flow", "workflow", workflow=seed.dag(("a", "b")))
     jobs.save(root, jobs.get(root, "flow")["definition"], READ_ONLY)
     flow = seed.run(root, "flow", "failed", "task b failed")
     seed.child(root, flow, "a", "succeeded")

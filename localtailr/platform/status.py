@@ -1,15 +1,18 @@
-"""Read-only figures the pages show beside the service layer's listings.
+"""Read-only figures beside the listings: counts, schedules, metrics, restarts, the home.
 
-Counts, schedules and metrics have no command of their own; they are read here, only
-for what the caller may see (an admin sees everything; anyone else only the jobs,
-keys and blobs whose ACL gives them READ). Nothing here writes.
+The status page and ``localtailr info`` show them; each is read only for what the caller
+may see (an admin sees everything; anyone else only the jobs, keys, secrets and blobs whose
+ACL gives them READ). Nothing here writes.
 """
 
 from __future__ import annotations
 
 import time
 
+from .. import store
 from . import acl, jobs
+from . import blob as blob_ops
+from . import kv as kv_ops
 from .context import Context
 
 
@@ -51,30 +54,50 @@ def counts(ctx: Context) -> dict:
         out["blobs"], out["blob_bytes"] = conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
     else:
-        out["keys"] = _count_readable(ctx, "SELECT environment, key FROM kv", "kv/{}/{}")
-        out["secrets"] = _count_readable(ctx, "SELECT environment, key FROM secrets", "secret/{}/{}")
+        out["keys"] = _count_readable(ctx, kv_ops.KEYS)
+        out["secrets"] = _count_readable(ctx, kv_ops.SECRETS)
         rows = [r for r in conn.execute("SELECT name, size FROM blobs")
-                if acl.allowed(ctx, f"blob/{r[0]}", "read")]
+                if acl.allowed(ctx, blob_ops.resource(r[0]), "read")]
         out["blobs"], out["blob_bytes"] = len(rows), sum(r[1] for r in rows)
     return out
 
 
-def _count_readable(ctx: Context, sql: str, resource: str) -> int:
-    return sum(1 for r in ctx.conn.execute(sql) if acl.allowed(ctx, resource.format(*r), "read"))
+def _count_readable(ctx: Context, kind: kv_ops.Kind) -> int:
+    return sum(1 for r in ctx.conn.execute(f"SELECT environment, key FROM {kind.table}")
+               if acl.allowed(ctx, kv_ops.resource(kind, r[0], r[1]), "read"))
+
+
+def home(ctx: Context) -> dict:
+    """``localtailr info``: the home, its schema version, the caller, and the counts."""
+    return {"home": str(ctx.home.root), "schema_version": store.schema_version(ctx.conn),
+            "user": ctx.user, "environment": ctx.environment, **counts(ctx)}
 
 
 def schedules(ctx: Context) -> dict[tuple[str, str], dict]:
-    """``{(environment, job name): {"cron", "timezone", "next_fire", "last_fire", "after"}}``."""
+    """``{(environment, job name): {"cron", "timezone", "next_fire", "last_fire", "after"}}``
+    of the jobs the caller may read."""
+    where, args = _job_filter(readable_job_ids(ctx), "j.job_id")
     rows = ctx.conn.execute(
         "SELECT j.name, j.environment, s.cron, s.timezone, s.next_fire, s.last_fire, a.name AS after"
         " FROM schedules s JOIN jobs j ON j.job_id = s.job_id"
-        " LEFT JOIN jobs a ON a.job_id = s.run_after_job_id"
+        " LEFT JOIN jobs a ON a.job_id = s.run_after_job_id WHERE 1 = 1" + where, args
     ).fetchall()
     return {(r["environment"], r["name"]): dict(r) for r in rows}
 
 
+def _readable_runs(ctx: Context, run_ids: list[int]) -> list[int]:
+    ids = readable_job_ids(ctx)
+    if ids is None or not run_ids:
+        return list(run_ids)
+    where, args = _job_filter(ids)
+    return [r[0] for r in ctx.conn.execute(
+        f"SELECT run_id FROM runs WHERE run_id IN ({','.join('?' * len(run_ids))}){where}",
+        (*run_ids, *args))]
+
+
 def runs_by_id(ctx: Context, run_ids: list[int]) -> dict[int, dict]:
-    """State and times of some runs (already known to be readable), by id."""
+    """State and times of the runs among ``run_ids`` the caller may read, by id."""
+    run_ids = _readable_runs(ctx, run_ids)
     if not run_ids:
         return {}
     rows = ctx.conn.execute(
@@ -104,7 +127,9 @@ def metrics(ctx: Context, run_ids: int | list[int], seconds: float = 600.0) -> l
 
 
 def restart_events(ctx: Context, run_ids: list[int], limit: int = 10) -> list[dict]:
-    """The latest restart-like events (restarting, crash-looping, exits) of some runs."""
+    """The latest restart-like events (restarting, crash-looping, exits) of the runs among
+    ``run_ids`` the caller may read."""
+    run_ids = _readable_runs(ctx, run_ids)
     if not run_ids:
         return []
     return [dict(r) for r in ctx.conn.execute(
@@ -116,7 +141,8 @@ def restart_events(ctx: Context, run_ids: list[int], limit: int = 10) -> list[di
 
 
 def restart_count(ctx: Context, environment: str, name: str) -> int:
-    """How many runs of a job the daemon (or a person) started as a restart."""
+    """How many runs of a job the daemon (or a person) started as a restart (needs READ)."""
+    acl.require(ctx, jobs.resource(environment, name), "read", "count the restarts of")
     return ctx.conn.execute(
         "SELECT count(*) FROM runs r JOIN jobs j ON j.job_id = r.job_id WHERE j.name = ?"
         " AND j.environment = ? AND r.parent_run_id IS NULL AND r.trigger = 'restart'",
