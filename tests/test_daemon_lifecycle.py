@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -36,8 +37,11 @@ def test_one_daemon_a_home_and_its_info(localtailr_home, daemon):
     assert set(info) >= {"pid", "pid_create_time", "started_at", "home", "socket", "log", "url",
                          "port", "cpu_limiting"}
     assert info["cpu_limiting"] in ("cgroups v2", "psutil throttle")
+    # the daemon's process (localtailr.daemon_main) serves the web face beside its loop
+    health = json.loads(urllib.request.urlopen(info["url"] + "api/health", timeout=30).read())
+    assert health["daemon"]["pid"] == info["pid"]
     assert daemon_mod.ensure_running(home, quiet=True)["pid"] == info["pid"]
-    second = subprocess.run([sys.executable, "-m", "localtailr.runtime.daemon.daemon", str(home.root)],
+    second = subprocess.run([sys.executable, "-m", "localtailr.daemon_main", str(home.root)],
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 1 and f"pid {info['pid']}" in second.stderr
     assert daemon_mod.running_info(home)["pid"] == info["pid"]

@@ -7,6 +7,7 @@ import time
 import click
 
 from ..runtime import client
+from ..web.app import create_app
 from .common import caller_options
 
 
@@ -55,7 +56,7 @@ def up(opts, detach, port):
         opts.emit(info, client.describe(info))
         return
     try:
-        client.serve(home, port=port)
+        client.serve(home, port=port, app_factory=create_app)
     except client.AlreadyRunning as exc:
         click.echo(str(exc))
 

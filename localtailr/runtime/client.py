@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
+from typing import Any
 
 from ..core.home import Home
 from ..store import wakeup
@@ -41,12 +42,14 @@ def describe(info: dict) -> str:
     return _daemon()._describe(info)
 
 
-def serve(home: Home, port: int | None = None) -> None:
-    """Run the daemon in this process until it is stopped (``localtailr up --foreground``).
-    Raises AlreadyRunning if another daemon holds the home."""
+def serve(home: Home, port: int | None = None,
+          app_factory: Callable[[Home], Any] | None = None) -> None:
+    """Run the daemon in this process until it is stopped (``localtailr up --foreground``),
+    serving ``app_factory(home)`` (the web app) on ``port``. Raises AlreadyRunning if
+    another daemon holds the home."""
     module = _daemon()
     try:
-        module.Daemon(home, port=port).serve()
+        module.Daemon(home, port=port, app_factory=app_factory).serve()
     except module.AlreadyRunning as exc:
         raise AlreadyRunning(str(exc)) from exc
 

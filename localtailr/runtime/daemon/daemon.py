@@ -11,13 +11,14 @@ spawned and on the socket of every fork server (``forkservers``: they fork batch
 runs and say when one ended), at most a second, or until the next schedule fire
 (``scheduler.seconds_to_next``); then it ends the runs whose process ended, starts pending
 runs, acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and
-calls the hooks: ``localtailr.runtime.schedule.scheduler.tick(home)`` (at each fire time, and at
-least once a second) and ``localtailr.runtime.workflows.engine.advance_all(home)`` (at least
-once a second, and when a run ended), when those modules exist. At most once a second it
+calls the hooks: ``schedule.scheduler.tick(home)`` (at each fire time, and at least once a
+second) and ``workflows.engine.advance_all(home)`` (at least once a second, and when a run
+ended). At most once a second it
 records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
-supervision pass (epoch seconds as text). When ``localtailr.web.app.create_app(home)`` exists it serves
-that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free port) in a thread.
+supervision pass (epoch seconds as text). Given an app factory (``localtailr.daemon_main``
+gives ``web.app.create_app``) it serves that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free
+port) in a thread.
 
 Killed with SIGKILL and started again, it adopts the runs whose process is still the same
 (pid and create time), marks the others ``lost``, and restarts the services, apps and
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +144,7 @@ def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float
     env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
     with open(log_path(home), "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "localtailr.runtime.daemon.daemon", str(home.root)],
+            [sys.executable, "-m", "localtailr.daemon_main", str(home.root)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
             cwd=str(home.root), close_fds=True)
     deadline = time.monotonic() + timeout
@@ -264,11 +266,15 @@ class AlreadyRunning(RuntimeError):
 
 
 class Daemon:
-    """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT."""
+    """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT. With ``app_factory``
+    (``web.app.create_app``, given by the process that composes the two) it serves that
+    app on ``port``."""
 
-    def __init__(self, home: Home, port: int | None = None):
+    def __init__(self, home: Home, port: int | None = None,
+                 app_factory: Callable[[Home], Any] | None = None):
         self.home = home.ensure()
         self.port = port
+        self.app_factory = app_factory
         self.runs: dict[int, Supervised] = {}
         self.building: set[int] = set()
         self.built: queue.Queue = queue.Queue()
@@ -340,11 +346,11 @@ class Daemon:
     def start_web(self) -> None:
         from werkzeug.serving import make_server
 
-        from ...web.app import create_app
-
+        if self.app_factory is None:
+            return
         port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
         try:
-            app = create_app(self.home)
+            app = self.app_factory(self.home)
             try:
                 server = make_server("127.0.0.1", port, app, threaded=True)
             except OSError as exc:
@@ -865,17 +871,15 @@ class Daemon:
                         (sv.run_id, sv.run_id, supervisor.METRIC_ROWS - 1))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m localtailr.runtime.daemon.daemon [HOME]``: run the daemon in the foreground."""
+def main(argv: list[str] | None = None, app_factory: Callable[[Home], Any] | None = None) -> int:
+    """Run the daemon in the foreground, serving ``app_factory``'s app if given (the daemon's
+    process is ``python -m localtailr.daemon_main [HOME]``, which gives the web app)."""
     argv = sys.argv[1:] if argv is None else argv
     home = Home(Path(argv[0]).absolute()) if argv else Home.current()
     try:
-        Daemon(home).serve()
+        Daemon(home, app_factory=app_factory).serve()
     except AlreadyRunning as exc:
         log(str(exc))
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
