@@ -42,7 +42,7 @@ import socket  # noqa: E402
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
 KINDS = ("batch", "task")
 TASK_MODULES = ("localtailr.runtime.workflows.task_runner", "localtailr.store", "localtailr.core.home",
-                "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
+                "localtailr.core.task_call", "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
 TASK_NAMES = ("task", "workflow", "Schedule")
 
 

@@ -9,7 +9,7 @@ The run is a child run (``parent_run_id`` and ``task_name`` set). The runner:
    ``scheduled_for`` in the schedule's timezone (else ``DATATAILR_BATCH_ARG_RUNDATE``,
    else today), ``scheduled_time``, ``started_at`` (the workflow run's start),
    ``batch_name`` (the workflow's name) and ``job_name`` (the node's name);
-4. calls the task (``sdk.task.run_node``), pickles its result and stores it with
+4. calls the task (``core.task_call.run_node``), pickles its result and stores it with
    its ``repr`` in ``run_results``;
 5. exits 0, or 1 after printing the traceback to stderr and recording a
    ``task-error`` run event whose detail is the error in one line.
@@ -155,7 +155,7 @@ def run(run_id: int, home_root: str) -> int:
     try:
         defn, node, inputs, system = load(conn, run_id)
         _sys_path(defn)
-        from localtailr.sdk.task import run_node
+        from localtailr.core.task_call import run_node
 
         result = run_node(node, inputs, system)
         try:
