@@ -1,7 +1,7 @@
 """``python -m localtailr.daemon_main [HOME]``: the daemon's process.
 
 The one place the runtime's daemon and the web face are put together: the daemon serves
-the status page and the HTTP API (``web.app.create_app``) beside its loop. Everything else
+the status page and the HTTP API (``web.server.serve``) beside its loop. Everything else
 keeps them apart (the runtime imports no face).
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 
 from .runtime.daemon.daemon import main as run_daemon
-from .web.app import create_app
+from .web import server as web_server
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_daemon(argv, app_factory=create_app)
+    return run_daemon(argv, serve_web=web_server.serve)
 
 
 if __name__ == "__main__":

@@ -132,3 +132,45 @@ def _private():
 
 def boom(x):
     raise ValueError(f"cannot price {x}")
+
+
+def http_service():
+    """A service answering HTTP on its PORT."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello from the service")
+
+    HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Hello).serve_forever()
+
+
+def daemonize_and_exit():
+    """Leave a grandchild behind the classic way (fork, setsid, fork), write its pid to
+    MARK_DIR/escaped, and return at once."""
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            os.close(w)
+            while True:
+                time.sleep(0.2)
+        os._exit(0)
+    os.close(w)
+    pid = os.read(r, 32).decode()
+    Path(os.environ["MARK_DIR"], "escaped").write_text(pid)
+    print("left", pid, flush=True)
+
+
+def flood():
+    """Write FLOOD_MIB MiB of numbered lines to stdout as fast as it can, 1 MiB a write."""
+    line = 64
+    per = (1 << 20) // line
+    n = 0
+    for _ in range(int(os.environ.get("FLOOD_MIB", "200"))):
+        os.write(1, b"".join(b"%063d\n" % i for i in range(n, n + per)))
+        n += per
+    print(f"last {n - 1}", file=sys.stderr, flush=True)

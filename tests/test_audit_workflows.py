@@ -56,12 +56,14 @@ def test_run_after_success_failure_and_completion(localtailr_home):
     conn = store.connection(home)
     chain = wt.chain(save_only=True)
     chain_id = conn.execute("SELECT job_id FROM jobs WHERE name = ?", (chain["name"],)).fetchone()[0]
-    wt.scheduled("On Success", Schedule(run_after_job_name="Chain"))(save_only=True)
-    wt.scheduled("On Failure", Schedule(run_after_job_name="Chain",
+    # no daemon: the triggered runs stay pending, so they are let overlap
+    wt.scheduled("On Success", Schedule(run_after_job_name="Chain",
+                                        allow_overlap=True))(save_only=True)
+    wt.scheduled("On Failure", Schedule(run_after_job_name="Chain", allow_overlap=True,
                                         run_after_job_condition="failure"))(save_only=True)
-    wt.scheduled("On Completion", Schedule(run_after_job_name="chain",
+    wt.scheduled("On Completion", Schedule(run_after_job_name="chain", allow_overlap=True,
                                            run_after_job_condition="completion"))(save_only=True)
-    wt.scheduled("By Id", Schedule(run_after_job_uuid=str(chain_id),
+    wt.scheduled("By Id", Schedule(run_after_job_uuid=str(chain_id), allow_overlap=True,
                                    run_after_job_condition="failure"))(save_only=True)
 
     def fired() -> list[str]:
@@ -93,7 +95,8 @@ def test_catchup_is_configured_by_the_variable(localtailr_home, monkeypatch, set
         monkeypatch.setenv(scheduler.CATCHUP_VAR, setting)
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 1, 5, 9, 30))
-    wt.scheduled("Hourly", Schedule(at_minutes=[0]))(save_only=True)
+    # no daemon: the fired runs stay pending, so they are let overlap
+    wt.scheduled("Hourly", Schedule(at_minutes=[0], allow_overlap=True))(save_only=True)
     clock.advance(10 * 3600)  # ten fire times (10:00 ... 19:00) passed while nobody ticked
     created = scheduler.tick(localtailr_home.home)
     assert len(created) == fired

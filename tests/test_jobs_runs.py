@@ -76,7 +76,7 @@ def test_stop_of_a_pending_run_ends_it_and_of_a_running_one_asks_the_daemon(loca
     assert svc.status == "stopped"
     running = start(svc)["run_id"]
     set_state(running, "running")
-    [asked] = svc.stop()
+    [asked] = jobs.stop(context(), "s")  # the service layer: the SDK face also starts the daemon
     assert asked["state"] == "running"  # the daemon kills it and records "killed"
     assert events(running)[-1] == ("stop-requested", "stopped by root")
     assert jobs.get(context(), "s")["desired_state"] == "stopped"

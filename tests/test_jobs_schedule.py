@@ -37,7 +37,10 @@ def test_batch_job_schedule_follows_the_current_version(localtailr_home):
 
 def test_scheduled_batch_job_fires_when_the_clock_passes(localtailr_home):
     home = localtailr_home.home
-    BatchJob("Every Minute", jobs_entry.hello, schedule=Schedule(cron_expression="0 * * * * *")).save()
+    # through the service layer: BatchJob.save() would start the daemon, whose own ticks
+    # this test's ticks would race
+    jobs.save(context(), BatchJob("Every Minute", jobs_entry.hello,
+                                  schedule=Schedule(cron_expression="0 * * * * *")).to_dict())
     due = schedule_row(home, "every-minute")["next_fire"]
     assert scheduler.tick(home, due - 1) == []  # nothing due yet
     before = store.connection(home).execute("SELECT count(*) FROM runs").fetchone()[0]

@@ -68,12 +68,12 @@ def test_unknown_run_after_job_is_refused_and_nothing_saved(localtailr_home):
 def test_saving_sets_next_fire_and_a_new_version_keeps_it(localtailr_home):
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 1, 5, 9, 0, 30))
-    save_scheduled(Schedule(at_minutes=[0, 15, 30, 45]))
+    save_scheduled(Schedule(at_minutes=[0, 15, 30, 45], allow_overlap=True))  # no daemon: all pending
     conn = store.connection(localtailr_home.home)
     job_id = conn.execute("SELECT job_id FROM jobs").fetchone()[0]
     assert schedules.next_fire(conn, job_id) == utc(2026, 1, 5, 9, 15)
     clock.advance(3600)
-    save_scheduled(Schedule(at_minutes=[0, 15, 30, 45]))  # unchanged: nothing is skipped
+    save_scheduled(Schedule(at_minutes=[0, 15, 30, 45], allow_overlap=True))  # no daemon: all pending  # unchanged: nothing is skipped
     assert schedules.next_fire(conn, job_id) == utc(2026, 1, 5, 9, 15)
     save_scheduled(Schedule(at_hours=[12]))  # changed: next fire after now
     assert schedules.next_fire(conn, job_id) == utc(2026, 1, 5, 12, 0)
@@ -82,7 +82,7 @@ def test_saving_sets_next_fire_and_a_new_version_keeps_it(localtailr_home):
 def test_advancing_the_clock_fires_exactly_the_due_runs(localtailr_home):
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 1, 5, 9, 0, 30))
-    save_scheduled(Schedule(at_minutes=[0, 15, 30, 45]))
+    save_scheduled(Schedule(at_minutes=[0, 15, 30, 45], allow_overlap=True))  # no daemon: all pending
     home = localtailr_home.home
     for _ in range(60):
         clock.advance(60)
@@ -125,7 +125,7 @@ def test_concurrent_ticks_from_several_processes_fire_once(localtailr_home):
 def test_missed_runs_fire_once_not_in_a_burst(localtailr_home):
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 1, 5, 9, 0, 30))
-    save_scheduled(Schedule(cron_expression="0 * * * * *"))
+    save_scheduled(Schedule(cron_expression="0 * * * * *", allow_overlap=True))
     home = localtailr_home.home
     clock.advance(600)  # the daemon was down for ten minutes
     created = scheduler.tick(home)
@@ -139,7 +139,8 @@ def test_spring_forward_fires_once(localtailr_home):
     ny = ZoneInfo("America/New_York")
     clock = localtailr_home.clock
     clock.freeze(datetime(2024, 3, 9, 12, 0, tzinfo=ny))
-    save_scheduled(Schedule(at_hours=[2], at_minutes=[30], timezone="America/New_York"))
+    save_scheduled(Schedule(at_hours=[2], at_minutes=[30], timezone="America/New_York",
+                            allow_overlap=True))
     home = localtailr_home.home
     for _ in range(3 * 24):
         clock.advance(3600)

@@ -166,3 +166,17 @@ def one_number():
 def scheduled(name: str, schedule: Schedule):
     """A one-task workflow called ``name`` on ``schedule``."""
     return workflow(name=name, schedule=schedule)(one_number)
+
+
+@task()
+def say(word, times=2):
+    for i in range(times):
+        print(f"{word} {i}", flush=True)
+    return word
+
+
+@workflow(name="Talkative")
+def talkative():
+    first = say("hello")
+    say("world", 3).alias("second")
+    say(first, 1).alias("echo")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
 from ..runtime import client
-from ..web.app import create_app
+from ..web import security
+from ..web import server as web_server
 from .common import caller_options
 
 
@@ -22,6 +24,7 @@ def _status_text(data: dict) -> str:
         lines.append("daemon    not running")
     lines.append(f"home      {data['home']}")
     lines.append(f"cpu limit {data['cpu_limiting']}")
+    lines.append(f"processes {data['containment']}")
     runs = ", ".join(f"{state} {n}" for state, n in data["runs"].items()) or "none"
     lines.append(f"runs      {runs}")
     return "\n".join(lines)
@@ -36,6 +39,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _announce(home, info: dict) -> tuple[dict, str]:
+    """The daemon's info with ``page``, the status page's URL with its token (the page
+    answers 401 without it), and the line that says so."""
+    text = client.describe(info)
+    if not info.get("url"):
+        return info, text
+    page = f"{info['url'].rstrip('/')}/?token={security.token(home)}"
+    return {**info, "page": page}, f"{text}\nstatus page: {page}"
+
+
 @click.command()
 @click.option("-d", "--detach", is_flag=True, help="Run in the background (log in <home>/daemon.log).")
 @click.option("--port", type=int, default=None, help="Port of the web page (default: LOCALTAILR_PORT or a free one).")
@@ -45,18 +58,23 @@ def up(opts, detach, port):
     home = opts.home.ensure()
     info = client.daemon_info(home)
     if info is not None:
-        opts.emit(info, f"already running: {client.describe(info)}")
+        data, text = _announce(home, info)
+        opts.emit(data, f"already running: {text}")
         return
     if detach:
         if port is not None:
-            import os
-
             os.environ["LOCALTAILR_PORT"] = str(port)
         info = client.ensure_daemon(home, quiet=True)
-        opts.emit(info, client.describe(info))
+        opts.emit(*_announce(home, info))
         return
+
+    def ready(info: dict) -> None:  # the log line (stderr) never carries the token
+        page = _announce(home, info)[0].get("page")
+        if page:
+            click.echo(f"status page: {page}")
+
     try:
-        client.serve(home, port=port, app_factory=create_app)
+        client.serve(home, port=port, serve_web=web_server.serve, on_ready=ready)
     except client.AlreadyRunning as exc:
         click.echo(str(exc))
 
@@ -75,5 +93,6 @@ def down(opts, timeout):
 @click.command()
 @caller_options
 def status(opts):
-    """The daemon (pid, uptime, web address, CPU limiting in force) and the runs by state."""
+    """The daemon (pid, uptime, web address, CPU limiting and process containment in
+    force) and the runs by state."""
     opts.emit(client.daemon_status(opts.home), _status_text)

@@ -124,6 +124,7 @@ def job_versions(opts, name):
 def job_set_version(opts, name, version):
     """Make VERSION the current version of a job."""
     data = job_ops.set_version(opts.ctx(), name, version)
+    client.ensure_daemon_for(opts.home, data)
     opts.emit(data, lambda d: f"{d['name']} ({d['environment']}): version {d['version']} is current")
 
 
@@ -134,6 +135,7 @@ def job_set_version(opts, name, version):
 def job_promote(opts, name, version):
     """Copy a job's version to the next environment (dev → pre → prod)."""
     data = job_ops.promote(opts.ctx(), name, version)
+    client.ensure_daemon_for(opts.home, data)
     opts.emit(data, lambda d: f"promoted {d['name']} to {d['environment']} as version {d['version']}")
 
 
@@ -166,6 +168,7 @@ def job_start(opts, name):
 def job_stop(opts, name, run_id):
     """Stop a job's active runs (a service, app or add-in stays stopped)."""
     runs = job_ops.stop(opts.ctx(), name, run_id)
+    client.ensure_daemon_for(opts.home, runs=runs)
     opts.emit(runs, lambda rs: "\n".join(
         f"run {r['run_id']}: {'stopped' if r['state'] == 'killed' else 'stop requested'}" for r in rs
     ) or "nothing was running")
@@ -220,17 +223,19 @@ def job_rm(opts, name):
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
 @click.option("--tail", type=int, help="Only the last N lines.")
 @click.option("--stderr", is_flag=True, help="The run's stderr instead of stdout.")
+@click.option("--task", help="A workflow run: only this task's output.")
 @caller_options
-def logs(opts, name, run_id, follow, tail, stderr):
-    """Print a job's (or a run's) output."""
+def logs(opts, name, run_id, follow, tail, stderr, task):
+    """Print a job's (or a run's) output; a workflow's, task by task, each line prefixed
+    by its task's name."""
     if name is None and run_id is None:
         raise click.UsageError("give a job NAME or --run ID")
     ctx = opts.ctx()
     if follow:
-        for line in log_ops.follow(ctx, run_id, name, stderr=stderr, tail=tail):
+        for line in log_ops.follow(ctx, run_id, name, stderr=stderr, tail=tail, task=task):
             click.echo(line)
         return
-    text = log_ops.read(ctx, run_id, name, stderr=stderr, tail=tail)
+    text = log_ops.read(ctx, run_id, name, stderr=stderr, tail=tail, task=task)
     if opts.as_json:
         opts.emit({"run_id": log_ops.resolve_run(ctx, run_id, name), "text": text})
     else:

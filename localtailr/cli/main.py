@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from ..core.home import private_umask
 from ..platform import home as home_ops
 from ..platform import status
 from .common import caller_options
@@ -79,8 +80,9 @@ def info(opts):
 @click.option("--yes", is_flag=True, help="Really delete everything in the home.")
 @caller_options
 def reset(opts, yes):
-    """Delete the home and everything in it (needs --yes); a README.md there is kept
-    (the checkout's ``sandbox/README.md``), with the folder that holds it."""
+    """Delete the home and everything in it (needs --yes, and an admin); a README.md there
+    is kept (the checkout's ``sandbox/README.md``), with the folder that holds it. A folder
+    that is not a localtailr home (no localtailr database in it) is refused, left as it is."""
     if not yes:
         click.echo(f"error: this deletes {opts.home.root} and everything in it; add --yes", err=True)
         sys.exit(1)
@@ -89,4 +91,5 @@ def reset(opts, yes):
 
 
 def main() -> None:
+    private_umask()  # what a command writes in the home (logs, a script's run folder) is private
     cli(prog_name="localtailr")

@@ -115,7 +115,7 @@ def _parse_env(number: int, line: str, rest: str) -> tuple[tuple[str, str], ...]
             name, value = token.split("=", 1)
             pairs.append((name, value))
     for name, _ in pairs:
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise ValueError(
                 f"build script line {number}: {line!r}: {name!r} is not a variable name "
                 "(letters, digits and '_', not starting with a digit)"

@@ -97,7 +97,7 @@ def _of_module(module: types.ModuleType) -> dict:
 
 
 def _of_reference(text: str) -> dict:
-    if not _REFERENCE.match(text):
+    if not _REFERENCE.fullmatch(text):
         raise ValueError(f"invalid entrypoint {text!r}: use 'package.module:function'")
     module_name, _, qualname = text.partition(":")
     try:

@@ -11,15 +11,40 @@ Layout::
 
 ``LOCALTAILR_HOME`` (or ``--home`` on the command line) chooses the folder;
 the default is ``~/.localtailr``.
+
+The home is private: folders 0700, files 0600 (executables in job environments 0700).
+localtailr's own processes (the command line, the daemon and what it starts) run with
+umask 077 (``private_umask``); files the Python API creates from a user's process are
+created with explicit modes. A home found open to others (a folder made by hand, an
+older version's home) is tightened, all the way down, the first time it is opened.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "LOCALTAILR_HOME"
+PRIVATE_UMASK = 0o077
+OPEN_BITS = 0o077  # group and other permission bits
+
+_tightened: set[Path] = set()  # homes this process has checked (see Home.tighten)
+
+
+def private_umask() -> int:
+    """Make this process create files 0600 and folders 0700 (for localtailr's own processes:
+    the command line, the daemon); the previous umask."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def _tighten_path(path: str, mode: int) -> None:
+    if mode & OPEN_BITS:
+        try:
+            os.chmod(path, mode & 0o7700)
+        except OSError:  # not ours to change (or gone): the folder above is 0700 anyway
+            pass
 
 
 def default_path() -> Path:
@@ -68,13 +93,46 @@ class Home:
         return self.runs / str(int(run_id))
 
     def ensure(self) -> Home:
-        """Create the folder tree (mode 0700) if it is missing; return self."""
+        """Create the folder tree (mode 0700) if it is missing, tighten it if it was open
+        to others (see ``tighten``); return self."""
         if not self.root.exists():
             self.root.mkdir(parents=True, mode=0o700)
             os.chmod(self.root, 0o700)
         for sub in (self.blobs, self.venvs, self.runs):
             sub.mkdir(mode=0o700, exist_ok=True)
+        if self.root not in _tightened:
+            self.tighten()
         return self
+
+    def tighten(self) -> None:
+        """Take group and other permissions away: from the home and what is directly in it,
+        and from everything under it when the home itself was open (an older home, a
+        folder made by hand such as a checkout's ``sandbox/``)."""
+        st = os.stat(self.root)
+        deep = bool(st.st_mode & OPEN_BITS)
+        _tighten_path(str(self.root), st.st_mode)
+        if deep:
+            for top, dirs, files in os.walk(self.root):
+                for name in (*dirs, *files):
+                    path = os.path.join(top, name)
+                    st = os.lstat(path)
+                    if not stat.S_ISLNK(st.st_mode):
+                        _tighten_path(path, st.st_mode)
+        else:
+            with os.scandir(self.root) as entries:
+                for entry in entries:
+                    if not entry.is_symlink():
+                        _tighten_path(entry.path, entry.stat(follow_symlinks=False).st_mode)
+        _tightened.add(self.root)
+
+    def open_private(self, path: Path, append: bool = True) -> int:
+        """A descriptor on ``path`` for writing (appending unless ``append`` is false),
+        created 0600 (and made 0600 if it was not)."""
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        fd = os.open(path, flags, 0o600)
+        if os.fstat(fd).st_mode & OPEN_BITS:
+            os.fchmod(fd, 0o600)
+        return fd
 
     def write_private(self, path: Path, data: bytes) -> None:
         """Write a file readable by its owner only (0600), atomically."""

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,11 @@ from .requirements import AUTO, find_project, normalise, parse_requirements, pro
 
 KEY_FORMAT = 1
 KEY_LENGTH = 20
+
+# An Image's dict form (``Image.to_dict()``): the fields that make the environment, and
+# the ones that only describe where the code came from.
+BUILD_FIELDS = ("python_version", "python_requirements", "build_script_pre", "build_script_post")
+SOURCE_FIELDS = ("branch_name", "commit_hash", "path_to_repo", "path_to_module")
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,33 @@ class ImageSpec:
         )
 
     @classmethod
-    def of_image(cls, image: dict) -> ImageSpec:
-        """The spec of an Image's dict form (``Image.to_dict()``, as a definition saves it)."""
-        return cls.make(image.get("python_version") or "auto", image.get("python_requirements") or "",
-                        image.get("build_script_pre") or "", image.get("build_script_post") or "")
+    def from_image_dict(cls, image: object, base_dir: Path | None = None) -> ImageSpec:
+        """The spec of an Image's dict form, every field checked as a job's launch will
+        (ValueError naming the field): for saving a definition that can build."""
+        if image is None:
+            image = {}
+        if not isinstance(image, Mapping):
+            raise ValueError(f"invalid image {image!r}: expected Image.to_dict(), a dict")
+        unknown = set(image) - {*BUILD_FIELDS, *SOURCE_FIELDS}
+        if unknown:
+            raise ValueError(f"invalid image: unknown field(s) {', '.join(map(repr, sorted(unknown, key=str)))};"
+                             f" an image has {', '.join(BUILD_FIELDS + SOURCE_FIELDS)}")
+        for name in SOURCE_FIELDS:
+            if image.get(name) is not None and not isinstance(image[name], str):
+                raise ValueError(f"invalid image: {name} must be a string, not {image[name]!r}")
+        reqs = image.get("python_requirements") or ""
+        if not (isinstance(reqs, str) or (isinstance(reqs, (list, tuple))
+                                          and all(isinstance(r, str) for r in reqs))):
+            raise ValueError(f"invalid image: python_requirements must be a string or a list of"
+                             f" strings, not {reqs!r}")
+        for name in ("python_version", "build_script_pre", "build_script_post"):
+            if image.get(name) is not None and not isinstance(image[name], str):
+                raise ValueError(f"invalid image: {name} must be a string, not {image[name]!r}")
+        try:
+            return cls.make(image.get("python_version") or "auto", reqs, image.get("build_script_pre") or "",
+                            image.get("build_script_post") or "", base_dir)
+        except (ValueError, TypeError, OSError) as exc:
+            raise ValueError(f"invalid image: {exc}") from None
 
     @cached_property
     def env(self) -> dict[str, str]:

@@ -25,7 +25,7 @@ def parse_request(request: str):
     from packaging.specifiers import InvalidSpecifier, SpecifierSet  # ~20 ms, rarely needed
 
     text = request.strip()
-    if VERSION_RE.match(text):
+    if VERSION_RE.fullmatch(text):
         return text, None
     try:
         return None, SpecifierSet(text)

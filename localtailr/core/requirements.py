@@ -150,7 +150,7 @@ def parse_text(text: str, base_dir: Path | None = None, _seen: tuple[Path, ...] 
 
 
 def _option_line(line: str, base_dir: Path | None, seen: tuple[Path, ...]) -> list[str]:
-    match = re.match(r"^(-r|--requirement)(?:\s+|=)(\S+)$", line)
+    match = re.fullmatch(r"^(-r|--requirement)(?:\s+|=)(\S+)$", line)
     if match:
         return parse_file(_resolve(match.group(2), base_dir), _seen=seen)
     raise ValueError(
@@ -280,7 +280,7 @@ def parse_secret_names(text: str) -> list[str]:
     """Names in a ``# secrets:`` header: comma- or space-separated."""
     names = [n for n in re.split(r"[,\s]+", text.strip()) if n]
     for name in names:
-        if not _SECRET_NAME_RE.match(name):
+        if not _SECRET_NAME_RE.fullmatch(name):
             raise ValueError(
                 f"secret name {name!r} in the '# secrets:' header is not valid; accepted: "
                 "letters, digits, '_', '.', '-' and '/', separated by commas"
@@ -304,7 +304,7 @@ def parse_script_header(source: str, check: bool = True) -> ScriptHeader:
             continue
         if not stripped.startswith("#"):
             break
-        match = _HEADER_RE.match(stripped)
+        match = _HEADER_RE.fullmatch(stripped)
         if not match:
             continue
         declared.append(stripped)

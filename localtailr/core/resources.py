@@ -18,7 +18,7 @@ def parse_memory(value: object) -> int:
         raise ValueError(f"invalid memory {value!r}")
     if isinstance(value, int):
         number, unit = value, ""
-    elif isinstance(value, str) and (m := _MEMORY.match(value)):
+    elif isinstance(value, str) and (m := _MEMORY.fullmatch(value)):
         number, unit = float(m.group(1)), m.group(2).lower()
     else:
         raise ValueError(

@@ -69,13 +69,13 @@ def resource(name: str) -> str:
 
 def _objects(ctx: Context) -> Path:
     path = ctx.home.blobs / "objects"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def _tmp(ctx: Context) -> Path:
     path = ctx.home.blobs / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -211,7 +211,7 @@ def put(
                 sha = digest.hexdigest()
             os.fsync(f.fileno())
         target = object_path(ctx, sha)
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(exist_ok=True, mode=0o700)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:
@@ -332,6 +332,7 @@ def exists(ctx: Context, name: str) -> bool:
 def ls(ctx: Context, path: str = "") -> list[dict]:
     """Blobs under folder ``path`` ("" for all) that the caller may read: name, size, sha256."""
     prefix = ""
+    names.text(path, "the path of blob ls (a folder)")
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
     rows = ctx.conn.execute(

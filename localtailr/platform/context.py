@@ -16,9 +16,20 @@ HOME_VAR = "LOCALTAILR_HOME"
 ROOT_USER = "root"
 ADMIN_GROUP_ID = 1
 
-# (db file, user name) -> (data_version, identity generation, Caller); see _caller.
-_callers: dict[tuple, tuple] = {}
+# Resolved callers are kept on their connection (``conn.memo["callers"]``: user ->
+# (data_version, identity generation, Caller)), so they go with it; see _caller.
 _generation = 0
+MAX_CALLERS = 256  # users remembered a connection
+
+
+def _callers(conn: sqlite3.Connection) -> dict:
+    memo = getattr(conn, "memo", None)
+    if memo is None:  # a plain sqlite3 connection (not the store's): nothing is kept
+        return {}
+    callers = memo.get("callers")
+    if callers is None:
+        callers = memo["callers"] = {}
+    return callers
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,8 @@ class Context:
         """The caller, checked against ``data_version`` read by the operation's own query."""
         caller = self._caller
         if caller is None:
-            hit = _callers.get((id(self.conn), self._user))  # _caller()'s fast path, inlined
-            if hit and hit[0] == data_version and hit[1] == _generation and hit[3] is self.conn:
+            hit = _callers(self.conn).get(self._user)  # _caller()'s fast path, inlined
+            if hit and hit[0] == data_version and hit[1] == _generation:
                 caller = hit[2]
             else:
                 caller = _caller(self.conn, self.home, self._user, data_version)
@@ -137,7 +148,6 @@ def identity_changed() -> None:
     """Forget cached callers (called after any change to users or groups in this process)."""
     global _generation
     _generation += 1
-    _callers.clear()
 
 
 def _caller(
@@ -147,9 +157,9 @@ def _caller(
     # commits anything (PRAGMA data_version) or this process changes identity.
     if version is None:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-    key = (id(conn), user)
-    hit = _callers.get(key)
-    if hit and hit[0] == version and hit[1] == _generation and hit[3] is conn:
+    callers = _callers(conn)
+    hit = callers.get(user)
+    if hit and hit[0] == version and hit[1] == _generation:
         return hit[2]
     column = "user_id" if isinstance(user, int) else "name"
     row = conn.execute(
@@ -167,7 +177,7 @@ def _caller(
         )
     )
     caller = Caller(row["user_id"], row["name"], groups, ADMIN_GROUP_ID in groups)
-    if len(_callers) > 256:
-        _callers.clear()
-    _callers[key] = (version, _generation, caller, conn)
+    if len(callers) >= MAX_CALLERS:
+        callers.clear()
+    callers[user] = (version, _generation, caller)
     return caller

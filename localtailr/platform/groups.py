@@ -27,6 +27,8 @@ def _row_to_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> dict:
 def _find(conn: sqlite3.Connection, name_or_id: str | int) -> sqlite3.Row | None:
     if isinstance(name_or_id, bool) or not isinstance(name_or_id, (str, int)):
         raise ValueError(f"a group is named by a string or an int id, not {name_or_id!r}")
+    if isinstance(name_or_id, int):
+        names.whole_number(name_or_id, "group id")
     column = "group_id" if isinstance(name_or_id, int) else "name"
     return conn.execute(f"SELECT * FROM groups WHERE {column} = ?", (name_or_id,)).fetchone()
 
@@ -81,9 +83,15 @@ def remove(ctx: Context, name: str | int) -> None:
 def _user_ids(conn: sqlite3.Connection, users: list) -> list[int]:
     if isinstance(users, (str, int)):
         users = [users]
+    if not isinstance(users, (list, tuple, set, frozenset)):
+        raise ValueError(f"invalid users {users!r}: give a user name or id, or a list of them")
     ids = []
     for u in users:
         u = getattr(u, "name", u)
+        if isinstance(u, bool) or not isinstance(u, (str, int)):
+            raise ValueError(f"invalid user {u!r} in users: give a user's name or int id")
+        if isinstance(u, int):
+            names.whole_number(u, "user id")
         column = "user_id" if isinstance(u, int) and not isinstance(u, bool) else "name"
         row = conn.execute(f"SELECT user_id FROM users WHERE {column} = ?", (u,)).fetchone()
         if row is None:

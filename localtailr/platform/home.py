@@ -21,11 +21,13 @@ def init(home: Home, caller: Callable[[], Context]) -> dict:
 
 
 def reset(home: Home, caller: Callable[[], Context]) -> None:
-    """Delete the home and everything in it (an admin only, once it has a database), but
-    for a README.md there."""
-    if home.db_path.exists():
-        acl.require_admin(caller(), "reset the home")
-        store.forget(home)
+    """Delete the home and everything in it (an admin only), but for a README.md there.
+    A folder with no localtailr database is refused (nothing deleted)."""
+    if not store.is_home(home):
+        raise ValueError(f"{home.root} is not a localtailr home (it has no localtailr database"
+                         " state.db): nothing deleted")
+    acl.require_admin(caller(), "reset the home")
+    store.forget(home)
     root = home.root
     for entry in root.iterdir() if root.is_dir() else ():
         if entry.name in KEPT_ON_RESET:

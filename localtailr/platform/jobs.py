@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import store
-from ..core import entrypoints, environments
+from ..core import entrypoints, env_text, environments, names
 from ..core.errors import NotFoundError
 from ..core.home import Home
+from ..core.image_spec import ImageSpec
 from ..core.runs import ACTIVE, LONG_RUNNING, TERMINAL
 from ..store import runs as runs_store
 from . import acl
@@ -34,7 +35,6 @@ TYPES = ("batch", "service", "app", "excel", "workflow")
 TRIGGERS = ("manual", "schedule", "restart", "rerun")
 
 _NAME_RUN = re.compile(r"[^a-z0-9]+")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("DATATAILR_", "LOCALTAILR_")
 MAX_NAME = 100
 
@@ -71,7 +71,7 @@ def check_env_vars(env_vars: object) -> dict:
         raise ValueError(f"invalid env_vars {env_vars!r}: expected a dict of name to value")
     out = {}
     for key, value in env_vars.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not env_text.is_name(key):
             raise ValueError(
                 f"invalid env_vars name {key!r}: use letters, digits and '_', not starting with a digit"
             )
@@ -87,8 +87,8 @@ def check_env_vars(env_vars: object) -> dict:
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"invalid env_vars value for {key}: {value!r}; use a finite number")
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError(f"invalid env_vars value for {key}: it contains a NUL character")
+        if isinstance(value, str):
+            env_text.check_value(f"env_vars value for {key}", value)
         out[key] = value
     return out
 
@@ -126,8 +126,8 @@ def check_definition(ctx: Context, definition: Mapping) -> dict:
     d["environment"] = environments.normalise(d.get("environment") or ctx.environment)
     d["entrypoint"] = entrypoints.check(d.get("entrypoint"), required=d["type"] != "workflow")
     image = d.get("image") or {}
-    if not isinstance(image, Mapping):
-        raise ValueError(f"invalid image {image!r}: expected Image.to_dict()")
+    # Parsed now as the launch will parse it: a definition that cannot build is not saved.
+    ImageSpec.from_image_dict(image)
     d["image"] = dict(image)
     d["resources"] = check_resources(d.get("resources"))
     d["env_vars"] = check_env_vars(d.get("env_vars"))
@@ -408,8 +408,7 @@ def _make_current(conn, job_id: int, version: int, d: dict):
 
 def set_version(ctx: Context, name: str, version: int) -> dict:
     """Make ``version`` the current one again (needs WRITE); later runs use it."""
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(f"invalid version {version!r}: use a version number")
+    names.whole_number(version, "version", minimum=1)
     with store.transaction(ctx.conn) as conn:
         job = _job_row(ctx, name)
         acl.require(ctx, resource(job["environment"], job["name"]), "write", "set the current version")
@@ -436,7 +435,7 @@ def promote(ctx: Context, name: str, version: int | None = None) -> dict:
     src = resource(job["environment"], job["name"])
     acl.require(ctx, src, "promote", "promote")
     target_env = environments.next_environment(job["environment"])
-    version = job["current_version"] if version is None else version
+    version = job["current_version"] if version is None else names.whole_number(version, "version", 1)
     with store.transaction(ctx.conn) as conn:
         definition = _definition(conn, job["job_id"], version)
         if not definition:
@@ -485,10 +484,12 @@ def _check_params(params: Mapping | None) -> dict:
         raise ValueError(f"invalid run parameters {params!r}: expected a dict of name to value")
     out = {}
     for key, value in params.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not env_text.is_name(key):
             raise ValueError(f"invalid run parameter name {key!r}: use letters, digits and '_'")
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             raise ValueError(f"invalid run parameter {key}={value!r}: use str, int, float or bool")
+        if isinstance(value, str):
+            env_text.check_value(f"run parameter {key}", value)
         out[key] = value
     return out
 
@@ -605,6 +606,8 @@ def stop(ctx: Context, name: str, run_id: int | None = None) -> list[dict]:
     A service, app or add-in is marked to stay stopped. The daemon kills each run's
     process group and records it "killed" with reason "stopped by <user>".
     """
+    if run_id is not None:
+        names.whole_number(run_id, "run id")
     with store.transaction(ctx.conn) as conn:
         job = _job_row(ctx, name)
         acl.require(ctx, resource(job["environment"], job["name"]), "operate", "stop")
@@ -683,8 +686,7 @@ def rm(ctx: Context, name: str) -> None:
 
 
 def _run_row(ctx: Context, run_id: int):
-    if isinstance(run_id, bool) or not isinstance(run_id, int):
-        raise ValueError(f"invalid run id {run_id!r}: use a run number")
+    names.whole_number(run_id, "run id")
     row = ctx.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"run {run_id} not found")
@@ -725,9 +727,8 @@ def runs(
     (default: the caller's, unless ``all_environments``); ``limit``/``offset`` page.
     Task runs of workflows are left out unless ``include_tasks``.
     """
-    for what, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"invalid {what} {value!r}: use a whole number >= 0")
+    names.whole_number(limit, "limit")
+    names.whole_number(offset, "offset")
     sql, args = "SELECT r.* FROM runs r JOIN jobs j ON j.job_id = r.job_id WHERE 1 = 1", []
     if name is not None:
         job = _job_row(ctx, name, environment)

@@ -4,6 +4,10 @@ Keys and secrets live per environment (dev, pre, prod). Each has its own ACL:
 reading needs READ, writing and deleting WRITE, changing the ACL WRITE.
 Secret values are Fernet-encrypted before they reach the database and never
 appear in errors or listings.
+
+A value holds at most ``MAX_VALUE_BYTES`` (64 MiB) of UTF-8: the KV is for settings and
+small documents, held whole in memory on every get; larger data goes to ``Blob``
+(streamed to disk), with its name kept in the KV if needed.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class Kind:
     prefix: str  # resource prefix for ACLs
     secure: bool
 
+
+MAX_VALUE_BYTES = 64 * 2**20
 
 KEYS = Kind("key", "kv", "value", "kv", False)
 SECRETS = Kind("secret", "secrets", "token", "secret", True)
@@ -57,6 +63,12 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
         raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
     if not names.encodable(value):
         raise ValueError(f"a {kind.label}'s value must be valid Unicode (no lone surrogates)")
+    # a character is at most 4 bytes of UTF-8: only a long value needs encoding to measure
+    if len(value) > MAX_VALUE_BYTES // 4 and (size := len(value.encode("utf-8"))) > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"{kind.label} {key!r}: the value is {size / 2**20:.1f} MiB, over the limit of"
+            f" {MAX_VALUE_BYTES // 2**20} MiB a value may hold; store large data with Blob"
+            " (Blob().put(name, data)) and keep its name here")
     new_acl = acl.normalise(acl_) if acl_ is not None else None
     res = resource(kind, ctx.environment, key)
     with store.transaction(ctx.conn) as conn:

@@ -39,6 +39,8 @@ def _row_to_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> dict:
 def _find(conn: sqlite3.Connection, name_or_id: str | int) -> sqlite3.Row | None:
     if isinstance(name_or_id, bool) or not isinstance(name_or_id, (str, int)):
         raise ValueError(f"a user is named by a string or an int id, not {name_or_id!r}")
+    if isinstance(name_or_id, int):
+        names.whole_number(name_or_id, "user id")
     column = "user_id" if isinstance(name_or_id, int) else "name"
     return conn.execute(f"SELECT * FROM users WHERE {column} = ?", (name_or_id,)).fetchone()
 
@@ -83,12 +85,16 @@ def add(
     """Create a user (admins only); ValueError if the name is taken or a group is unknown."""
     acl.require_admin(ctx, f"add user {name!r}")
     names.principal(name, "user")
-    for label, value in (("first_name", first_name), ("last_name", last_name), ("email", email)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{label} must be a string, not {value!r}")
+    for label, value in (("first_name", first_name), ("last_name", last_name), ("email", email),
+                         ("password", password)):
+        names.text(value, label)
     if email and "@" not in email:
         raise ValueError(f"invalid email {email!r}: expected an address like name@example.com")
+    if groups is not None and (isinstance(groups, (str, bytes)) or not isinstance(groups, (list, tuple))):
+        raise ValueError(f"groups must be a list of group names, not {groups!r}")
     groups = list(groups or [])
+    for g in groups:
+        names.text(g, "a group in groups", optional=False)
     with store.transaction(ctx.conn) as conn:
         if _find(conn, name) is not None:
             raise ValueError(f"user {name!r} already exists")

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from ..core.home import Home
+from ..core.runs import TERMINAL
 from ..store import wakeup
 
 
@@ -32,6 +33,16 @@ def ensure_daemon(home: Home | None = None, quiet: bool = False, timeout: float 
     return _daemon().ensure_running(home, quiet=quiet, timeout=timeout)
 
 
+def ensure_daemon_for(home: Home, job: dict | None = None, runs: list[dict] | None = None) -> None:
+    """Start the daemon when what a call left needs it: a ``job`` with a schedule or one
+    that should be running (a service, app or add-in), ``runs`` whose stop was requested
+    (a process only the daemon stops; it adopts it first if it was down)."""
+    if job is not None and (job.get("schedule") or job.get("desired_state") == "running"):
+        ensure_daemon(home)
+    elif runs and any(r.get("state") not in TERMINAL for r in runs):
+        ensure_daemon(home)
+
+
 def daemon_info(home: Home) -> dict | None:
     """The running daemon's info, None if no daemon runs for ``home``."""
     return _daemon().running_info(home)
@@ -43,13 +54,14 @@ def describe(info: dict) -> str:
 
 
 def serve(home: Home, port: int | None = None,
-          app_factory: Callable[[Home], Any] | None = None) -> None:
-    """Run the daemon in this process until it is stopped (``localtailr up --foreground``),
-    serving ``app_factory(home)`` (the web app) on ``port``. Raises AlreadyRunning if
-    another daemon holds the home."""
+          serve_web: Callable[[Home, int], Any] | None = None,
+          on_ready: Callable[[dict], None] | None = None) -> None:
+    """Run the daemon in this process until it is stopped (``localtailr up``), serving the
+    web app through ``serve_web(home, port)`` and calling ``on_ready(info)`` once it serves.
+    Raises AlreadyRunning if another daemon holds the home."""
     module = _daemon()
     try:
-        module.Daemon(home, port=port, app_factory=app_factory).serve()
+        module.Daemon(home, port=port, serve_web=serve_web, on_ready=on_ready).serve()
     except module.AlreadyRunning as exc:
         raise AlreadyRunning(str(exc)) from exc
 

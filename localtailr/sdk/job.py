@@ -15,7 +15,7 @@ from ..core import entrypoints, own_code
 from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
-from ..runtime.client import ensure_daemon
+from ..runtime.client import ensure_daemon, ensure_daemon_for
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
@@ -122,11 +122,14 @@ class _Job:
     def save(self) -> dict | None:
         """Save the definition as a new version (the current one); return the job.
 
-        In a job's process importing its own code this saves nothing (see ``run``).
+        Starts the daemon if the job has a schedule or should be running. In a job's
+        process importing its own code this saves nothing (see ``run``).
         """
         if own_code.importing():
             return self._existing_job()
-        job = _jobs.save(self._ctx(), self.to_dict(), self._acl, self.update_existing)
+        ctx = self._ctx()
+        job = _jobs.save(ctx, self.to_dict(), self._acl, self.update_existing)
+        ensure_daemon_for(ctx.home, job)
         self.version = job["version"]
         return job
 
@@ -160,8 +163,13 @@ class _Job:
         return run
 
     def stop(self) -> list[dict]:
-        """Stop the job's active runs (a service, app or add-in stays stopped)."""
-        return _jobs.stop(self._ctx(), self.job_name)
+        """Stop the job's active runs (a service, app or add-in stays stopped).
+
+        Starts the daemon if it is not running: it adopts the runs and stops them."""
+        ctx = self._ctx()
+        runs = _jobs.stop(ctx, self.job_name)
+        ensure_daemon_for(ctx.home, runs=runs)
+        return runs
 
     def restart(self) -> dict | None:
         """Stop the job's active runs and start it again; return the new run.

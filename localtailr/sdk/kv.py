@@ -76,7 +76,9 @@ class KV(_Store):
     """
 
     def put(self, key: str, value: str, acl: ACL | None = None) -> None:
-        """Store ``value`` under ``key``. A new key without ``acl`` gives its creator every permission."""
+        """Store ``value`` under ``key``. A new key without ``acl`` gives its creator every permission.
+
+        A value holds at most 64 MiB; store larger data with ``Blob``."""
         _kv.put(self._lazy_ctx(), key, value, acl_dict(acl), self._kind)
 
     def __repr__(self) -> str:
@@ -93,7 +95,7 @@ class Secrets(_Store):
     _kind = _kv.SECRETS
 
     def put(self, key: str, value: str, acl: ACL | None = None) -> None:
-        """Store a secret: creating one needs an admin, replacing one WRITE."""
+        """Store a secret: creating one needs an admin, replacing one WRITE (at most 64 MiB)."""
         _kv.put(self._lazy_ctx(), key, value, acl_dict(acl), self._kind)
 
     def __repr__(self) -> str:

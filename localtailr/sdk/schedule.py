@@ -29,6 +29,7 @@ _PARAMS = (
     "run_after_job_uuid",
     "run_after_job_name",
     "run_after_job_condition",
+    "allow_overlap",
 )
 
 
@@ -106,6 +107,10 @@ class Schedule:
     / ``run_after_job_name``: the job runs when that job ends with
     ``run_after_job_condition`` ("success", the default, "failure" or "completion").
 
+    A fire while a run of the job is still active is skipped, and the skip recorded on
+    that run (Airflow's ``max_active_runs=1``); ``allow_overlap=True`` (a localtailr
+    addition) starts a run at every fire instead.
+
     Example:
         >>> s = Schedule(at_hours=[8, 16], weekdays=["mon", "tue", "wed", "thu", "fri"])
         >>> s.get_cron_string()
@@ -130,7 +135,12 @@ class Schedule:
         run_after_job_uuid: str | None = None,
         run_after_job_name: str | None = None,
         run_after_job_condition: str | None = None,
+        allow_overlap: bool = False,
     ) -> None:
+        if not isinstance(allow_overlap, bool):
+            raise ValueError(  # noqa: TRY004 - bad input is a ValueError throughout localtailr
+                f"allow_overlap={allow_overlap!r}: use True or False")
+        self.allow_overlap = allow_overlap
         if cron_expression is None:
             cron_expression = ""
         if not isinstance(cron_expression, str):
@@ -280,6 +290,7 @@ class Schedule:
             self.run_after_job_uuid,
             self.run_after_job_name,
             self.run_after_job_condition,
+            self.allow_overlap,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -294,7 +305,8 @@ class Schedule:
         args = []
         for name in _PARAMS:
             value = getattr(self, name)
-            if value in (None, "") or (name == "run_after_job_condition" and value == "success"):
+            if value in (None, "") or value is False or (
+                    name == "run_after_job_condition" and value == "success"):
                 continue
             if name == "cron_expression" and self._helpers_set():
                 continue

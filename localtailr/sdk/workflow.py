@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localtailr.core import own_code
+from localtailr.core import env_text, own_code
 from localtailr.core.dag import DAG, Node, function_reference, resolve_value, source_file_of
 from localtailr.core.task_call import (
     BATCH_JOB_ARGUMENTS,
@@ -55,7 +55,6 @@ Submitter = Callable[[dict, dict, bool], Any]
 _submitter: Submitter | None = None
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class WorkflowBuildError(ValueError):
@@ -127,7 +126,7 @@ def parse_duration(value: datetime.timedelta | float | str | None) -> float | No
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and value.strip() and (m := _DURATION.match(value)):
+    elif isinstance(value, str) and value.strip() and (m := _DURATION.fullmatch(value)):
         h, mi, s = (int(g) if g else 0 for g in m.groups())
         seconds = float(h * 3600 + mi * 60 + s)
     else:
@@ -156,12 +155,14 @@ def _options(func: Callable, given: dict) -> dict:
     opts["expire_after"] = parse_duration(opts["expire_after"])
     env_vars = dict(opts["env_vars"] or {})
     for key, value in env_vars.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not env_text.is_name(key):
             raise ValueError(f"invalid env_vars name {key!r}: use letters, digits and _")
         if not isinstance(value, (str, int, float, bool)):
             raise ValueError(  # noqa: TRY004 - bad input is a ValueError here
                 f"invalid env_vars value for {key}: {value!r} (use str, int, float or bool)"
             )
+        if isinstance(value, str):
+            env_text.check_value(f"env_vars value for {key}", value)
     opts["env_vars"] = env_vars
     mp = opts["max_parallel"]
     if mp is not None and (isinstance(mp, bool) or not isinstance(mp, int) or mp < 1):

@@ -245,6 +245,15 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous = NORMAL")
 
 
+class Connection(sqlite3.Connection):
+    """A connection that carries the memos kept for it (``memo``): they go when it goes,
+    so no cache elsewhere keeps a closed or dropped connection alive."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.memo: dict = {}
+
+
 def connect(home: Home) -> sqlite3.Connection:
     """A new connection to the home's database, migrated to the current schema."""
     home.ensure()
@@ -254,7 +263,8 @@ def connect(home: Home) -> sqlite3.Connection:
             os.close(os.open(home.db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             pass
-    conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False,
+                           factory=Connection)
     conn.row_factory = sqlite3.Row
     try:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -277,17 +287,37 @@ def connect(home: Home) -> sqlite3.Connection:
 RECHECK_SECONDS = 1.0
 
 
+class _ThreadConnections(dict):
+    """One thread's connections (home root -> [conn, checked at, db path]), closed when
+    the thread ends: a server that starts a thread a request must not leave a database
+    connection (a descriptor and its page cache) behind each. A Python connection is
+    kept alive by a reference cycle (its statement cache), so without this it would
+    wait for the cycle collector."""
+
+    def __init__(self):
+        super().__init__()
+        self.pid = os.getpid()
+
+    def __del__(self):
+        if self.pid != os.getpid():  # a forked child's copy: the parent's to close
+            return
+        for entry in self.values():
+            try:
+                entry[0].close()
+            except Exception:  # noqa: BLE001, S110 - closing at thread end is best effort
+                pass
+
+
 def connection(home: Home) -> sqlite3.Connection:
-    """The connection this thread of this process keeps open for ``home``.
+    """The connection this thread of this process keeps open for ``home``; it is closed
+    when the thread ends.
 
     Opening costs a file open and a schema check; keeping one a thread makes
     every later call cheap. A forked child gets its own.
     """
     cache = getattr(_local, "conns", None)
-    pid = os.getpid()
-    if cache is None or _local.pid != pid:
-        cache = _local.conns = {}
-        _local.pid = pid
+    if cache is None or cache.pid != os.getpid():
+        cache = _local.conns = _ThreadConnections()
     entry = cache.get(home.root)
     now = time.monotonic()
     if entry is not None:
@@ -308,6 +338,21 @@ def forget(home: Home) -> None:
     entry = cache.pop(home.root, None)
     if entry is not None:
         entry[0].close()
+
+
+def is_home(home: Home) -> bool:
+    """Whether ``home`` holds a localtailr database (read only: nothing is created or migrated)."""
+    if not home.db_path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{home.db_path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return schema_version(conn) >= 1 and {"users", "groups", "kv"} <= tables
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

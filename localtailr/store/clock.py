@@ -111,9 +111,10 @@ class Clock:
         return "frozen" in self._read()
 
     def _write(self, state: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(state))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(json.dumps(state))
         os.replace(tmp, self.path)
 
     def freeze(self, at: float | datetime | None = None) -> float:

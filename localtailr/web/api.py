@@ -9,11 +9,14 @@ Secret values appear only in ``secret/get`` for a caller with READ, never in lis
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, send_file
+from werkzeug.exceptions import HTTPException
 
+from ..core import names
 from ..core.errors import DiskFullError, NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
 from ..core.runs import TERMINAL
@@ -38,11 +41,29 @@ def op(cmd: str, sub: str, method: str = "GET"):
 # -- arguments ----------------------------------------------------------------------
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json(raw: bytes) -> object:
+    """A JSON body, strictly: NaN and Infinity (which Python's json would accept) are refused;
+    ValueError says what is wrong."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("the request body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"the request body is not valid JSON: {exc}") from None
+
+
 def _source() -> dict:
     if request.method == "GET":
         return request.args.to_dict()
     if "body" not in g:
-        data = request.get_json(silent=True) if request.is_json else None
+        data = None
+        if request.is_json:
+            raw = request.get_data(cache=True)
+            data = parse_json(raw) if raw.strip() else None
         if data is None:
             data = request.form.to_dict() if request.form else {}
         if not isinstance(data, dict):
@@ -58,11 +79,10 @@ def arg(name: str, default=..., kind: type = str):
         raise ValueError(f"missing argument {name!r}")
     if value is None or value == default:
         return value
-    if kind is int and not isinstance(value, int):
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"argument {name!r} must be a whole number, not {value!r}") from None
+    if kind is int:
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            value = int(value)
+        return names.whole_number(value, f"argument {name!r}", minimum=names.INT_MIN)
     if kind is bool and not isinstance(value, bool):
         return str(value).lower() in ("1", "true", "yes", "on")
     if kind in (dict, list) and not isinstance(value, kind):
@@ -103,13 +123,22 @@ def dispatch(cmd: str, sub: str):
         return _error(404, str(exc))
     except DiskFullError as exc:
         return _error(507, str(exc))  # Insufficient Storage
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         return _error(400, str(exc))
     if isinstance(result, Response):
         return result
     if request.method == "POST" and not request.is_json and request.form:
         return redirect(_next(result), code=303)
     return jsonify(result)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    """Whatever else goes wrong is still one JSON error (and a traceback in the log)."""
+    if isinstance(exc, HTTPException):
+        return _error(exc.code or 500, exc.description or exc.name)
+    current_app.logger.exception("%s %s failed", request.method, request.path)
+    return _error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
 
 
 def _error(status: int, message: str):

@@ -16,8 +16,8 @@ second) and ``workflows.engine.advance_all(home)`` (at least once a second, and 
 ended). At most once a second it
 records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
-supervision pass (epoch seconds as text). Given an app factory (``localtailr.daemon_main``
-gives ``web.app.create_app``) it serves that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free
+supervision pass (epoch seconds as text). Given a way to serve the web app (``localtailr.daemon_main``
+gives ``web.server.serve``) it serves that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free
 port) in a thread.
 
 Killed with SIGKILL and started again, it adopts the runs whose process is still the same
@@ -47,7 +47,7 @@ from typing import Any
 import psutil
 
 from ... import store
-from ...core.home import Home
+from ...core.home import Home, private_umask
 from ...core.runs import LONG_RUNNING
 from ...store import runs as run_state
 from ...store import wakeup
@@ -66,6 +66,9 @@ STABLE_AFTER = 60.0  # a long-running process up this long resets its backoff
 BACKOFF_CAP = 30.0
 CRASH_LOOP_AFTER = 3  # quick restarts in a row before a job is shown crash-looping
 SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
+LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
+LAUNCH_ATTEMPTS = 3  # daemon restarts during one run's launch before the run is failed
+REQUEUED = "re-queued: the daemon restarted during the build"
 
 
 def log(message: str) -> None:
@@ -142,7 +145,7 @@ def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float
     if info is not None:
         return info
     env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
-    with open(log_path(home), "ab") as out:
+    with os.fdopen(home.open_private(log_path(home)), "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "localtailr.daemon_main", str(home.root)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
@@ -251,11 +254,19 @@ def status(home: Home | None = None) -> dict:
                    cpu_limiting=info.get("cpu_limiting"))
     else:
         out["cpu_limiting"] = supervisor.cpu_limiting()
+    out["containment"] = supervisor.containment()
     out["runs"] = by_state
     return out
 
 
 # -- the daemon ------------------------------------------------------------------------
+
+
+def launch_reason(exc: BaseException) -> str:
+    """A failed launch's reason: a LaunchError's message, else the error itself."""
+    if isinstance(exc, LaunchError):
+        return str(exc)
+    return f"failed to launch: {type(exc).__name__}: {exc}"
 
 
 class AlreadyRunning(RuntimeError):
@@ -266,15 +277,17 @@ class AlreadyRunning(RuntimeError):
 
 
 class Daemon:
-    """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT. With ``app_factory``
-    (``web.app.create_app``, given by the process that composes the two) it serves that
+    """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT. With ``serve_web``
+    (``web.server.serve``, given by the process that composes the two) it serves the web
     app on ``port``."""
 
     def __init__(self, home: Home, port: int | None = None,
-                 app_factory: Callable[[Home], Any] | None = None):
+                 serve_web: Callable[[Home, int], Any] | None = None,
+                 on_ready: Callable[[dict], None] | None = None):
         self.home = home.ensure()
         self.port = port
-        self.app_factory = app_factory
+        self.serve_web = serve_web
+        self.on_ready = on_ready  # called with daemon.json's content once it serves
         self.runs: dict[int, Supervised] = {}
         self.building: set[int] = set()
         self.built: queue.Queue = queue.Queue()
@@ -326,6 +339,7 @@ class Daemon:
         return info
 
     def serve(self) -> None:
+        private_umask()  # what the daemon and its runs write in the home is 0600/0700
         self.acquire()
         try:
             self.listener = wakeup.Listener(self.home)
@@ -335,6 +349,8 @@ class Daemon:
             self.start_web()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
+            if self.on_ready is not None:
+                self.on_ready(info)
             self.loop()
         finally:
             self.shutdown()
@@ -344,20 +360,17 @@ class Daemon:
         wakeup.notify(self.home)
 
     def start_web(self) -> None:
-        from werkzeug.serving import make_server
-
-        if self.app_factory is None:
+        if self.serve_web is None:
             return
         port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
         try:
-            app = self.app_factory(self.home)
             try:
-                server = make_server("127.0.0.1", port, app, threaded=True)
+                server = self.serve_web(self.home, port)
             except OSError as exc:
                 if not port:
                     raise
                 log(f"port {port} is taken ({exc}); serving the web app on a free port")
-                server = make_server("127.0.0.1", 0, app, threaded=True)
+                server = self.serve_web(self.home, 0)
         except Exception as exc:  # noqa: BLE001 - the daemon runs without its page
             log(f"the web app did not start: {type(exc).__name__}: {exc}")
             return
@@ -411,15 +424,14 @@ class Daemon:
         conn = store.connection(self.home)
         now = time.time()
         rows = conn.execute(
-            "SELECT r.run_id, r.state, r.pid, r.pid_create_time, r.port, r.version, "
+            "SELECT r.run_id, r.state, r.pid, r.pid_create_time, r.port, r.url, r.version, "
             "r.restarts, r.started_at, j.job_id, j.type, v.definition FROM runs r "
             "JOIN jobs j ON j.job_id = r.job_id "
             "LEFT JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.version "
             "WHERE r.state IN ('building', 'starting', 'running')").fetchall()
         for row in rows:
             if row["state"] == "building" or (row["state"] == "starting" and not row["pid"]):
-                run_state.transition(self.home, row["run_id"], "pending",
-                                     "re-queued: the daemon restarted during the build")
+                self.requeue(row["run_id"])
                 continue
             if row["type"] == "workflow" and row["pid"] is None:
                 continue  # a workflow's parent run: the workflow runner's
@@ -428,7 +440,8 @@ class Daemon:
                 memory, memory_text, cpu = supervisor.limits(definition)
                 sv = Supervised(self.home, row["run_id"], row["job_id"], row["type"], row["pid"],
                                 row["pid_create_time"], memory, memory_text, cpu,
-                                port=row["port"], adopted=True, state=row["state"])
+                                port=row["port"], url=row["url"], adopted=True,
+                                state=row["state"])
                 sv.started = time.monotonic() - max(0.0, now - (row["started_at"] or now))
                 sv.signal(signal.SIGCONT)  # it may have been paused by the throttle
                 self.runs[sv.run_id] = sv
@@ -440,6 +453,19 @@ class Daemon:
                     f"lost: process gone while the daemon was down (noticed {run_state.iso(now)})")
                 log(f"run {row['run_id']} lost")
         self.ensure_long_running(force=True)
+
+    def requeue(self, run_id: int) -> None:
+        """A run this daemon's predecessor was launching: pending again, unless launching
+        it has already been cut short LAUNCH_ATTEMPTS times (it may be what killed the
+        daemon): then failed, so that no restart retries it for ever."""
+        tries = store.connection(self.home).execute(
+            "SELECT count(*) FROM run_events WHERE run_id = ? AND detail = ?",
+            (run_id, REQUEUED)).fetchone()[0]
+        if tries >= LAUNCH_ATTEMPTS:
+            self.launch_failed(run_id, f"failed to launch: the daemon restarted {tries + 1} "
+                                       "times while launching this run (see daemon.log)")
+        else:
+            run_state.transition(self.home, run_id, "pending", REQUEUED)
 
     # -- the loop -------------------------------------------------------------------
 
@@ -461,8 +487,12 @@ class Daemon:
             if self.stopping:
                 break
             ready = set(ready)
-            self.forkservers.pump(ready)
-            self.step(woken, ready)
+            try:
+                self.forkservers.pump(ready)
+                self.step(woken, ready)
+            except Exception as exc:  # noqa: BLE001 - the loop goes on whatever one step met
+                log(f"daemon step failed: {type(exc).__name__}: {exc}")
+                time.sleep(0.1)  # a fault that repeats must not spin
 
     def step(self, woken: bool, ready: set[int] | None = None) -> None:
         self._procs = None
@@ -600,24 +630,27 @@ class Daemon:
         if not run_state.transition(self.home, run_id, "building", only_from=("pending",)):
             return
         try:
-            info, spec = supervisor.prepare(self.home, run_id)
-        except LaunchError as exc:
-            self.launch_failed(run_id, str(exc))
-            return
+            self._start(run_id)
+        except Exception as exc:  # noqa: BLE001 - whatever it is fails this run only
+            self.building.discard(run_id)
+            self.launch_failed(run_id, launch_reason(exc))
+
+    def _start(self, run_id: int) -> None:
+        info, spec = supervisor.prepare(self.home, run_id)
         if supervisor.image_ready(self.home, spec):
             self.launch(info, spec)
             return
+        self.home.run_dir(run_id).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.building.add(run_id)
 
         def build() -> None:
             try:
                 image = supervisor.build_image(self.home, spec, self.home.run_dir(run_id) / "stderr")
                 self.built.put((info, image, None))
-            except LaunchError as exc:
-                self.built.put((info, None, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - the run's reason
+                self.built.put((info, None, launch_reason(exc)))
             wakeup.notify(self.home)
 
-        self.home.run_dir(run_id).mkdir(mode=0o700, parents=True, exist_ok=True)
         threading.Thread(target=build, name=f"build-{run_id}", daemon=True).start()
 
     def finish_builds(self) -> None:
@@ -641,15 +674,15 @@ class Daemon:
             if not hasattr(image, "python"):
                 image = supervisor.build_image(self.home, spec_or_image)
             sv = supervisor.launch(self.home, info, image, self.forkservers)
-        except LaunchError as exc:
-            self.launch_failed(info.run_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a NUL in a parameter, a full disk ...
+            self.launch_failed(info.run_id, launch_reason(exc))
             return
         sv.next_sample = time.monotonic()
         self.runs[sv.run_id] = sv
         log(f"run {sv.run_id} started (pid {sv.pid}, {info.job_type} {info.job_name})")
 
     def launch_failed(self, run_id: int, reason: str) -> None:
-        run_state.transition(self.home, run_id, "failed", reason)
+        run_state.transition(self.home, run_id, "failed", reason[:2000])
         log(f"run {run_id} failed to start: {reason}")
         self.maybe_restart(run_id, uptime=0.0)
 
@@ -666,14 +699,28 @@ class Daemon:
             if code is None:
                 continue
             ended = True
-            self.finish(sv, code, restart)
+            try:
+                self.finish(sv, code, restart)
+            except Exception as exc:  # noqa: BLE001 - fails this run, not the daemon
+                self.abandon(sv, f"ending the run failed: {type(exc).__name__}: {exc}")
         return ended
+
+    def abandon(self, sv: Supervised, reason: str) -> None:
+        """Something went wrong supervising ``sv``: kill its tree, record it failed."""
+        log(f"run {sv.run_id}: {reason}")
+        self.runs.pop(sv.run_id, None)
+        try:
+            sv.kill_tree()
+            sv.close()
+            run_state.transition(self.home, sv.run_id, "failed", reason[:2000],
+                                 only_from=run_state.ACTIVE)
+        except Exception as exc:  # noqa: BLE001 - the next start marks it lost
+            log(f"run {sv.run_id} not recorded failed: {type(exc).__name__}: {exc}")
 
     def finish(self, sv: Supervised, code: int, restart: bool) -> None:
         del self.runs[sv.run_id]
-        leftovers = sv.leftovers(self.procs())
-        if leftovers:
-            sv.kill_tree()
+        leftovers = self.end_leftovers(sv)
+        sv.wait_pump()  # its last lines written before the reason is read from them
         sv.close()
         run_dir = sv.run_dir
         if sv.killed_reason:
@@ -703,6 +750,19 @@ class Daemon:
                 self.maybe_restart(sv.run_id, uptime=time.monotonic() - sv.started, code=code)
             else:  # stopped for a new version or a restart: up again unless stopped for good
                 self.maybe_restart(sv.run_id, uptime=STABLE_AFTER, code=code, stopped=True)
+
+    def end_leftovers(self, sv: Supervised) -> list[int]:
+        """Kill what is left of a run whose main process ended; again on a fresh scan
+        while a leftover was forking as it was killed (a few rounds at most)."""
+        found = sv.leftovers(self.procs())
+        killed = set(found)
+        for _ in range(LEFTOVER_ROUNDS):
+            if not found:
+                break
+            sv.kill_tree()
+            found = [p for p in sv.leftovers() if p not in killed]
+            killed.update(found)
+        return sorted(killed)
 
     def maybe_restart(self, run_id: int, uptime: float, code: int | None = None,
                       stopped: bool = False) -> None:
@@ -811,32 +871,43 @@ class Daemon:
     def supervise(self, now: float) -> None:
         if not self.runs:
             return
-        children = None
+        children: list = []
         metrics = []
         for sv in list(self.runs.values()):
-            sv.maybe_resume(now)
-            if sv.stopping is not None and now >= sv.stopping[1]:
-                sv.kill_tree()
-            if now + COALESCE < sv.next_sample:
+            try:
+                metric = self.supervise_one(sv, now, children)
+            except Exception as exc:  # noqa: BLE001 - fails this run, not the daemon
+                self.abandon(sv, f"supervision failed: {type(exc).__name__}: {exc}")
                 continue
-            rescan = now >= sv.next_tree
-            if rescan:
-                sv.next_tree = now + sv.tree_interval()
-                if children is None:
-                    children = supervisor.ppid_map(self.procs())
-            if sv.sample(now, children if rescan else None):
-                log(f"run {sv.run_id}: {sv.killed_reason}")
-                continue
-            if rescan and sv.stopping is None:
-                sv.rotate_logs()  # the tree is fresh: every writer is held while it rotates
-            sv.next_sample = now + sv.sample_interval()
-            if sv.state == "starting":
-                self.check_ready(sv, now)
-            metric = sv.metric(now)
             if metric is not None:
                 metrics.append((sv, metric))
         if metrics:
             self.record_metrics(metrics)
+
+    def supervise_one(self, sv: Supervised, now: float, children: list) -> tuple | None:
+        """One look at one run; its metric when one is due. ``children`` is a list that
+        holds the ppid map once one run's rescan has made it (shared by the others)."""
+        sv.maybe_resume(now)
+        if sv.stopping is not None and now >= sv.stopping[1]:
+            sv.kill_tree()
+        if now + COALESCE < sv.next_sample:
+            return None
+        rescan = now >= sv.next_tree
+        if rescan:
+            sv.next_tree = now + sv.tree_interval()
+            if not children:
+                children.append(supervisor.ppid_map(self.procs()))
+        if sv.sample(now, children[0] if rescan else None):
+            log(f"run {sv.run_id}: {sv.killed_reason}")
+            return None
+        if rescan and sv.stopping is None and sv.find_pump() is None:
+            sv.rotate_logs()  # no log pump holds the cap: rotate, every writer held meanwhile
+        sv.next_sample = now + sv.sample_interval()
+        if sv.state == "starting":
+            self.check_ready(sv, now)
+        elif rescan and sv.port and sv.url is None and sv.job_type == "service":
+            self.check_service_url(sv)
+        return sv.metric(now)
 
     def procs(self) -> dict:
         """A scan of /proc, made at most once a step."""
@@ -853,6 +924,15 @@ class Daemon:
         elif now - sv.started > APP_START_TIMEOUT and sv.stopping is None:
             sv.request_stop(f"failed: no answer on port {sv.port} within "
                             f"{APP_START_TIMEOUT:g} s", GRACE)
+
+    def check_service_url(self, sv: Supervised) -> None:
+        """A service runs from the start (it may serve nothing); its URL is recorded once
+        its port answers, as an app's is."""
+        if supervisor.port_answers(sv.port):
+            sv.url = f"http://127.0.0.1:{sv.port}/"
+            run_state.transition(self.home, sv.run_id, None, url=sv.url)
+            run_state.event(self.home, sv.run_id, "answering", sv.url)
+            log(f"run {sv.run_id} answering at {sv.url}")
 
     def record_metrics(self, metrics) -> None:
         conn = store.connection(self.home)
@@ -871,13 +951,13 @@ class Daemon:
                         (sv.run_id, sv.run_id, supervisor.METRIC_ROWS - 1))
 
 
-def main(argv: list[str] | None = None, app_factory: Callable[[Home], Any] | None = None) -> int:
-    """Run the daemon in the foreground, serving ``app_factory``'s app if given (the daemon's
-    process is ``python -m localtailr.daemon_main [HOME]``, which gives the web app)."""
+def main(argv: list[str] | None = None, serve_web: Callable[[Home, int], Any] | None = None) -> int:
+    """Run the daemon in the foreground, serving the web app through ``serve_web`` if given
+    (the daemon's process is ``python -m localtailr.daemon_main [HOME]``, which gives it)."""
     argv = sys.argv[1:] if argv is None else argv
     home = Home(Path(argv[0]).absolute()) if argv else Home.current()
     try:
-        Daemon(home, app_factory=app_factory).serve()
+        Daemon(home, serve_web=serve_web).serve()
     except AlreadyRunning as exc:
         log(str(exc))
         return 1

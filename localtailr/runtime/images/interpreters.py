@@ -60,7 +60,7 @@ def version_of(path: str) -> str | None:
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
-        if not _VERSION_RE.match(out):
+        if not _VERSION_RE.fullmatch(out):
             return None
         _versions[stamp] = out
     return _versions[stamp]
@@ -95,7 +95,7 @@ def candidates(minor: str | None = None) -> list[tuple[str, str]]:
     versions_dir = _pyenv_root() / "versions"
     if versions_dir.is_dir():
         for entry in sorted(versions_dir.iterdir(), reverse=True):
-            if not _VERSION_RE.match(entry.name) or entry.name.count(".") != 2:
+            if not _VERSION_RE.fullmatch(entry.name) or entry.name.count(".") != 2:
                 continue
             major_minor = ".".join(entry.name.split(".")[:2])
             if minor and major_minor != minor:

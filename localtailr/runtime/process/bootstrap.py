@@ -363,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = _run_folder(argv[0])
     with open(os.path.join(run_dir, "launch.json")) as f:
         launch = json.load(f)
+    if launch.get("log_cap"):
+        _start_log_pump(run_dir, int(launch["log_cap"]))
     code = 1
     try:
         code = _run(run_dir, launch)
@@ -379,6 +381,21 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     return code
+
+
+def _start_log_pump(run_dir: str, cap: int) -> None:
+    """Send stdout and stderr through the run's log pump (``logpump.py``, loaded by path);
+    without it (it could not start) the daemon rotates the files itself."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
+    try:
+        spec = importlib.util.spec_from_file_location("_localtailr_logpump", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.start(run_dir, cap)
+    except OSError as exc:
+        sys.stderr.write(f"localtailr: no log pump ({exc}); the logs are rotated as sampled\n")
 
 
 def _run(run_dir: str, launch: dict) -> int:

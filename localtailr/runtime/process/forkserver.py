@@ -21,9 +21,12 @@ it serves newline-delimited JSON messages:
 The server exits when its socket reaches end of file: when the daemon is gone, however it
 went (``localtailr down``, ``kill -9``). Its children run on (they are session leaders);
 a restarted daemon adopts them by pid and create time, and reads the ``exit`` file the
-bootstrap writes. A forked child's ``/proc/<pid>/environ`` shows the server's environment
-(the kernel keeps the initial block), which has ``LOCALTAILR_HOME`` and
-``LOCALTAILR_RUN_ID=forkserver``, so that a sweep of the home finds server and children.
+bootstrap writes. A forked child's ``/proc/<pid>/environ`` shows the server's initial
+environment block (the kernel reads it from the process's memory), which has
+``LOCALTAILR_HOME`` and ``LOCALTAILR_RUN_ID=forkserver`` padded to ``MARK_WIDTH``: the
+child overwrites that value in place with its run's id (``mark_environ``), so that every
+process it forks, however it detaches, carries the run's id where the daemon looks for
+the run's leftovers.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ import socket  # noqa: E402
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
 KINDS = ("batch", "task")
+MARK = "LOCALTAILR_RUN_ID"
+MARK_WIDTH = 40  # characters reserved for the run id in the server's initial environment
+SERVER_MARK = "forkserver".ljust(MARK_WIDTH, "-")
 TASK_MODULES = ("localtailr.runtime.workflows.task_runner", "localtailr.store", "localtailr.core.home",
                 "localtailr.core.task_call", "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
 TASK_NAMES = ("task", "workflow", "Schedule")
@@ -160,6 +166,7 @@ class Server:
                 if path and path not in sys.path:
                     sys.path.insert(0, path)
             sys.argv = [BOOTSTRAP, request["run_dir"]]
+            mark_environ(env.get(MARK, ""))
         except BaseException as exc:  # noqa: BLE001 - the run's reason
             try:
                 with open(os.path.join(request["run_dir"], "failure.json"), "w") as f:
@@ -167,6 +174,33 @@ class Server:
             finally:
                 os._exit(127)
         return self.bootstrap.main([request["run_dir"]])
+
+
+def mark_environ(run_id: str) -> bool:
+    """Write ``run_id`` over the server's mark in this process's initial environment block
+    (what ``/proc/<pid>/environ`` shows, and what a fork inherits), padding with a
+    ``LOCALTAILR_PAD`` variable so that the block keeps its length. False if the block has
+    no mark (a server started without one) or the id does not fit."""
+    old = f"{MARK}={SERVER_MARK}".encode()
+    new = f"{MARK}={run_id}\0LOCALTAILR_PAD=".encode()
+    if not run_id or len(new) > len(old):
+        return False
+    new = new.ljust(len(old), b"-")
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            block = b"\0" + mem.read(end - start)
+            at = block.find(b"\0" + old + b"\0")
+            if at < 0:
+                return False
+            mem.seek(start + at)  # the block's offset of the mark (one NUL prepended)
+            mem.write(new)
+    except (OSError, IndexError, ValueError):
+        return False  # the leftover sweep then knows the child by its tree only
+    return True
 
 
 def finish_child(code: int) -> None:

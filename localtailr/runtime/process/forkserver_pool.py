@@ -23,6 +23,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from .forkserver import SERVER_MARK
+
 SERVER = str(Path(__file__).with_name("forkserver.py"))
 COOLDOWN = 30.0  # seconds without a new server for an image whose server died
 ANSWER_TIMEOUT = 10.0  # seconds to wait for a server to say which pid it forked
@@ -168,7 +170,7 @@ def server_environ(home_root: str, image_env: dict[str, str]) -> dict[str, str]:
     env = dict(image_env)
     env["PYTHONUNBUFFERED"] = "1"
     env["LOCALTAILR_HOME"] = home_root
-    env["LOCALTAILR_RUN_ID"] = "forkserver"
+    env["LOCALTAILR_RUN_ID"] = SERVER_MARK  # each child writes its run's id over it
     return env
 
 

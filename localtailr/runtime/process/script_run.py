@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core import env_text
 from ...core.home import Home
 from ...core.params import PARAM_PREFIX, param_env_name
 from ...core.requirements import parse_script_header
@@ -111,6 +112,8 @@ def prepare_script(
             raise ValueError(f"parameter name {key!r} is not valid; accepted: a non-empty string")
         if not isinstance(value, str):
             params[key] = str(value)
+        env_text.check_value(f"parameter name {key!r}", key)
+        env_text.check_value(f"parameter {key}", params[key])
     image = _image_for(home, script, source, progress)
     run_id = run_id or (run_dir.name if run_dir is not None else f"script-{uuid.uuid4().hex[:12]}")
     if run_dir is None:

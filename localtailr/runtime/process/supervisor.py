@@ -37,7 +37,9 @@ from ...platform.jobs import job_environment_vars
 from ...store import runs as run_state
 from ..images.cache import MARKER, ensure_image, image_key
 
-LOG_CAP = 10 * 1024 * 1024  # bytes of stdout or stderr before rotation to *.1
+LOG_CAP = int(os.environ.get("LOCALTAILR_LOG_CAP") or 10 * 1024 * 1024)  # bytes of stdout or
+# stderr before rotation to *.1, held by the run's log pump (``logpump``)
+PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
 IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit
 TREE_EVERY = 1.0  # seconds between full rescans of a busy run's process tree
@@ -163,18 +165,39 @@ def cpu_limiting() -> str:
     return "cgroups v2" if _limiting[0] is not None else "psutil throttle"
 
 
-def _cgroup_for(run_id: int, cpu: float, pid: int) -> Path | None:
+def containment() -> str:
+    """How every process of a run is found and ended with the run: "cgroups v2" (a cgroup
+    a run, where this machine delegates one) or "run marker + process tree" (the run's
+    process group and session, its tree as sampled, and every process whose initial
+    environment carries the run's ``LOCALTAILR_RUN_ID``, which forks inherit; fork server
+    children write their run's id into that block)."""
+    return "cgroups v2" if cpu_limiting() == "cgroups v2" else "run marker + process tree"
+
+
+def _cgroup_for(run_id: int, cpu: float | None, pid: int) -> Path | None:
+    """The run's own cgroup (holding ``pid``, with ``cpu`` cores as its ``cpu.max``),
+    where this machine delegates cgroups v2."""
     if cpu_limiting() != "cgroups v2":
         return None
     group = _limiting[0] / f"run-{run_id}"
     try:
         group.mkdir(exist_ok=True)
-        period = 100_000
-        (group / "cpu.max").write_text(f"{int(cpu * period)} {period}")
+        if cpu is not None:
+            period = 100_000
+            (group / "cpu.max").write_text(f"{int(cpu * period)} {period}")
         (group / "cgroup.procs").write_text(str(pid))
         return group
     except OSError:
         return None
+
+
+def _cgroup_pids(group: Path | None) -> list[int]:
+    if group is None:
+        return []
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 # -- the run's definition --------------------------------------------------------------
@@ -261,7 +284,7 @@ def load_run(home: Home, run_id: int) -> RunInfo:
 
 def image_spec(definition: dict):
     """The ImageSpec of a definition (an empty image when it has none)."""
-    return ImageSpec.of_image(definition.get("image") or {})
+    return ImageSpec.from_image_dict(definition.get("image") or {})
 
 
 def image_ready(home: Home, spec) -> bool:
@@ -350,6 +373,7 @@ class Supervised:
     memory_text: str
     cpu_limit: float | None
     port: int | None = None
+    url: str | None = None  # recorded once the port answers
     proc: object = None  # subprocess.Popen when this daemon started it
     adopted: bool = False
     state: str = "running"
@@ -374,6 +398,7 @@ class Supervised:
     pidfd: int | None = None
     idle: bool = False
     forkserver: object = None  # the ForkServer that forked it (its parent), if one did
+    pump: int | None = None  # the pid of the run's log pump, once known (not in the tree)
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -435,13 +460,35 @@ class Supervised:
 
     # -- the tree -------------------------------------------------------------------
 
+    def find_pump(self) -> int | None:
+        """The run's log pump (``runs/<id>/logpump``), once it has started."""
+        if self.pump is None:
+            try:
+                self.pump = int((self.run_dir / "logpump").read_text())
+            except (OSError, ValueError):
+                return None
+            self.tree.pop(self.pump, None)
+        return self.pump
+
+    def wait_pump(self, timeout: float = PUMP_DRAIN_WAIT) -> bool:
+        """Wait (at most ``timeout`` s) for the log pump of an ended run to write what it
+        still holds and end; True if it has."""
+        pump = self.find_pump()
+        deadline = time.monotonic() + timeout
+        while pump is not None and _state(pump) not in (b"Z", b"X", None):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def refresh_tree(self, children: dict[int, list[int]]) -> None:
         """Add the current descendants of every known member; forget the dead."""
+        pump = self.find_pump()
         alive = {p: c for p, c in self.tree.items() if same_process(p, c)}
         stack = list(alive)
         while stack:
             for child in children.get(stack.pop(), ()):
-                if child not in alive:
+                if child not in alive and child != pump:
                     created = create_time(child)
                     if created is not None:
                         alive[child] = created
@@ -486,8 +533,16 @@ class Supervised:
         needles = (f"LOCALTAILR_RUN_ID={self.run_id}".encode(),
                    f"LOCALTAILR_HOME={self.home.root}".encode())
         me = os.getpid()
+        held = set(_cgroup_pids(self.cgroup))
+        pump = self.find_pump()
         for pid, (_ppid, pgrp, sid, start, state) in procs.items():
-            if pid in out or pid == me or state == b"Z":
+            if pid in out or pid == me or pid == pump or state == b"Z":
+                continue
+            if pid in held:
+                created = create_time(pid)
+                if created is not None:
+                    out.append(pid)
+                    self.tree[pid] = created
                 continue
             if pgrp == self.pid:
                 out.append(pid)
@@ -685,10 +740,10 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     port = free_port() if info.job_type in APP_TYPES or info.job_type == "service" else None
     launch_data = {"run_id": info.run_id, "home": str(home.root), "type": info.job_type,
                    "framework": framework, "port": port, "entrypoint": entry,
-                   "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None}
+                   "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None,
+                   "log_cap": LOG_CAP}
     (run_dir / "launch.json").write_text(json.dumps(launch_data))
     env = job_environ(home, info, image, port)
-    memory, memory_text, cpu = limits(info.definition)
     server = None
     if forkservers is not None and (is_task or info.job_type == "batch"):
         server = forkservers.get(image.python, lambda: image.environ(base_environ()),
@@ -715,11 +770,25 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
             out.close()
             err.close()
         pid = proc.pid
+    try:
+        return _started(home, info, image, pid, proc, server, port, is_task)
+    except BaseException:
+        for kill in (os.killpg, os.kill):  # started, not recorded: it must not run on
+            try:                           # unsupervised (a forked child may not lead its
+                kill(pid, signal.SIGKILL)  # group yet)
+            except OSError:
+                pass
+        raise
+
+
+def _started(home: Home, info: RunInfo, image, pid: int, proc, server, port: int | None,
+             is_task: bool) -> Supervised:
+    """The handle on a process just started for ``info``, its state recorded."""
+    memory, memory_text, cpu = limits(info.definition)
     created = create_time(pid) or time.time()
     sv = Supervised(home, info.run_id, info.job_id, info.job_type, pid, created,
                     memory, memory_text, cpu, port=port, proc=proc, forkserver=server)
-    if cpu is not None and cpu < (os.cpu_count() or 1):
-        sv.cgroup = _cgroup_for(info.run_id, cpu, pid)
+    sv.cgroup = _cgroup_for(info.run_id, cpu if cpu is not None and cpu < CORES else None, pid)
     waits_for_port = info.job_type in APP_TYPES and not is_task
     sv.state = "starting" if waits_for_port else "running"
     how = f", forked by fork server pid {server.pid}" if server is not None else ""

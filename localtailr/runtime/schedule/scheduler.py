@@ -18,12 +18,17 @@ test that moves the clock is served at once).
   triggers once.
 - ``run_now(home, job_id)``: a pending run with trigger ``"manual"`` (Pachyderm's
   run_cron).
+- No overlap: a cron fire or run-after trigger of a job that has a run still active
+  (pending to running) starts nothing; an event ``fire-skipped`` on that run says why
+  (Airflow's ``max_active_runs=1``). A schedule with ``allow_overlap`` starts one anyway.
 
 Times of fire come from ``runtime.clock`` (tests can freeze and advance it).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import sqlite3
 import time
@@ -40,6 +45,10 @@ _ENDED = {
     "failure": ("failed", "killed", "lost"),
     "completion": ("succeeded", "failed", "killed", "lost"),
 }
+
+
+def _iso(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _catchup(value: str | None) -> str:
@@ -79,13 +88,48 @@ def create_run(
 
 
 def _run_as_name(definition: str) -> str | None:
-    import json
-
     try:
         value = json.loads(definition).get("run_as")
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None
+
+
+def _blocking_run(conn: sqlite3.Connection, job_id: int) -> int | None:
+    """The job's active run that a new fire must not overlap; None if it may start (no
+    active run, or its current schedule says ``allow_overlap``)."""
+    active = conn.execute(
+        "SELECT run_id FROM runs WHERE job_id = ? AND parent_run_id IS NULL AND state IN "
+        "('pending', 'building', 'starting', 'running') ORDER BY run_id LIMIT 1",
+        (job_id,)).fetchone()
+    if active is None:
+        return None
+    row = conn.execute(
+        "SELECT v.definition FROM jobs j JOIN job_versions v ON v.job_id = j.job_id "
+        "AND v.version = j.current_version WHERE j.job_id = ?", (job_id,)).fetchone()
+    try:
+        schedule = json.loads(row[0]).get("schedule") if row is not None else None
+    except (ValueError, AttributeError):
+        schedule = None
+    if isinstance(schedule, dict) and schedule.get("allow_overlap") is True:
+        return None
+    return int(active[0])
+
+
+def _skip(conn: sqlite3.Connection, active: int, what: str) -> None:
+    """Record on the active run that a fire was skipped because of it."""
+    runs.add_event(conn, active, "fire-skipped", f"{what} skipped: run {active} is still active "
+                   "(Schedule(allow_overlap=True) starts overlapping runs)")
+
+
+def _fire(conn: sqlite3.Connection, job_id: int, trigger: str, what: str,
+          scheduled_for: float | None = None, now: float | None = None) -> int | None:
+    """A new run for a fire, or None (and the skip recorded) when one is still active."""
+    active = _blocking_run(conn, job_id)
+    if active is not None:
+        _skip(conn, active, what)
+        return None
+    return create_run(conn, job_id, trigger, scheduled_for, now)
 
 
 def fire_cron(conn: sqlite3.Connection, now: float, catchup: str = "once") -> list[int]:
@@ -101,7 +145,10 @@ def fire_cron(conn: sqlite3.Connection, now: float, catchup: str = "once") -> li
         for row in rows:
             fires, new_next = plan(row, now, catchup)
             for fire in fires:
-                created.append(create_run(conn, row["job_id"], "schedule", fire, real))
+                run_id = _fire(conn, row["job_id"], "schedule", f"the fire of {_iso(fire)}",
+                               fire, real)
+                if run_id is not None:
+                    created.append(run_id)
             conn.execute(
                 "UPDATE schedules SET next_fire = ?, last_fire = ? WHERE job_id = ?",
                 (new_next, fires[-1] if fires else row["last_fire"], row["job_id"]),
@@ -146,7 +193,10 @@ def fire_after(conn: sqlite3.Connection) -> list[int]:
                     continue  # not ended yet (ended_at set ahead of the state)
                 last = max(last, run["ended_at"])
                 if run["state"] in states:
-                    created.append(create_run(conn, row["job_id"], f"after:{run['name']}"))
+                    run_id = _fire(conn, row["job_id"], f"after:{run['name']}",
+                                   f"the trigger by run {run['run_id']} of {run['name']}")
+                    if run_id is not None:
+                        created.append(run_id)
             conn.execute("UPDATE schedules SET last_fire = ? WHERE job_id = ?", (last, row["job_id"]))
     return created
 
