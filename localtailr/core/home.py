@@ -26,7 +26,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-ENV_VAR = "LOCALTAILR_HOME"
+from . import settings
+
+ENV_VAR = settings.HOME.name
 PRIVATE_UMASK = 0o077
 OPEN_BITS = 0o077  # group and other permission bits
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-PARAM_PREFIX = "LOCALTAILR_PARAM_"
+from . import settings
+
+PARAM_PREFIX = settings.PARAM_PREFIX
 
 
 def parse_params(items: Iterable[str]) -> dict[str, str]:

@@ -17,13 +17,12 @@ Registered with ``sdk.workflow.set_submitter`` when ``localtailr`` is imported.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..core import own_code
+from ..core import own_code, settings
 from ..core.home import Home
 from ..core.runs import TERMINAL
 from ..platform import jobs, workflows
@@ -229,7 +228,7 @@ def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | No
 
 def _own_run(home: Home) -> dict | None:
     """The run this process is (``LOCALTAILR_RUN_ID``), None outside a run."""
-    value = os.environ.get("LOCALTAILR_RUN_ID", "")
+    value = settings.RUN_ID.text()
     if not value.isdigit():
         return None
     try:

@@ -47,6 +47,7 @@ from typing import Any
 import psutil
 
 from ... import store
+from ...core import settings
 from ...core.home import Home, private_umask
 from ...core.runs import LONG_RUNNING
 from ...store import runs as run_state
@@ -57,8 +58,6 @@ from ..process.supervisor import LaunchError, Supervised
 from ..schedule import scheduler
 from ..workflows import engine as workflow_runner
 
-GRACE = float(os.environ.get("LOCALTAILR_STOP_GRACE", "5"))  # seconds from SIGTERM to SIGKILL
-APP_START_TIMEOUT = float(os.environ.get("LOCALTAILR_APP_START_TIMEOUT", "120"))
 IDLE_WAIT = 1.0  # longest sleep of the loop
 BEAT_EVERY = 1.0  # seconds between heartbeat writes
 COALESCE = 0.05  # runs due to be sampled this soon are sampled now, together
@@ -171,11 +170,12 @@ def _reap_later(proc: subprocess.Popen) -> None:
     threading.Thread(target=proc.wait, daemon=True).start()
 
 
-def stop(home: Home | None = None, grace: float = GRACE, timeout: float | None = None) -> bool:
+def stop(home: Home | None = None, grace: float | None = None, timeout: float | None = None) -> bool:
     """Stop the home's daemon (``localtailr down``): its runs are stopped (SIGTERM, SIGKILL
     after the daemon's grace period; ``grace`` is how long to wait for that). True if a daemon was running. Whatever is left (a daemon that does
     not answer, runs of a daemon killed earlier) is killed here."""
     home = home or Home.current()
+    grace = settings.STOP_GRACE.number() if grace is None else grace
     info = running_info(home)
     was_running = info is not None
     if info is not None:
@@ -304,7 +304,7 @@ class Daemon:
         self.next_beat = 0.0
         self.forkservers = ForkServers(
             str(self.home.root), log_path(self.home),
-            enabled=os.environ.get("LOCALTAILR_FORK_SERVER", "1") != "0")
+            enabled=settings.FORK_SERVER.text() != "0")
         self._procs: dict | None = None  # a scan of /proc shared by one step
         self.reloader = None  # watchdog-based, started with the first app in dev
 
@@ -362,7 +362,7 @@ class Daemon:
     def start_web(self) -> None:
         if self.serve_web is None:
             return
-        port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
+        port = self.port if self.port is not None else settings.PORT.whole()
         try:
             try:
                 server = self.serve_web(self.home, port)
@@ -403,8 +403,8 @@ class Daemon:
 
     def stop_all(self, reason: str) -> None:
         for sv in self.runs.values():
-            sv.request_stop(reason, GRACE)
-        deadline = time.monotonic() + GRACE
+            sv.request_stop(reason, settings.STOP_GRACE.number())
+        deadline = time.monotonic() + settings.STOP_GRACE.number()
         while self.runs and time.monotonic() < deadline:
             self.forkservers.pump()
             self.reap(restart=False)
@@ -623,7 +623,7 @@ class Daemon:
             if row["type"] in LONG_RUNNING:
                 for other in list(self.runs.values()):
                     if other.job_id == row["job_id"] and other.stopping is None:
-                        other.request_stop(f"replaced by run {run_id}", GRACE)
+                        other.request_stop(f"replaced by run {run_id}", settings.STOP_GRACE.number())
             self.start(run_id)
 
     def start(self, run_id: int) -> None:
@@ -831,14 +831,14 @@ class Daemon:
         if not self.runs:
             return
         for run_id, reason in self._stop_requests(self.runs).items():
-            self.runs[run_id].request_stop(reason, GRACE)
+            self.runs[run_id].request_stop(reason, settings.STOP_GRACE.number())
         conn = store.connection(self.home)
         ids = list(self.runs)
         marks = ",".join("?" * len(ids))
         for row in conn.execute(
                 f"SELECT r.run_id FROM runs r JOIN jobs j ON j.job_id = r.job_id "
                 f"WHERE r.run_id IN ({marks}) AND j.desired_state = 'stopped'", ids):
-            self.runs[row["run_id"]].request_stop("stopped", GRACE)
+            self.runs[row["run_id"]].request_stop("stopped", settings.STOP_GRACE.number())
 
     def ensure_long_running(self, force: bool = False) -> None:
         """Queue a run for every service, app or add-in that should run and has none."""
@@ -921,9 +921,9 @@ class Daemon:
             url = f"http://127.0.0.1:{sv.port}/"
             run_state.transition(self.home, sv.run_id, "running", f"answering at {url}", url=url)
             log(f"run {sv.run_id} answering at {url}")
-        elif now - sv.started > APP_START_TIMEOUT and sv.stopping is None:
+        elif now - sv.started > (limit := settings.APP_START_TIMEOUT.number()) and sv.stopping is None:
             sv.request_stop(f"failed: no answer on port {sv.port} within "
-                            f"{APP_START_TIMEOUT:g} s", GRACE)
+                            f"{limit:g} s", settings.STOP_GRACE.number())
 
     def check_service_url(self, sv: Supervised) -> None:
         """A service runs from the start (it may serve nothing); its URL is recorded once

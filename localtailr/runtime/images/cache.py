@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ... import store
+from ...core import settings
 from ...core.buildscript import expand
 from ...core.errors import ImageBuildError
 from ...core.home import Home
@@ -42,9 +43,9 @@ from ...platform.images import build_lock as _lock
 from .interpreters import Interpreter, find_interpreter
 
 PTH_NAME = "_localtailr_host.pth"
-WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
-OFFLINE_ENV = "LOCALTAILR_OFFLINE"
-INSTALLER_ENV = "LOCALTAILR_INSTALLER"  # "uv" (default) or "pip"
+WHEELHOUSE_ENV = settings.WHEELHOUSE.name
+OFFLINE_ENV = settings.OFFLINE.name
+INSTALLER_ENV = settings.INSTALLER.name
 
 TOUCH_EVERY = 60.0
 LOCK_WAIT = 3600.0
@@ -184,7 +185,7 @@ def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: s
 
 def find_uv() -> str | None:
     """The uv binary, or None (then pip is used). ``LOCALTAILR_INSTALLER=pip`` forces pip."""
-    if os.environ.get(INSTALLER_ENV, "uv") == "pip":
+    if settings.INSTALLER.text() == "pip":
         return None
     try:
         from uv import find_uv_bin
@@ -225,12 +226,8 @@ def network_available(timeout: float = 1.5) -> bool:
 def offline_mode() -> bool:
     """True when installs must not use the network: ``LOCALTAILR_OFFLINE=1``, or no network
     (``LOCALTAILR_OFFLINE=0`` forces online)."""
-    value = os.environ.get(OFFLINE_ENV, "")
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("0", "false", "no"):
-        return False
-    return not network_available()
+    forced = settings.OFFLINE.flag()
+    return forced if forced is not None else not network_available()
 
 
 class _Builder:
@@ -294,7 +291,7 @@ class _Builder:
         started = time.monotonic()
         spec, interp = self.spec, self.interp
         self.uv = find_uv()
-        self.wheelhouse = os.environ.get(WHEELHOUSE_ENV) or None
+        self.wheelhouse = settings.WHEELHOUSE.text() or None
         self.offline = bool(spec.requirements) and offline_mode()
         if interp.warning:
             self.say(f"WARNING: {interp.warning}")

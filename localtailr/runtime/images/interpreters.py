@@ -15,11 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ...core import settings
 from ...core.python_request import ACCEPTED, Interpreter
 from ...core.python_request import VERSION_RE as _VERSION_RE
 from ...core.python_request import parse_request as _parse_request
 
-STRICT_ENV = "LOCALTAILR_STRICT_PYTHON"
+STRICT_ENV = settings.STRICT_PYTHON.name
 
 _versions: dict[tuple[str, int, int], str] = {}
 _found: dict[str, Interpreter] = {}
@@ -122,7 +123,7 @@ def find_interpreter(request: str | None = "auto") -> Interpreter:
         raise TypeError(f"python_version {request!r} must be a string; accepted: {ACCEPTED}")
     if request in ("auto", ""):
         return current()
-    strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+    strict = settings.STRICT_PYTHON.text() not in ("", "0")
     memo = _found.get(request)
     if memo is not None and (memo.warning is None or not strict):
         return memo

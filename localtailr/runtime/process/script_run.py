@@ -26,14 +26,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...core import env_text
+from ...core import env_text, settings
 from ...core.home import Home
 from ...core.params import PARAM_PREFIX, param_env_name
 from ...core.requirements import parse_script_header
 from ..images.cache import BuiltImage, Progress, alias_lookup, alias_remember, ensure_image
 
-PARAMS_ENV = "LOCALTAILR_PARAMS"
-RUN_ID_ENV = "LOCALTAILR_RUN_ID"
+PARAMS_ENV = settings.PARAMS.name
+RUN_ID_ENV = settings.RUN_ID.name
 
 SecretGetter = Callable[[str], str]
 
@@ -62,7 +62,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
     raw = parse_script_header(source, check=False)
     alias = hashlib.sha256(json.dumps(
         [KEY_FORMAT, raw.text, current().path, host_paths(),
-         os.environ.get("LOCALTAILR_STRICT_PYTHON", "")]
+         settings.STRICT_PYTHON.text()]
     ).encode()).hexdigest()[:32]
     built = alias_lookup(home, alias)
     if built is not None:

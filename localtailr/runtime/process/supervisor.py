@@ -29,6 +29,7 @@ from pathlib import Path
 import psutil
 
 from ... import store
+from ...core import settings
 from ...core.entrypoints import infer_framework
 from ...core.home import Home
 from ...core.image_spec import ImageSpec
@@ -37,8 +38,6 @@ from ...platform.jobs import job_environment_vars
 from ...store import runs as run_state
 from ..images.cache import MARKER, ensure_image, image_key
 
-LOG_CAP = int(os.environ.get("LOCALTAILR_LOG_CAP") or 10 * 1024 * 1024)  # bytes of stdout or
-# stderr before rotation to *.1, held by the run's log pump (``logpump``)
 PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
 IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit
@@ -631,8 +630,8 @@ class Supervised:
         self.metric_cpu = (now, cpu_now)
         return (max(0.0, cpu_now - before) / max(now - at, 1e-6), self.rss())
 
-    def rotate_logs(self, cap: int = LOG_CAP) -> bool:
-        """Rotate stdout and stderr when over ``cap`` bytes, losing no line: the tree is
+    def rotate_logs(self, cap: int | None = None) -> bool:
+        """Rotate stdout and stderr when over ``cap`` bytes (``LOCALTAILR_LOG_CAP``), losing no line: the tree is
         stopped (SIGSTOP, unless the throttle has it stopped already) while a log is copied
         to ``*.1`` and emptied, then continued; the writers keep their O_APPEND
         descriptors and go on at the start. If the tree does not stop at once, the
@@ -640,7 +639,7 @@ class Supervised:
         over = []
         for name in ("stdout", "stderr"):
             try:
-                if os.stat(self.run_dir / name).st_size > cap:
+                if os.stat(self.run_dir / name).st_size > (cap or settings.LOG_CAP.whole()):
                     over.append(self.run_dir / name)
             except OSError:
                 pass
@@ -676,12 +675,12 @@ def _state(pid: int) -> bytes | None:
         return None
 
 
-def rotate(path: Path, cap: int = LOG_CAP) -> bool:
+def rotate(path: Path, cap: int | None = None) -> bool:
     """Copy ``path`` to ``path.1`` and empty it when it is over ``cap`` bytes. Lines written
     between the copy and the truncation would be lost: the caller holds the writers
     stopped (``Supervised.rotate_logs``)."""
     try:
-        if path.stat().st_size <= cap:
+        if path.stat().st_size <= (cap or settings.LOG_CAP.whole()):
             return False
         shutil.copyfile(path, path.with_name(path.name + ".1"))
         os.truncate(path, 0)
@@ -741,7 +740,7 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     launch_data = {"run_id": info.run_id, "home": str(home.root), "type": info.job_type,
                    "framework": framework, "port": port, "entrypoint": entry,
                    "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None,
-                   "log_cap": LOG_CAP}
+                   "log_cap": settings.LOG_CAP.whole()}
     (run_dir / "launch.json").write_text(json.dumps(launch_data))
     env = job_environ(home, info, image, port)
     server = None

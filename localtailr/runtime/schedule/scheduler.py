@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import sqlite3
 import time
 
 from ... import store
+from ...core import settings
 from ...core.home import Home
 from ...store import runs
 from ...store.clock import clock
 from .plan import CATCHUP, plan
 
-CATCHUP_VAR = "LOCALTAILR_SCHEDULE_CATCHUP"
+CATCHUP_VAR = settings.SCHEDULE_CATCHUP.name
 _ENDED = {
     "success": ("succeeded",),
     "failure": ("failed", "killed", "lost"),
@@ -52,7 +52,7 @@ def _iso(ts: float) -> str:
 
 
 def _catchup(value: str | None) -> str:
-    value = value or os.environ.get(CATCHUP_VAR) or "once"
+    value = value or settings.SCHEDULE_CATCHUP.text()
     if value not in CATCHUP:
         raise ValueError(f"catchup={value!r}: use one of {', '.join(CATCHUP)}")
     return value

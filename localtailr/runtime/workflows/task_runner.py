@@ -207,9 +207,8 @@ def main(argv: list[str] | dict | None = None) -> int:
             print("usage: python -m localtailr.runtime.workflows.task_runner <run_id>", file=sys.stderr)
             return 2
         run_id, home = args[0], None
-    home = home or os.environ.get("LOCALTAILR_HOME")
     if not home:
-        from localtailr.core.home import default_path
+        from localtailr.core.home import default_path  # LOCALTAILR_HOME, read now
 
         home = str(default_path())
     return run(int(run_id), str(home))
