@@ -47,10 +47,12 @@ demo: install wheels
 bench: install wheels
 	$(PY) -m bench
 
-# ruff, then the import contract of .importlinter (the layers of DESIGN.md)
+# ruff (with a complexity limit), the import contract of .importlinter (the layers of
+# DESIGN.md), then mypy on the package
 lint: install
 	$(VENV)/bin/ruff check localtailr tests bench
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy localtailr
 
 clean:
 	rm -rf $(VENV) $(WHEELHOUSE) .pytest_cache

@@ -41,7 +41,7 @@ def check_state(state: object) -> str:
     """``state`` if it is a run state; TransitionError otherwise."""
     if state not in STATES:
         raise TransitionError(f"unknown run state {state!r}: expected one of {', '.join(STATES)}")
-    return state  # type: ignore[return-value]
+    return state
 
 
 def allowed(current: str, new: str) -> bool:

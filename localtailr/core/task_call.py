@@ -92,7 +92,7 @@ def call_task(func: Callable, args: tuple, kwargs: dict, system_args: Mapping[st
             arguments[name] = system_args[name]
         elif name in bound.arguments:
             arguments[name] = bound.arguments[name]
-    full = inspect.BoundArguments(sig, arguments)  # type: ignore[arg-type]
+    full = inspect.BoundArguments(sig, arguments)
     full.apply_defaults()
     return func(*full.args, **full.kwargs)
 
@@ -129,8 +129,9 @@ def _import(module_name: str, source_file: str | None) -> Any:
     if module_name != "__main__":
         return importlib.import_module(module_name)
     main = sys.modules.get("__main__")
-    if main is not None and source_file and getattr(main, "__file__", None) and (
-        os.path.realpath(main.__file__) == os.path.realpath(source_file)
+    main_file = getattr(main, "__file__", None)
+    if main is not None and source_file and main_file and (
+        os.path.realpath(main_file) == os.path.realpath(source_file)
     ):
         return main
     if not source_file:

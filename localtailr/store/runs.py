@@ -40,7 +40,7 @@ def create(
     if check_state(state) not in CREATED_AS:
         raise TransitionError(f"a run is created {' or '.join(CREATED_AS)}, not {state!r}")
     now = time.time() if now is None else now
-    run_id = int(conn.execute(
+    run_id = int(conn.execute(  # type: ignore[arg-type]  # an INSERT always has a rowid
         "INSERT INTO runs (job_id, version, parent_run_id, task_name, state, reason, run_as,"
         " environment, trigger, params, scheduled_for, image_key, attempt, restarts, created_at,"
         " ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -49,7 +49,7 @@ import psutil
 from ... import store
 from ...core import settings
 from ...core.home import Home, private_umask
-from ...core.runs import LONG_RUNNING
+from ...core.runs import ACTIVE, LONG_RUNNING
 from ...store import runs as run_state
 from ...store import wakeup
 from ..process import supervisor
@@ -713,7 +713,7 @@ class Daemon:
             sv.kill_tree()
             sv.close()
             run_state.transition(self.home, sv.run_id, "failed", reason[:2000],
-                                 only_from=run_state.ACTIVE)
+                                 only_from=ACTIVE)
         except Exception as exc:  # noqa: BLE001 - the next start marks it lost
             log(f"run {sv.run_id} not recorded failed: {type(exc).__name__}: {exc}")
 

@@ -162,7 +162,7 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     return state
 
 
-def _advance(
+def _advance(  # noqa: C901 - the engine's rules in the order they apply, read in one place
     conn: sqlite3.Connection, parent_run_id: int, now: float, limits_now: float
 ) -> tuple[str, bool]:
     parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
