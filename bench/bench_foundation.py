@@ -153,6 +153,14 @@ def _make_file(path: Path, mib: int) -> None:
             f.write(block[i % 97:] + block[: i % 97])  # distinct blocks, cheap to make
 
 
+def _new_content(path: Path, i: int) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, (i + 1).to_bytes(8, "little"), 0)
+    finally:
+        os.close(fd)
+
+
 def _child(home: Path, op: str, name: str, path: Path) -> dict:
     env = {**os.environ, "LOCALTAILR_HOME": str(home)}
     env.pop("LOCALTAILR_USER", None)
@@ -186,6 +194,7 @@ def bench_blob(folder: Path) -> list[dict]:
         for who, op in pair:
             os.sync()  # each side starts with no writeback pending from the one before
             if who == "lt" and op == "put":
+                _new_content(src, i)  # else the put finds that content stored and copies nothing
                 r = _child(home.root, "put", "bench/big.bin", src)
                 put_lt.append(r["seconds"])
                 put_peaks.append(r["peak_rss"])

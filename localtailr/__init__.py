@@ -8,10 +8,8 @@ Names are imported on first use (PEP 562), so ``import localtailr`` inside a
 job costs almost nothing until the job touches the platform.
 """
 
-from __future__ import annotations
-
-import importlib
-import os
+import importlib as _importlib
+import os as _os
 
 __version__ = "0.1.0"
 
@@ -46,18 +44,19 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'localtailr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = getattr(_importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    # the public names only: not the modules this file imports for itself
+    return sorted({*__all__, "__version__"})
 
 
 def is_dt_installed() -> bool:
     """Whether the native Datatailr CLI is present in /opt/datatailr/bin/dt."""
-    return os.path.exists("/opt/datatailr/bin/dt")
+    return _os.path.exists("/opt/datatailr/bin/dt")
 
 
 __all__ = [*_EXPORTS, "is_dt_installed"]

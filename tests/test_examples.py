@@ -82,3 +82,19 @@ def test_flask_app_memory_limit(localtailr_home, daemon_stopped):
     out = run_example(localtailr_home, "06-flask-app-limits/app.py")
     assert "GET / -> hello from a supervised Flask app" in out
     assert "killed - killed: memory limit 200m exceeded (peak" in out
+
+
+@pytest.mark.slow
+def test_which_run_wrote_this(localtailr_home, daemon_stopped):
+    out = run_example(localtailr_home, "07-which-run-wrote-this/lineage.py")
+    assert "monday's report: run #1 succeeded -> average price over 3 days: 101.00" in out
+    assert "tuesday's report" in out and "3434.00" in out
+    lines = out.splitlines()
+    back = lines[lines.index("lineage of prices/report.txt@2:") + 1:][:3]
+    assert "(task report) read blob/prices/clean.csv@2" in back[0]
+    assert "(task clean) read blob/prices/raw.csv@2" in back[1]
+    assert back[2] == "  prices/raw.csv@2 was put by root, not by a run"
+    assert "-tue,101\n+tue,10100" in out
+    assert "restored prices/raw.csv version 1 as version 3" in out
+    assert "report after the restore" in out and out.count("average price over 3 days: 101.00") >= 3
+    assert "version 3: written by run #" in out

@@ -21,7 +21,7 @@ def main():
     kv = KV()
     kv.put("warehouse_url", "postgresql://warehouse/analytics",
            ACL(read=["analysts"], write=["root"]))
-    print("ACL of warehouse_url:", kv.acls("warehouse_url").to_dict())
+    print("ACL of warehouse_url:", kv.acls("warehouse_url"))
 
     act_as("alice")
     print("alice reads:", kv.get("warehouse_url"))

@@ -51,7 +51,9 @@ def _announce(home, info: dict) -> tuple[dict, str]:
 
 @click.command()
 @click.option("-d", "--detach", is_flag=True, help="Run in the background (log in <home>/daemon.log).")
-@click.option("--port", type=int, default=None, help="Port of the web page (default: LOCALTAILR_PORT or a free one).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the status page (default: LOCALTAILR_PORT, else the port this home"
+                   " used last, else a free one).")
 @caller_options
 def up(opts, detach, port):
     """Start the daemon for the home (in the foreground unless -d)."""

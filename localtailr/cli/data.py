@@ -6,10 +6,14 @@ import sys
 
 import click
 
+from ..core.errors import NotFoundError, PermissionError
+from ..platform import acl as acl_ops
 from ..platform import blob as blob_ops
 from ..platform import groups
 from ..platform import kv as kv_ops
 from .common import caller_options, read_secret_value, table
+from .history import BLOB_COMMANDS, KV_COMMANDS
+from .progress import Progress
 
 PERMS = ("read", "write", "operate", "access", "promote")
 
@@ -17,12 +21,21 @@ PERMS = ("read", "write", "operate", "access", "promote")
 def acl_options(f):
     """``--read NAME --write NAME ...``: users or groups (``group:NAME`` to be explicit)."""
     for perm in reversed(PERMS):
-        f = click.option(f"--{perm}", multiple=True, metavar="NAME", help=f"Grant {perm.upper()} to a user or group.")(f)
+        f = click.option(f"--{perm}", multiple=True, metavar="NAME",
+                         help=f"Grant {perm.upper()} to a user or group (repeatable).")(f)
     return f
 
 
-def acl_from(ctx, given: dict) -> dict | None:
-    acl = {p: [groups.principal_id(ctx, n) for n in given.get(p) or ()] for p in PERMS}
+def add_acl_options(f):
+    """``--add-read NAME ...``: entries added to an ACL, keeping the ones it has."""
+    for perm in reversed(PERMS):
+        f = click.option(f"--add-{perm}", f"add_{perm}", multiple=True, metavar="NAME",
+                         help=f"Grant {perm.upper()} too, keeping the ACL's other entries.")(f)
+    return f
+
+
+def acl_from(ctx, given: dict, prefix: str = "") -> dict | None:
+    acl = {p: [groups.principal_id(ctx, n) for n in given.get(prefix + p) or ()] for p in PERMS}
     acl = {p: v for p, v in acl.items() if v}
     return acl or None
 
@@ -31,13 +44,19 @@ def named_acl(ctx, acl: dict) -> dict:
     return {p: [groups.principal_name(ctx, i) for i in ids] for p, ids in acl.items()}
 
 
+def acl_table(rows: list[dict], first: str) -> str:
+    """Rows of ``{first: ..., "acl": named}`` as a table, the ACL in its one text form."""
+    return table([{first: r[first], "acl": acl_ops.describe(r["acl"])} for r in rows])
+
+
 def _kind(secure: bool):
     return kv_ops.SECRETS if secure else kv_ops.KEYS
 
 
 @click.group()
 def kv():
-    """Keys and values per environment: put, get, ls, rm, acls, set-acls, add-acls (--secure for secrets)."""
+    """Keys and values per environment: put, get, ls, rm, acls, set-acls, add-acls, history, restore
+    (--secure for secrets)."""
 
 
 @kv.command("put")
@@ -45,10 +64,21 @@ def kv():
 @click.argument("value", required=False)
 @click.option("--secure", is_flag=True, help="Store a secret (value read from stdin or a prompt).")
 @acl_options
+@add_acl_options
 @caller_options
 def kv_put(opts, key, value, secure, **perms):
-    """Store VALUE under KEY (a secret's value is never taken from the command line)."""
+    """Store VALUE under KEY (stdin without VALUE; a secret's never from the command line).
+
+    --read/--write ... set the key's whole ACL (replacing the one it has); --add-read
+    /--add-write ... add entries and keep the others. Without either, a new key gives you
+    every permission and an existing key keeps its ACL.
+
+    \b
+    Example:
+      localtailr kv put db_url sqlite:///x.db --add-read alice
+    """
     ctx = opts.ctx()
+    kind = _kind(secure)
     if secure:
         if value is not None:
             raise ValueError(
@@ -58,17 +88,42 @@ def kv_put(opts, key, value, secure, **perms):
         value = read_secret_value(f"value of secret {key}")
     elif value is None:
         value = sys.stdin.read()
-    kv_ops.put(ctx, key, value, acl_from(ctx, perms), _kind(secure))
-    opts.emit({"key": key, "environment": ctx.environment}, f"stored {key} in {ctx.environment}")
+    replace, add = acl_from(ctx, perms), acl_from(ctx, perms, "add_")
+    if replace and add:
+        raise ValueError("give either --read/--write ... (replace the ACL) or --add-read ... (add to it), not both")
+    existed = _exists(ctx, key, kind) if replace else False
+    kv_ops.put(ctx, key, value, replace, kind)
+    if add:
+        kv_ops.add_acls(ctx, key, add, kind)
+    acl = named_acl(ctx, kv_ops.acls(ctx, key, kind))
+    what = "secret " if secure else ""
+    text = f"stored {what}{key} in {ctx.environment}; ACL: {acl_ops.describe(acl)}"
+    if existed:
+        text += " (replaced the old ACL; --add-read ... adds entries instead)"
+    elif add:
+        text += f" (added {acl_ops.describe(named_acl(ctx, add))})"
+    opts.emit({"key": key, "environment": ctx.environment, "acl": acl,
+               "acl_replaced": existed}, text)
+
+
+def _exists(ctx, key: str, kind) -> bool:
+    try:
+        kv_ops.acls(ctx, key, kind)
+    except NotFoundError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @kv.command("get")
 @click.argument("key")
 @click.option("--secure", is_flag=True)
+@click.option("--version", type=int, help="A past version (plain keys).")
 @caller_options
-def kv_get(opts, key, secure):
+def kv_get(opts, key, secure, version):
     """Print the value under KEY."""
-    value = kv_ops.get(opts.ctx(), key, _kind(secure))
+    value = kv_ops.get(opts.ctx(), key, _kind(secure), version)
     opts.emit({"key": key, "value": value}, value)
 
 
@@ -79,7 +134,7 @@ def kv_ls(opts, secure):
     """List the keys you may read, with their ACLs."""
     ctx = opts.ctx()
     rows = [{"key": e["key"], "acl": named_acl(ctx, e["acl"])} for e in kv_ops.ls(ctx, _kind(secure))]
-    opts.emit(rows, lambda rows: table(rows))
+    opts.emit(rows, lambda rows: acl_table(rows, "key"))
 
 
 @kv.command("rm")
@@ -99,7 +154,7 @@ def kv_rm(opts, key, secure):
 def kv_acls(opts, key, secure):
     """Show the ACL of KEY."""
     ctx = opts.ctx()
-    opts.emit(named_acl(ctx, kv_ops.acls(ctx, key, _kind(secure))))
+    _emit_acl(opts, named_acl(ctx, kv_ops.acls(ctx, key, _kind(secure))))
 
 
 @kv.command("set-acls")
@@ -108,9 +163,9 @@ def kv_acls(opts, key, secure):
 @acl_options
 @caller_options
 def kv_set_acls(opts, key, secure, **perms):
-    """Replace the ACL of KEY."""
+    """Replace the whole ACL of KEY (add-acls adds entries instead)."""
     ctx = opts.ctx()
-    opts.emit(named_acl(ctx, kv_ops.set_acls(ctx, key, acl_from(ctx, perms) or {}, _kind(secure))))
+    _emit_acl(opts, named_acl(ctx, kv_ops.set_acls(ctx, key, acl_from(ctx, perms) or {}, _kind(secure))))
 
 
 @kv.command("add-acls")
@@ -119,9 +174,9 @@ def kv_set_acls(opts, key, secure, **perms):
 @acl_options
 @caller_options
 def kv_add_acls(opts, key, secure, **perms):
-    """Add entries to the ACL of KEY."""
+    """Add entries to the ACL of KEY, keeping the ones it has."""
     ctx = opts.ctx()
-    opts.emit(named_acl(ctx, kv_ops.add_acls(ctx, key, acl_from(ctx, perms) or {}, _kind(secure))))
+    _emit_acl(opts, named_acl(ctx, kv_ops.add_acls(ctx, key, acl_from(ctx, perms) or {}, _kind(secure))))
 
 
 @click.group()
@@ -129,12 +184,33 @@ def secret():
     """Secrets: put (value from stdin or a prompt), get, ls, rm, acls, rotate-key."""
 
 
-@secret.command("put")
+class _ValueFromStdin(click.Command):
+    """A command whose value must not be an argument: an extra one is answered with how."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if "extra argument" not in str(exc):
+                raise
+            raise click.UsageError(
+                "a secret's value is read from stdin or a prompt, never from the command line"
+                " (it would stay in the shell's history): echo -n VALUE | localtailr secret put NAME"
+                "   (or leave VALUE out to be prompted)", ctx) from None
+
+
+@secret.command("put", cls=_ValueFromStdin)
 @click.argument("key")
 @acl_options
 @caller_options
 def secret_put(opts, key, **perms):
-    """Store a secret; its value is read from stdin or a hidden prompt."""
+    """Store secret KEY; its value is read from stdin or a hidden prompt, never from the
+    command line (where it would stay in the shell's history and the process list).
+
+    \b
+    Example:
+      echo -n s3cret | localtailr secret put api_token
+    """
     ctx = opts.ctx()
     value = read_secret_value(f"value of secret {key}")
     kv_ops.put(ctx, key, value, acl_from(ctx, perms), kv_ops.SECRETS)
@@ -156,7 +232,7 @@ def secret_ls(opts):
     """List the secrets you may read (names and ACLs, never values)."""
     ctx = opts.ctx()
     rows = [{"key": e["key"], "acl": named_acl(ctx, e["acl"])} for e in kv_ops.ls(ctx, kv_ops.SECRETS)]
-    opts.emit(rows, lambda rows: table(rows))
+    opts.emit(rows, lambda rows: acl_table(rows, "key"))
 
 
 @secret.command("rm")
@@ -174,7 +250,7 @@ def secret_rm(opts, key):
 def secret_acls(opts, key):
     """Show a secret's ACL."""
     ctx = opts.ctx()
-    opts.emit(named_acl(ctx, kv_ops.acls(ctx, key, kv_ops.SECRETS)))
+    _emit_acl(opts, named_acl(ctx, kv_ops.acls(ctx, key, kv_ops.SECRETS)))
 
 
 @secret.command("rotate-key")
@@ -187,11 +263,13 @@ def secret_rotate_key(opts):
 
 @click.group()
 def blob():
-    """Blobs: put, get, ls, exists, rm, get-acl, set-acl."""
+    """Blobs: put, get, ls, exists, rm, get-acl, set-acl; history, restore, diff, gc, retention."""
 
 
-def _progress(total: int | None):
-    if not sys.stderr.isatty():
+def _progress(opts, total: int | None):
+    """A byte count (and percentage) every 64 MiB of a copy, on a terminal only."""
+    line = Progress(opts.as_json)
+    if not line.on:
         return None
     state = {"last": 0}
 
@@ -199,7 +277,7 @@ def _progress(total: int | None):
         if done - state["last"] >= 64 << 20 or (total and done == total):
             state["last"] = done
             pct = f" ({100 * done // total}%)" if total else ""
-            click.echo(f"\r{done >> 20} MiB{pct}", err=True, nl=False)
+            line.show(f"copied {done >> 20} MiB{pct}")
 
     return show
 
@@ -219,24 +297,27 @@ def blob_put(opts, name, path, **perms):
         info = blob_ops.put(ctx, name, sys.stdin.buffer, acl)
     else:
         size = os.path.getsize(path) if os.path.exists(path) else None
-        info = blob_ops.put_file(ctx, name, path, acl, _progress(size))
+        info = blob_ops.put_file(ctx, name, path, acl, _progress(opts, size))
+        Progress.done_line(opts)
     opts.emit(info, lambda d: f"stored {d['name']} ({d['size']} bytes, sha256 {d['sha256'][:12]})")
 
 
 @blob.command("get")
 @click.argument("name")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--version", type=int, help="A past version (default: the current one).")
 @caller_options
-def blob_get(opts, name, path):
+def blob_get(opts, name, path, version):
     """Write blob NAME to PATH (default: stdout)."""
     ctx = opts.ctx()
     if path in (None, "-"):
-        with blob_ops.open_blob(ctx, name) as f:
+        with blob_ops.open_blob(ctx, name, version) as f:
             while chunk := f.read(1 << 20):
                 sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
-    info = blob_ops.get_file(ctx, name, path, _progress(None))
+    info = blob_ops.get_file(ctx, name, path, _progress(opts, None), version=version)
+    Progress.done_line(opts)
     opts.emit(info, lambda d: f"wrote {path} ({d['size']} bytes)")
 
 
@@ -272,8 +353,9 @@ def blob_rm(opts, name):
 @click.argument("name")
 @caller_options
 def blob_get_acl(opts, name):
+    """Show the ACL of blob NAME (needs READ): who may read, write ... it."""
     ctx = opts.ctx()
-    opts.emit(named_acl(ctx, blob_ops.get_acl(ctx, name)))
+    _emit_acl(opts, named_acl(ctx, blob_ops.get_acl(ctx, name)))
 
 
 @blob.command("set-acl")
@@ -281,5 +363,21 @@ def blob_get_acl(opts, name):
 @acl_options
 @caller_options
 def blob_set_acl(opts, name, **perms):
+    """Replace the whole ACL of blob NAME (needs WRITE).
+
+    \b
+    Example:
+      localtailr blob set-acl reports/q1.csv --read alice --read group:analysts --write root
+    """
     ctx = opts.ctx()
-    opts.emit(named_acl(ctx, blob_ops.set_acl(ctx, name, acl_from(ctx, perms) or {})))
+    _emit_acl(opts, named_acl(ctx, blob_ops.set_acl(ctx, name, acl_from(ctx, perms) or {})))
+
+
+def _emit_acl(opts, named: dict) -> None:
+    opts.emit(named, acl_ops.describe(named))
+
+
+for _command in BLOB_COMMANDS:
+    blob.add_command(_command)
+for _command in KV_COMMANDS:
+    kv.add_command(_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import click
 
@@ -11,6 +12,7 @@ from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
 from ..runtime import client
 from .common import caller_options, table
+from .progress import Progress
 
 RUN_COLUMNS = ["run_id", "job", "version", "state", "trigger", "created", "reason"]
 
@@ -201,10 +203,35 @@ def job_rerun(opts, run_id, failed_only):
 @click.option("--timeout", type=float, help="Give up after this many seconds (exit 1).")
 @caller_options
 def job_wait(opts, run_id, timeout):
-    """Wait until RUN_ID ends; print it. Exit 0 if it succeeded, 2 if it ended otherwise."""
-    run = job_ops.wait(opts.ctx(), run_id, timeout)
+    """Wait until RUN_ID ends; print it. Exit 0 if it succeeded, 2 if it ended otherwise.
+
+    On a terminal a line shows the run's state and how long it has waited.
+    """
+    ctx = opts.ctx()
+    line = Progress(opts.as_json)
+    if line.on:
+        run = _wait_showing(ctx, run_id, timeout, line)
+    else:
+        run = job_ops.wait(ctx, run_id, timeout)
     opts.emit(run, _run_text)
     raise SystemExit(0 if run["state"] == "succeeded" else 2)
+
+
+def _wait_showing(ctx, run_id: int, timeout: float | None, line: Progress) -> dict:
+    started = time.monotonic()
+    try:
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            step = 0.5 if left is None else max(0.0, min(0.5, left))
+            try:
+                return job_ops.wait(ctx, run_id, step)
+            except TimeoutError:
+                if left is not None and left <= step:
+                    raise
+            state = job_ops.get_run(ctx, run_id, events=False)["state"]
+            line.show(f"run {run_id}: {state}, waited {time.monotonic() - started:.0f}s")
+    finally:
+        line.done()
 
 
 @job.command("rm")

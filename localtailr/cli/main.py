@@ -32,6 +32,10 @@ LAZY = {
     "down": "daemon:down",
     "status": "daemon:status",
     "web": "web:web",
+    "commit": "history:commit",
+    "lineage": "history:lineage_cmd",
+    "fsck": "history:fsck_cmd",
+    "debug": "history:debug",
 }
 
 
@@ -80,9 +84,12 @@ def info(opts):
 @click.option("--yes", is_flag=True, help="Really delete everything in the home.")
 @caller_options
 def reset(opts, yes):
-    """Delete the home and everything in it (needs --yes, and an admin); a README.md there
-    is kept (the checkout's ``sandbox/README.md``), with the folder that holds it. A folder
-    that is not a localtailr home (no localtailr database in it) is refused, left as it is."""
+    """Delete the home and everything in it (needs --yes, and an admin).
+
+    A README.md in the home is kept (the checkout's sandbox/README.md), and so is the
+    folder that holds it. A folder that is not a localtailr home (no localtailr database
+    in it) is refused and left as it is.
+    """
     if not yes:
         click.echo(f"error: this deletes {opts.home.root} and everything in it; add --yes", err=True)
         sys.exit(1)

@@ -43,6 +43,13 @@ def normalise(acl: Mapping[str, Iterable[int]] | None) -> dict[str, list[int]]:
     return out
 
 
+def describe(named: Mapping[str, Iterable[str]]) -> str:
+    """The one text form of an ACL, everywhere (CLI, page, reprs), with names not ids:
+    ``read: user:alice, group:analysts; write: user:root`` ("-" for an empty ACL)."""
+    parts = [f"{perm}: {', '.join(names)}" for perm, names in named.items() if names]
+    return "; ".join(parts) or "-"
+
+
 def check_principals(conn: sqlite3.Connection, acl: Mapping[str, list[int]]) -> None:
     """Refuse an ACL that names a user or group that does not exist."""
     for permission, principals in acl.items():

@@ -8,6 +8,9 @@ appear in errors or listings.
 A value holds at most ``MAX_VALUE_BYTES`` (64 MiB) of UTF-8: the KV is for settings and
 small documents, held whole in memory on every get; larger data goes to ``Blob``
 (streamed to disk), with its name kept in the KV if needed.
+
+Every put and delete is a new version in ``kv_versions`` (for a secret only who
+and when: its values are not kept).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from .. import store
 from ..core import names
 from ..core.errors import NotFoundError
 from ..store import keyring
-from . import acl
+from . import acl, provenance
 from .context import Context
 
 
@@ -27,7 +30,7 @@ from .context import Context
 class Kind:
     """What differs between plain keys and secrets."""
 
-    label: str  # "key" or "secret"
+    label: str  # "key" or "secret" (also its kind in kv_versions)
     table: str
     column: str  # the value column
     prefix: str  # resource prefix for ACLs
@@ -56,8 +59,10 @@ def _missing(kind: Kind, ctx: Context, key: str) -> NotFoundError:
     return NotFoundError(f"{kind.label} {key!r} not found in environment {ctx.environment}")
 
 
-def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind = KEYS) -> None:
-    """Store ``value`` under ``key``. A new key gets ``acl_``, or its creator's full rights."""
+def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind = KEYS,
+        commit_id: int | None = None) -> int:
+    """Store ``value`` under ``key`` as its next version (returned). A new key gets ``acl_``,
+    or its creator's full rights."""
     names.key(key, kind.label)
     if not isinstance(value, str):
         raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
@@ -75,11 +80,12 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
         # Encrypted under the write lock, which key rotation holds while it changes the
         # keys: the token is under a key that the next rotation sees and re-encrypts.
         stored = keyring.encrypt(ctx.home, value) if kind.secure else value
-        version, exists = conn.execute(
-            f"SELECT v.data_version, EXISTS (SELECT 1 FROM {kind.table}"
+        version, current = conn.execute(
+            f"SELECT v.data_version, (SELECT version FROM {kind.table}"
             " WHERE environment = ? AND key = ?) FROM pragma_data_version() AS v",
             (ctx.environment, key),
         ).fetchone()
+        exists = current is not None
         ctx.caller_at(version)
         if exists:
             acl.require(ctx, res, "write", f"put {kind.label}")
@@ -87,21 +93,43 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
             acl.require_admin(ctx, f"create secret {key!r}")
         if new_acl is not None:
             acl.check_principals(conn, new_acl)
+        now = time.time()
+        v = current + 1 if exists else _next_version(conn, ctx, key, kind)
         conn.execute(
-            f"INSERT INTO {kind.table} (environment, key, {kind.column}, updated_at, updated_by)"
-            f" VALUES (?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"
+            f"INSERT INTO {kind.table} (environment, key, {kind.column}, updated_at, updated_by, version)"
+            f" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"
             f" {kind.column} = excluded.{kind.column}, updated_at = excluded.updated_at,"
-            f" updated_by = excluded.updated_by",
-            (ctx.environment, key, stored, time.time(), ctx.caller.user_id),
+            f" updated_by = excluded.updated_by, version = excluded.version",
+            (ctx.environment, key, stored, now, ctx.caller.user_id, v),
         )
+        _record_version(conn, ctx, key, kind, v, None if kind.secure else value, False, now, commit_id)
         if new_acl is not None:
             acl.replace(conn, res, new_acl)
         elif not exists:
             acl.replace(conn, res, acl.owner_acl(ctx.caller.user_id))
+    return v
 
 
-def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
-    """The value under ``key``; NotFoundError if absent, PermissionError without READ."""
+def _next_version(conn, ctx: Context, key: str, kind: Kind) -> int:
+    return conn.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM kv_versions WHERE kind = ? AND environment = ? AND key = ?",
+        (kind.label, ctx.environment, key)).fetchone()[0]
+
+
+def _record_version(conn, ctx: Context, key: str, kind: Kind, version: int, value: str | None,
+                    deleted: bool, now: float, commit_id: int | None) -> None:
+    conn.execute(
+        "INSERT INTO kv_versions (kind, environment, key, version, value, deleted, created_at,"
+        " created_by, run_id, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (kind.label, ctx.environment, key, version, value, int(deleted), now, ctx.caller.user_id,
+         provenance.current_run(), commit_id))
+
+
+def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -> str:
+    """The value under ``key`` (or its ``version``, for a plain key); NotFoundError if absent,
+    PermissionError without READ."""
+    if version is not None or provenance.current_run() is not None:
+        return _get_recorded(ctx, key, kind, version)
     names.key(key, kind.label)
     # One statement reads the value and data_version (which tells whether the cached
     # caller is still current): a get is then one query, as in plain sqlite3.
@@ -111,8 +139,10 @@ def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
         acl.require(ctx, resource(kind, ctx.environment, key), "read", f"get {kind.label}")
-    if not kind.secure:
-        return value
+    return _decrypt(ctx, key, value) if kind.secure else value
+
+
+def _decrypt(ctx: Context, key: str, value: bytes) -> str:
     try:
         return keyring.decrypt(ctx.home, value, key)
     except keyring.SecretKeyError:
@@ -125,11 +155,75 @@ def get(ctx: Context, key: str, kind: Kind = KEYS) -> str:
                 (ctx.environment, key),
             ).fetchone()
             if row is None:
-                raise _missing(kind, ctx, key) from None
+                raise _missing(SECRETS, ctx, key) from None
             return keyring.decrypt(ctx.home, row[0], key)
 
 
-def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
+def _get_recorded(ctx: Context, key: str, kind: Kind, version: int | None) -> str:
+    # inside a run (the version read is recorded) or for an older version
+    names.key(key, kind.label)
+    res = resource(kind, ctx.environment, key)
+    if version is None:
+        row = ctx.conn.execute(f"SELECT {kind.column}, version FROM {kind.table} WHERE environment = ?"
+                               " AND key = ?", (ctx.environment, key)).fetchone()
+        if row is None:
+            raise _missing(kind, ctx, key)
+        acl.require(ctx, res, "read", f"get {kind.label}")
+        provenance.record_read(ctx, res, row[1])
+        return _decrypt(ctx, key, row[0]) if kind.secure else row[0]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"invalid version {version!r}: a version is a whole number from 1")
+    if kind.secure:
+        raise ValueError("a secret's past values are not kept: only its current value can be read")
+    row = ctx.conn.execute(
+        "SELECT value, deleted FROM kv_versions WHERE kind = ? AND environment = ? AND key = ? AND version = ?",
+        (kind.label, ctx.environment, key, version)).fetchone()
+    if row is None:
+        raise NotFoundError(f"{kind.label} {key!r} has no version {version} in environment {ctx.environment}")
+    acl.require(ctx, res, "read", f"get {kind.label}")
+    if row["deleted"]:
+        raise NotFoundError(f"{kind.label} {key!r} version {version} is a deletion: it has no value")
+    provenance.record_read(ctx, res, version)
+    return row["value"]
+
+
+def history(ctx: Context, key: str, kind: Kind = KEYS) -> list[dict]:
+    """Every version of ``key``, oldest first: version, time, who, run_id, deleted and (for a
+    plain key, never a secret) value. Needs READ on the key."""
+    names.key(key, kind.label)
+    rows = ctx.conn.execute(
+        "SELECT v.version, v.created_at AS time, u.name AS who, v.run_id, v.commit_id, v.deleted,"
+        " v.value FROM kv_versions v LEFT JOIN users u ON u.user_id = v.created_by"
+        " WHERE v.kind = ? AND v.environment = ? AND v.key = ? ORDER BY v.version",
+        (kind.label, ctx.environment, key)).fetchall()
+    if not rows:
+        raise _missing(kind, ctx, key)
+    res = resource(kind, ctx.environment, key)
+    if _has_acl(ctx, res):
+        acl.require(ctx, res, "read", f"read the history of {kind.label}")
+    else:
+        acl.require_admin(ctx, f"read the history of deleted {kind.label} {key!r}")
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["deleted"] = bool(d["deleted"])
+        if kind.secure:
+            d.pop("value")
+        out.append(d)
+    return out
+
+
+def _has_acl(ctx: Context, res: str) -> bool:
+    return ctx.conn.execute("SELECT 1 FROM acl WHERE resource = ? LIMIT 1", (res,)).fetchone() is not None
+
+
+def restore(ctx: Context, key: str, version: int) -> int:
+    """Put the value of ``version`` back as the key's next version (plain keys); needs WRITE."""
+    value = get(ctx, key, KEYS, version)
+    return put(ctx, key, value)
+
+
+def delete(ctx: Context, key: str, kind: Kind = KEYS, commit_id: int | None = None) -> None:
     """Remove ``key`` and its ACL; needs WRITE."""
     names.key(key, kind.label)
     res = resource(kind, ctx.environment, key)
@@ -143,6 +237,8 @@ def delete(ctx: Context, key: str, kind: Kind = KEYS) -> None:
         conn.execute(
             f"DELETE FROM {kind.table} WHERE environment = ? AND key = ?", (ctx.environment, key)
         )
+        _record_version(conn, ctx, key, kind, _next_version(conn, ctx, key, kind), None, True,
+                        time.time(), commit_id)
         acl.remove(conn, res)
 
 

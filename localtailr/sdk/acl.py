@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 
+from ..platform import acl as _acl
 from ..platform import groups as _groups
 from .calling import caller
 from .group import Group
@@ -120,10 +121,16 @@ class ACL:
             return {k: sorted(v) for k, v in a.to_dict().items() if v}
         return norm(self) == norm(other)
 
+    def names(self) -> dict[str, list[str]]:
+        """``{"read": ["user:alice", "group:analysts"], ...}``: the ACL with names, not ids."""
+        return {str(p): [f"{'group' if isinstance(e, Group) else 'user'}:{e.name}" for e in entities]
+                for p, entities in self.permissions.items()}
+
+    def __str__(self) -> str:
+        return _acl.describe(self.names())
+
     def __repr__(self) -> str:
-        return "localtailr.ACL:\n" + "\n".join(
-            f"{p!s:>10}: {[str(e) for e in entities]}" for p, entities in self.permissions.items()
-        )
+        return f"ACL({self})"
 
 
 def acl_dict(value: object) -> dict | None:

@@ -19,6 +19,7 @@ from ..runtime.client import ensure_daemon, ensure_daemon_for
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
+from .run import JobRun
 
 
 class _Job:
@@ -133,8 +134,9 @@ class _Job:
         self.version = job["version"]
         return job
 
-    def run(self) -> dict | None:
-        """Save the definition as a new version and start it; return the run.
+    def run(self) -> JobRun | None:
+        """Save the definition as a new version and start it; return the run (a ``JobRun``:
+        ``state``, ``wait()``, ``logs()``, ``stop()``, and the run's fields as a dict).
 
         Starts the daemon if it is not running (one line says where it is). In a job's
         process importing its own code (a script that deploys at its top level, with no
@@ -144,12 +146,13 @@ class _Job:
         if own_code.importing():
             return self._existing_run()
         ctx = self._ctx()
-        run = _jobs.run(ctx, self.to_dict(), self._acl, self.update_existing)
+        run = JobRun(_jobs.run(ctx, self.to_dict(), self._acl, self.update_existing),
+                     self.environment.value)
         self.version, self.last_run = run["version"], run
         ensure_daemon(ctx.home)
         return run
 
-    def start(self) -> dict | None:
+    def start(self) -> JobRun | None:
         """Start the current version (a running service is left running); return the run.
 
         In a job's process importing its own code this starts nothing (see ``run``).
@@ -157,7 +160,7 @@ class _Job:
         if own_code.importing():
             return self._existing_run()
         ctx = self._ctx()
-        run = _jobs.start(ctx, self.job_name)
+        run = JobRun(_jobs.start(ctx, self.job_name), self.environment.value)
         self.last_run = run
         ensure_daemon(ctx.home)
         return run
@@ -171,7 +174,7 @@ class _Job:
         ensure_daemon_for(ctx.home, runs=runs)
         return runs
 
-    def restart(self) -> dict | None:
+    def restart(self) -> JobRun | None:
         """Stop the job's active runs and start it again; return the new run.
 
         In a job's process importing its own code this does nothing (see ``run``).
@@ -179,7 +182,7 @@ class _Job:
         if own_code.importing():
             return self._existing_run()
         ctx = self._ctx()
-        run = _jobs.restart(ctx, self.job_name)
+        run = JobRun(_jobs.restart(ctx, self.job_name), self.environment.value)
         self.last_run = run
         ensure_daemon(ctx.home)
         return run
@@ -192,11 +195,11 @@ class _Job:
         self.version = job["version"]
         return job
 
-    def _existing_run(self) -> dict | None:
+    def _existing_run(self) -> JobRun | None:
         if self._existing_job() is None:
             return None
         latest = _jobs.runs(self._ctx(), self.job_name, limit=1)
-        self.last_run = latest[0] if latest else None
+        self.last_run = JobRun(latest[0], self.environment.value) if latest else None
         return self.last_run
 
     def promote(self, version: int | None = None) -> dict:
@@ -444,14 +447,15 @@ class BatchJob(_NoFramework):
     def _schedule_dict(self) -> dict | None:
         return self.schedule.to_dict() if self.schedule is not None else None
 
-    def run(self, **params: Any) -> dict | None:
+    def run(self, **params: Any) -> JobRun | None:
         """Save the definition as a new version and start one run with ``params`` (seen by
         the job as ``DATATAILR_BATCH_ARG_<NAME>``); return the run. In a job's process
         importing its own code it deploys nothing and returns the latest run."""
         if own_code.importing():
             return self._existing_run()
         ctx = self._ctx()
-        run = _jobs.run(ctx, self.to_dict(), self._acl, self.update_existing, params=params)
+        run = JobRun(_jobs.run(ctx, self.to_dict(), self._acl, self.update_existing, params=params),
+                     self.environment.value)
         self.version, self.last_run = run["version"], run
         ensure_daemon(ctx.home)
         return run

@@ -40,6 +40,11 @@ class _Store:
         """
         return _kv.get(self._lazy_ctx(), key, self._kind)
 
+    def history(self, key: str) -> list[dict]:
+        """Every version of ``key``, oldest first: version, time, who, run_id, commit_id,
+        deleted (and, for a plain key, its value)."""
+        return _kv.history(self._ctx(), key, self._kind)
+
     def ls(self) -> list[dict]:
         """The keys of the current environment the caller may read, with their ACLs:
         ``[{"key": "db_url", "acl": ACL}, ...]``."""
@@ -80,6 +85,18 @@ class KV(_Store):
 
         A value holds at most 64 MiB; store larger data with ``Blob``."""
         _kv.put(self._lazy_ctx(), key, value, acl_dict(acl), self._kind)
+
+    def get(self, key: str, version: int | None = None) -> str:
+        """The value stored under ``key`` (or its ``version``) in the current environment.
+
+        Raises an error that is both KeyError and RuntimeError when the key is missing,
+        and PermissionError without READ.
+        """
+        return _kv.get(self._lazy_ctx(), key, self._kind, version)
+
+    def restore(self, key: str, version: int) -> None:
+        """Put the value of ``version`` back under ``key`` (as a new version); needs WRITE."""
+        _kv.restore(self._ctx(), key, version)
 
     def __repr__(self) -> str:
         return f"KV(environment={self._environment or 'current'})"

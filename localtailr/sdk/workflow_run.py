@@ -26,6 +26,7 @@ from ..core import own_code, settings
 from ..core.home import Home
 from ..core.runs import TERMINAL
 from ..platform import jobs, workflows
+from ..platform import logs as _logs
 from ..platform.context import Context, context
 from ..runtime import client
 from . import workflow as sdk_workflow
@@ -35,9 +36,9 @@ __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflo
 
 
 class WorkflowRun:
-    """A handle on one workflow run: ``state``, ``wait()``, ``results()``, ``tasks()``,
-    ``stop()``, ``rerun_failed()``. Each call is made as the caller of the moment
-    (``LOCALTAILR_USER``), with that caller's rights on the workflow's job."""
+    """A handle on one workflow run: ``state``, ``wait()``, ``logs()``, ``results()``,
+    ``tasks()``, ``stop()``, ``rerun_failed()``. Each call is made as the caller of the
+    moment (``LOCALTAILR_USER``), with that caller's rights on the workflow's job."""
 
     def __init__(self, home: Home, run_id: int, job: str):
         self.home = home
@@ -82,6 +83,17 @@ class WorkflowRun:
     def tasks(self) -> list[dict]:
         """Every task attempt: state, reason, times, result repr, error (needs READ)."""
         return workflows.tasks(self._ctx(), self.run_id)
+
+    def logs(self, tail: int | None = None, stderr: bool = False) -> str:
+        """What the tasks printed: each task's latest attempt under a ``== task ==`` line
+        (with ``tail``, its last lines)."""
+        latest = {t["task_name"]: t["run_id"] for t in self.tasks()}  # oldest first: last wins
+        ctx = self._ctx()
+        parts = []
+        for name, rid in latest.items():
+            body = _logs.read(ctx, run_id=rid, stderr=stderr, tail=tail)
+            parts.append(f"== {name} (run #{rid}) ==\n{body}" + ("" if body.endswith("\n") or not body else "\n"))
+        return "".join(parts)
 
     def stop(self) -> None:
         """Stop the run: its running tasks are killed, the rest skipped (needs OPERATE)."""

@@ -179,6 +179,80 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 3: job and run ids are never reused (see below)
     lambda conn: _never_reuse_ids(conn),
+    # 4: data with history: blob and key versions, commits, what each run read, retention
+    """
+    ALTER TABLE blobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE kv ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE secrets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE commits (
+        commit_id INTEGER PRIMARY KEY,
+        message TEXT NOT NULL,
+        author INTEGER NOT NULL,
+        run_id INTEGER,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE blob_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        sha256 TEXT,  -- NULL: the blob was deleted by this version
+        size INTEGER,
+        created_at REAL NOT NULL,
+        created_by INTEGER NOT NULL,
+        run_id INTEGER,
+        commit_id INTEGER,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX blob_versions_sha ON blob_versions(sha256);
+    CREATE INDEX blob_versions_run ON blob_versions(run_id) WHERE run_id IS NOT NULL;
+    CREATE INDEX blob_versions_commit ON blob_versions(commit_id) WHERE commit_id IS NOT NULL;
+    CREATE TABLE blob_objects (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        stamp TEXT  -- size:mtime:ctime:inode when last verified; NULL: not yet
+    ) WITHOUT ROWID;
+    CREATE TABLE kv_versions (
+        kind TEXT NOT NULL,  -- 'key' or 'secret'
+        environment TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        value TEXT,  -- a key's value; always NULL for a secret (only who and when are kept)
+        deleted INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        created_by INTEGER NOT NULL,
+        run_id INTEGER,
+        commit_id INTEGER,
+        PRIMARY KEY (kind, environment, key, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX kv_versions_run ON kv_versions(run_id) WHERE run_id IS NOT NULL;
+    CREATE INDEX kv_versions_commit ON kv_versions(commit_id) WHERE commit_id IS NOT NULL;
+    CREATE TABLE run_reads (
+        run_id INTEGER NOT NULL,
+        resource TEXT NOT NULL,  -- blob/NAME, kv/ENV/KEY or secret/ENV/KEY
+        version INTEGER NOT NULL,
+        writer_run INTEGER,  -- the run that wrote that version (NULL: written outside a run)
+        at REAL NOT NULL,
+        PRIMARY KEY (run_id, resource, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX run_reads_resource ON run_reads(resource, version);
+    CREATE INDEX run_reads_writer ON run_reads(writer_run) WHERE writer_run IS NOT NULL;
+    CREATE TABLE retention (
+        prefix TEXT PRIMARY KEY,
+        keep_versions INTEGER,
+        keep_days REAL
+    );
+    CREATE TABLE blob_sources (
+        stamp TEXT PRIMARY KEY,  -- a local file put: device:inode:size:mtime:ctime
+        sha256 TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO blob_versions (name, version, sha256, size, created_at, created_by)
+        SELECT name, 1, sha256, size, updated_at, updated_by FROM blobs;
+    INSERT OR IGNORE INTO blob_objects (sha256, size) SELECT sha256, size FROM blobs;
+    INSERT INTO kv_versions (kind, environment, key, version, value, created_at, created_by)
+        SELECT 'key', environment, key, 1, value, updated_at, updated_by FROM kv;
+    INSERT INTO kv_versions (kind, environment, key, version, value, created_at, created_by)
+        SELECT 'secret', environment, key, 1, NULL, updated_at, updated_by FROM secrets;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -214,7 +214,7 @@ def _kv_ops(cmd: str, kind: kv.Kind) -> None:
 
 _kv_ops("kv", kv.KEYS)
 _kv_ops("secret", kv.SECRETS)
-op("kv", "get")(lambda ctx: kv.get(ctx, arg("key")))
+op("kv", "get")(lambda ctx: kv.get(ctx, arg("key"), version=arg("version", None, int)))
 
 
 @op("secret", "get")
@@ -235,10 +235,11 @@ op("blob", "set-acl", "POST")(lambda ctx: blob.set_acl(ctx, arg("name"), arg("ac
 
 @op("blob", "get")
 def blob_get(ctx):
-    """The blob's bytes, streamed, always as an attachment of type application/octet-stream."""
-    name = arg("name")
-    info = blob.stat(ctx, name)
-    f = blob.open_blob(ctx, name)
+    """The blob's bytes (its current version, or ``version``), streamed, always as an attachment
+    of type application/octet-stream."""
+    name, version = arg("name"), arg("version", None, int)
+    info = blob.stat(ctx, name, version)
+    f = blob.open_blob(ctx, name, version)
     return send_file(f, mimetype="application/octet-stream", as_attachment=True,
                      download_name=name.rsplit("/", 1)[-1], etag=info["sha256"])
 

@@ -22,7 +22,12 @@ from flask import Flask
 
 from ..core.home import Home
 from ..platform.context import ROOT_USER, USER_VAR
-from . import api, pages, security
+from . import (
+    api,
+    api_history,  # noqa: F401 - registers its operations on api's route
+    pages,
+    security,
+)
 
 
 def create_app(home: Home | str | os.PathLike | None = None, user: str | None = None) -> Flask:

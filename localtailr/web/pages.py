@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 import math
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from ..core import environments
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
 from ..core.runs import LONG_RUNNING, TERMINAL
-from ..platform import blob, groups, health, jobs, kv, users
+from ..platform import (
+    acl,
+    blob,
+    blob_history,
+    commits,
+    groups,
+    health,
+    jobs,
+    kv,
+    lineage,
+    logs,
+    results,
+    users,
+)
 from ..platform import status as queries
 from . import svg
 from .security import caller_context
@@ -21,6 +36,9 @@ bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 25
 FAILED = ("failed", "lost")
+HISTORY = 30  # runs in a job's history chart
+LOG_PAGE = 256 * 1024  # bytes of a log rendered with its page (the script follows the rest)
+SHORT_REPR = 400
 
 
 def _page() -> int:
@@ -95,11 +113,22 @@ def job_list():
 def job_page(environment: str, name: str):
     ctx = caller_context(environments.normalise(environment))
     job = jobs.get(ctx, name)
-    runs = jobs.runs(ctx, name=name, environment=job["environment"], limit=30)
+    runs = jobs.runs(ctx, name=name, environment=job["environment"], limit=HISTORY)
     schedule = queries.schedules(ctx).get((job["environment"], job["name"]))
     return render_template("job.html", job=job, runs=runs, schedule=schedule,
+                           actions=_job_actions(ctx, job), history=svg.history(runs),
                            url=job["url"] if _local_url(job["url"]) else None,
                            definition_json=json.dumps(job["definition"], indent=2, default=str))
+
+
+def _job_actions(ctx, job: dict) -> list[str]:
+    """What the caller may do to the job now: "run", "start", "restart", "stop"."""
+    if not results.may(ctx, job["environment"], job["name"], "operate"):
+        return []
+    up = job["status"] in jobs.ACTIVE or job["status"] == "crash-looping"
+    if job["type"] in LONG_RUNNING:
+        return ["restart", "stop"] if up else ["start"]
+    return ["run", "stop"] if up else ["run"]
 
 
 @bp.route("/runs/<int:run_id>")
@@ -113,8 +142,30 @@ def run_page(run_id: int):
     ran_for = None
     if run["started_at"]:
         ran_for = (run["ended_at"] or time.time()) - run["started_at"]
-    return render_template("run.html", run=run, graph=graph, stream=stream, ran_for=ran_for,
-                           active=run["state"] not in TERMINAL)
+    log, cursor = "", ""
+    if graph is None:
+        log, cursor = logs.read_from(ctx, run_id, stream == "stderr", "")
+        if len(log) > LOG_PAGE:
+            log = f"… {len(log) - LOG_PAGE} earlier characters not shown …\n" + log[-LOG_PAGE:]
+    result = results.result_repr(ctx, run_id) if run["parent_run_id"] else None
+    exit_said = run["exit_code"] is not None and f"exit code {run['exit_code']}" in (run["reason"] or "")
+    ids = [t["run_id"] for t in graph["tasks"].values()] if graph else [run_id]
+    io = {i: lineage.run_io(ctx, i) for i in ids}  # what each task (or the run) read and wrote
+    return render_template(
+        "run.html", run=run, graph=graph, stream=stream, ran_for=ran_for, log=log, cursor=cursor, io=io,
+        active=run["state"] not in TERMINAL, result=result, short_repr=SHORT_REPR,
+        may_operate=results.may(ctx, run["environment"], run["job"], "operate"),
+        show_exit_code=run["exit_code"] is not None and not exit_said)
+
+
+@bp.route("/runs/<int:run_id>/result.txt")
+def run_result(run_id: int):
+    """The repr the task's own process wrote of its result (never the pickle, never unpickled)."""
+    text = results.result_repr(caller_context(), run_id)
+    if text is None:
+        raise NotFoundError(f"run {run_id} stored no result")
+    return Response(text, mimetype="text/plain", headers={
+        "Content-Disposition": f'attachment; filename="run-{run_id}-result.txt"'})
 
 
 def _workflow_graph(ctx, run: dict):
@@ -129,7 +180,8 @@ def _workflow_graph(ctx, run: dict):
     edges = [tuple(e) for e in dag.get("edges", [])]
     states = {n: latest[n]["state"] for n in latest}
     links = {n: f"/runs/{latest[n]['run_id']}" for n in latest}
-    return {"svg": svg.dag(names, edges, states, links), "tasks": latest}
+    reprs = {n: results.result_repr(ctx, t["run_id"]) for n, t in latest.items() if t["state"] == "succeeded"}
+    return {"svg": svg.dag(names, edges, states, links), "tasks": latest, "results": reprs}
 
 
 @bp.route("/services")
@@ -175,9 +227,8 @@ def people():
 
 
 def _acl_text(ctx, acl_: dict) -> str:
-    return "; ".join(
-        f"{perm}: {', '.join(groups.principal_name(ctx, p) for p in principals)}"
-        for perm, principals in acl_.items())
+    return acl.describe({perm: [groups.principal_name(ctx, p) for p in principals]
+                         for perm, principals in acl_.items()})
 
 
 @bp.route("/kv")
@@ -208,10 +259,78 @@ def secrets_page():
 def blobs_page():
     ctx = caller_context()
     shown, pager = _paginate(blob.ls(ctx, request.args.get("path", "")), 100)
-    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""))
+    writers = lineage.writers(ctx, [b["name"] for b in shown])
+    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""),
+                           writers=writers)
 
 
-def template_filters(app) -> None:
+@bp.route("/blobs/history")
+def blob_history_page():
+    """A blob's versions (who and which run wrote each; download, restore) and its readers."""
+    ctx = caller_context()
+    name = request.args.get("name", "")
+    versions = blob_history.history(ctx, name)
+    return render_template("blob_history.html", name=name, versions=versions,
+                           lineage=lineage.blob(ctx, name))
+
+
+@bp.route("/commits")
+def commits_page():
+    """The latest commits the caller may see."""
+    return render_template("commits.html", rows=commits.ls(caller_context(), limit=100))
+
+
+@bp.route("/commits/<int:commit_id>")
+def commit_page(commit_id: int):
+    return render_template("commit.html", c=commits.show(caller_context(), commit_id))
+
+
+@bp.route("/blob")
+def blob_page():
+    ctx = caller_context()
+    name = request.args.get("name", "")
+    info = blob.stat(ctx, name)
+    return render_template("blob.html", blob=info, acl=_acl_text(ctx, blob.get_acl(ctx, name)),
+                           may_write=acl.allowed(ctx, blob.resource(name), "write"))
+
+
+@bp.route("/blob/download")
+def blob_download():
+    ctx = caller_context()
+    name = request.args.get("name", "")
+    info = blob.stat(ctx, name)
+    f = blob.open_blob(ctx, name)
+
+    def chunks():
+        with f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    filename = name.rsplit("/", 1)[-1].replace('"', "")
+    return Response(chunks(), mimetype="application/octet-stream", headers={
+        "Content-Length": str(info["size"]), "ETag": f'"{info["sha256"]}"',
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/search")
+def search():
+    """Jobs, keys and blobs whose name holds the words asked (case does not matter)."""
+    ctx = caller_context()
+    q = (request.args.get("q") or "").strip()
+    found: dict[str, list] = {"jobs": [], "keys": [], "blobs": []}
+    if q:
+        needle = q.lower()
+        found["jobs"] = [j for j in jobs.ls(ctx, all_environments=True)
+                         if needle in j["name"].lower() or needle in (j.get("display_name") or "").lower()]
+        for env in environments.ENVIRONMENTS:
+            found["keys"] += [{"key": k["key"], "environment": env}
+                              for k in kv.ls(caller_context(env)) if needle in k["key"].lower()]
+        found["blobs"] = [b for b in blob.ls(ctx, "") if needle in b["name"].lower()]
+    return render_template("search.html", q=q, found=found,
+                           total=sum(len(v) for v in found.values()))
+
+
+def template_filters(app) -> None:  # noqa: C901 - counts the filters defined inside
     """Filters the templates use: times, durations, sizes."""
 
     @app.template_filter("when")
@@ -241,6 +360,26 @@ def template_filters(app) -> None:
             if n < 1024 or unit == "GiB":
                 return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
             n /= 1024
+
+    @app.template_filter("plural")
+    def plural(n, word: str, words: str | None = None) -> str:
+        return f"{n} {word if n == 1 else (words or word + 's')}"
+
+    @app.template_filter("zoned")
+    def zoned(t, zone: str | None = None) -> str:
+        """``t`` in the job's time zone, named (the server's own zone when it has none)."""
+        if not t:
+            return "-"
+        try:
+            tz = ZoneInfo(zone) if zone else None
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = None
+        at = datetime.fromtimestamp(t, tz).astimezone(tz)
+        return at.strftime("%Y-%m-%d %H:%M:%S ") + (zone if tz else at.strftime("%Z"))
+
+    @app.template_filter("iso")
+    def iso(t) -> str:
+        return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds") if t else ""
 
     @app.template_filter("ago")
     def ago(t):

@@ -1,4 +1,5 @@
-"""Inline SVG drawn on the server: a workflow's DAG and a small line chart. Text is escaped."""
+"""Inline SVG drawn on the server: a workflow's DAG, a small line chart, a job's run history.
+Text is escaped."""
 
 from __future__ import annotations
 
@@ -102,3 +103,32 @@ def chart(points: Sequence[tuple[float, float]], label: str, unit: str, width: i
 
 def _fmt(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 10 else f"{v:.2g}"
+
+
+def history(runs: Sequence[dict], width: int = 480, height: int = 90) -> Markup:
+    """A job's last runs as bars, oldest on the left: height is how long each ran, colour its
+    state; each bar links to its run."""
+    shown = [r for r in runs if r.get("run_id") is not None][::-1]  # runs come newest first
+    if not shown:
+        return Markup("")
+    took = [max(0.0, (r["ended_at"] or 0) - (r["started_at"] or 0)) if r.get("ended_at") and r.get("started_at")
+            else 0.0 for r in shown]
+    top = max(took) or 1.0
+    slot = (width - 2) / len(shown)
+    bar = max(2.0, slot * 0.7)
+    parts = [f'<svg class="history" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
+             f' width="{width}" height="{height}" role="img"'
+             f' aria-label="the last {len(shown)} runs: duration and state">',
+             f'<rect class="frame" x="0" y="0" width="{width}" height="{height}"/>',
+             f'<text x="4" y="11" class="caption">last {len(shown)} runs · longest {_fmt(top)} s</text>']
+    for i, (r, seconds) in enumerate(zip(shown, took)):
+        h = max(2.0, seconds / top * (height - 18))
+        x, y = 1 + i * slot + (slot - bar) / 2, height - 1 - h
+        state = str(r.get("state") or "pending").replace(" ", "-")
+        label = f"run #{r['run_id']}: {r.get('state')}, {_fmt(seconds)} s"
+        parts.append(
+            f'<a href="/runs/{int(r["run_id"])}"><g class="bar state-{escape(state)}" data-run="{int(r["run_id"])}"'
+            f' data-seconds="{seconds:.3f}"><title>{escape(label)}</title>'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}"/></g></a>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -17,8 +17,8 @@ ended). At most once a second it
 records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
 supervision pass (epoch seconds as text). Given a way to serve the web app (``localtailr.daemon_main``
-gives ``web.server.serve``) it serves that app on 127.0.0.1 (``LOCALTAILR_PORT`` or a free
-port) in a thread.
+gives ``web.server.serve``) it serves that app on 127.0.0.1 (``--port``, ``LOCALTAILR_PORT``,
+else the port the home used last (``<home>/web.port``), else a free one) in a thread.
 
 Killed with SIGKILL and started again, it adopts the runs whose process is still the same
 (pid and create time), marks the others ``lost``, and restarts the services, apps and
@@ -50,6 +50,8 @@ from ... import store
 from ...core import settings
 from ...core.home import Home, private_umask
 from ...core.runs import ACTIVE, LONG_RUNNING
+from ...platform import blob_gc
+from ...platform.context import context
 from ...store import runs as run_state
 from ...store import wakeup
 from ..process import supervisor
@@ -68,6 +70,8 @@ SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
 LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 LAUNCH_ATTEMPTS = 3  # daemon restarts during one run's launch before the run is failed
 REQUEUED = "re-queued: the daemon restarted during the build"
+GC_EVERY = float(os.environ.get("LOCALTAILR_GC_EVERY", "600"))  # seconds between blob collections
+GC_GRACE = float(os.environ.get("LOCALTAILR_GC_GRACE", str(blob_gc.GRACE)))
 
 
 def log(message: str) -> None:
@@ -134,6 +138,24 @@ def running_info(home: Home) -> dict | None:
 def _describe(info: dict) -> str:
     where = f" at {info['url']}" if info.get("url") else ""
     return f"localtailr daemon running (pid {info['pid']}){where}; home {info['home']}, log {info['log']}"
+
+
+PORT_FILE = "web.port"
+
+
+def remembered_port(home: Home) -> int:
+    """The port the home's page last served on (0: none yet), so its address stays put."""
+    try:
+        port = int((home.root / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+def remember_port(home: Home, port: int) -> None:
+    tmp = home.root / f"{PORT_FILE}.tmp"
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, home.root / PORT_FILE)
 
 
 def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float = 30.0) -> dict:
@@ -347,6 +369,7 @@ class Daemon:
             signal.signal(signal.SIGINT, self._on_signal)
             self.recover()
             self.start_web()
+            threading.Thread(target=self.collect_garbage, name="blob-gc", daemon=True).start()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
             if self.on_ready is not None:
@@ -363,6 +386,7 @@ class Daemon:
         if self.serve_web is None:
             return
         port = self.port if self.port is not None else settings.PORT.whole()
+        port = port or remembered_port(self.home)
         try:
             try:
                 server = self.serve_web(self.home, port)
@@ -376,6 +400,7 @@ class Daemon:
             return
         self.web = server
         self.url = f"http://127.0.0.1:{server.server_port}/"
+        remember_port(self.home, server.server_port)
         threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
 
     def shutdown(self) -> None:
@@ -579,13 +604,27 @@ class Daemon:
             if job_id not in names:
                 continue
             from ...platform import jobs
-            from ...platform.context import context
 
             name, environment = names[job_id]
             run = jobs.restart(context(self.home, 0, environment), name)
             run_state.event(self.home, run["run_id"], "reloaded",
                             f"source changed: {watched[job_id]}")
             log(f"app {name} reloaded: {watched[job_id]} changed")
+
+    def collect_garbage(self) -> None:
+        """Every GC_EVERY seconds, in its own thread (a large store takes a while to list):
+        apply blob retention and free unreferenced objects and stale temporary files."""
+        while not self.stopping:
+            try:
+                report = blob_gc.collect(context(self.home, 0), grace=GC_GRACE)
+                if report["bytes_freed"] or report["versions_dropped"]:
+                    log("blob gc: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+            except Exception as exc:  # noqa: BLE001 - try again next time
+                log(f"blob gc failed: {type(exc).__name__}: {exc}")
+            for _ in range(max(1, int(GC_EVERY * 10))):
+                if self.stopping:
+                    return
+                time.sleep(0.1)
 
     def _call(self, fn, *args) -> bool:
         try:

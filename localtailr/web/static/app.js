@@ -1,9 +1,22 @@
-// localtailr status page: follow a run's log by polling /api/log/tail (no other script).
+// localtailr status page: times in the viewer's zone, and a run's log followed by polling
+// /api/log/tail from where the server-rendered first page ended (no other script).
+(function () {
+  "use strict";
+  // A next fire time is printed in the job's zone; add the viewer's own local time.
+  Array.prototype.forEach.call(document.querySelectorAll("time.fire[datetime]"), function (el) {
+    var at = new Date(el.getAttribute("datetime"));
+    if (isNaN(at)) return;
+    var local = document.createElement("span");
+    local.className = "local";
+    local.textContent = " · your time " + at.toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+    el.appendChild(local);
+  });
+})();
 (function () {
   "use strict";
   var log = document.getElementById("log");
   if (!log) return;
-  var run = log.dataset.run, stream = log.dataset.stream, cursor = "", status = document.getElementById("log-status");
+  var run = log.dataset.run, stream = log.dataset.stream, cursor = log.dataset.cursor || "", status = document.getElementById("log-status");
   var state = document.getElementById("run-state");
   var terminal = ["succeeded", "failed", "killed", "lost", "skipped"];
   function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 40; }
