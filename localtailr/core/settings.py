@@ -63,10 +63,12 @@ FORK_SERVER = Setting("LOCALTAILR_FORK_SERVER", "1", "`0` starts every run as a 
 OFFLINE = Setting("LOCALTAILR_OFFLINE", "", "`1`: image builds never use the network; `0`: always may (default: when it answers).")
 WHEELHOUSE = Setting("LOCALTAILR_WHEELHOUSE", "", "A folder of wheels image builds install from first (`make` sets the checkout's).")
 INSTALLER = Setting("LOCALTAILR_INSTALLER", "uv", "What installs an image's requirements: `uv` or `pip`.")
+GC_EVERY = Setting("LOCALTAILR_GC_EVERY", "600", "Seconds between the daemon's collections of unused blob contents.")
+GC_GRACE = Setting("LOCALTAILR_GC_GRACE", "3600", "Seconds a temporary blob file is left alone before a collection may remove it.")
 STRICT_PYTHON = Setting("LOCALTAILR_STRICT_PYTHON", "", "`1`: an image whose Python version is missing fails instead of using this one.")
 
 SETTINGS = (HOME, USER, PORT, SECRET_KEY, SCHEDULE_CATCHUP, STOP_GRACE, APP_START_TIMEOUT, LOG_CAP,
-            FORK_SERVER, OFFLINE, WHEELHOUSE, INSTALLER, STRICT_PYTHON)
+            FORK_SERVER, OFFLINE, WHEELHOUSE, INSTALLER, STRICT_PYTHON, GC_EVERY, GC_GRACE)
 
 RUN_ID = Setting("LOCALTAILR_RUN_ID", "", "The run a job's process is (also marks its processes).")
 PARAMS = Setting("LOCALTAILR_PARAMS", "", "The run's parameters as a JSON object (`localtailr.params`).")

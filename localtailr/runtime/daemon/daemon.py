@@ -70,8 +70,6 @@ SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
 LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 LAUNCH_ATTEMPTS = 3  # daemon restarts during one run's launch before the run is failed
 REQUEUED = "re-queued: the daemon restarted during the build"
-GC_EVERY = float(os.environ.get("LOCALTAILR_GC_EVERY", "600"))  # seconds between blob collections
-GC_GRACE = float(os.environ.get("LOCALTAILR_GC_GRACE", str(blob_gc.GRACE)))
 
 
 def log(message: str) -> None:
@@ -612,16 +610,16 @@ class Daemon:
             log(f"app {name} reloaded: {watched[job_id]} changed")
 
     def collect_garbage(self) -> None:
-        """Every GC_EVERY seconds, in its own thread (a large store takes a while to list):
+        """Every LOCALTAILR_GC_EVERY seconds, in its own thread (a large store takes a while to list):
         apply blob retention and free unreferenced objects and stale temporary files."""
         while not self.stopping:
             try:
-                report = blob_gc.collect(context(self.home, 0), grace=GC_GRACE)
+                report = blob_gc.collect(context(self.home, 0), grace=settings.GC_GRACE.number())
                 if report["bytes_freed"] or report["versions_dropped"]:
                     log("blob gc: " + ", ".join(f"{k} {v}" for k, v in report.items()))
             except Exception as exc:  # noqa: BLE001 - try again next time
                 log(f"blob gc failed: {type(exc).__name__}: {exc}")
-            for _ in range(max(1, int(GC_EVERY * 10))):
+            for _ in range(max(1, int(settings.GC_EVERY.number() * 10))):
                 if self.stopping:
                     return
                 time.sleep(0.1)
