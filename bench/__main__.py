@@ -18,7 +18,12 @@ rows, one dict a figure::
         "target": ">= 0.5x",             # the target as text, shown as is
         "ok":     True,                  # target met? None when there is no target
         "note":   "...",                 # optional: one short remark (conditions, cold figure)
+        "spread": 0.03, "floor_spread": 0.05,  # half the IQR of the rounds / their median
     }
+
+Figures are medians of rounds run in turns with their peer; the "spread" column is
+±(half the interquartile range) of localtailr's rounds / of the peer's. A peer that
+cannot be installed here gives a row with no figure and "skipped: <reason>".
 
 ``bench.row(...)`` builds one with defaults. Modules should keep one run under a
 few minutes and clean up what they create. A module that raises is reported as a
@@ -37,7 +42,7 @@ from pathlib import Path
 
 from bench import row
 
-COLUMNS = ("figure", "localtailr", "floor/peer", "ratio", "target", "pass/fail")
+COLUMNS = ("figure", "localtailr", "floor/peer", "ratio", "spread", "target", "pass/fail")
 
 
 def modules(selected: list[str]) -> list[str]:
@@ -70,11 +75,16 @@ def cells(r: dict) -> list[str]:
     ok = r.get("ok")
     verdict = "-" if ok is None else ("pass" if ok else "FAIL")
     ratio = r.get("ratio")
+    pct = lambda s: "?" if s is None else f"±{s * 100:.0f}%"
+    spread = "-"
+    if r.get("spread") is not None or r.get("floor_spread") is not None:
+        spread = pct(r.get("spread")) + ("" if r.get("floor") is None else " / " + pct(r.get("floor_spread")))
     return [
         str(r.get("name", "?")),
         fmt(r.get("value"), r.get("unit", "")),
         floor,
         "-" if ratio is None else f"{ratio:.3g}x",
+        spread,
         str(r.get("target") or "-"),
         verdict,
     ]

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import alternate, row
+from bench import interleave, peers, row, skipped
 
 KEYS = 1000
 GETS = 5000
@@ -44,24 +44,69 @@ def _raw_connection(db: Path) -> sqlite3.Connection:
     return conn
 
 
+REDIS_WORKER = r"""
+import sys, time, redis
+r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]))
+keys = [f"config/key-{i}" for i in range(KEYS)]
+for k in keys:
+    r.set(k, "initial value")
+
+def get(n):
+    t = time.perf_counter()
+    for i in range(n):
+        r.get(keys[i % KEYS])
+    return n / (time.perf_counter() - t)
+
+def put(n, tag):
+    t = time.perf_counter()
+    for i in range(n):
+        r.set(keys[i % KEYS], f"value {tag} {i}")
+    return n / (time.perf_counter() - t)
+
+HANDLERS = {"get": get, "put": put}
+"""
+
+
+def _redis() -> tuple[peers.RedisServer, peers.Worker]:
+    exe = peers.has("redis")
+    server = peers.RedisServer()
+    try:
+        script = f"KEYS = {KEYS}\n" + REDIS_WORKER + peers.WORKER_LOOP
+        return server, peers.Worker(exe, script, str(server.port))
+    except Exception:
+        server.close()
+        raise
+
+
 def bench_kv(folder: Path) -> list[dict]:
     from localtailr import KV
+    from localtailr.platform import kv as platform_kv
+    from localtailr.platform import users
+    from localtailr.platform.context import context
     from localtailr.pytest_plugin import make_home
 
     home = make_home(folder / "kv-home")
     saved = {v: os.environ.pop(v, None) for v in ("LOCALTAILR_USER", "DATATAILR_JOB_ENVIRONMENT")}
     os.environ["LOCALTAILR_HOME"] = str(home.root)
     try:
+        redis_server = redis = None
+        try:
+            redis_server, redis = _redis()
+        except peers.Skip as exc:
+            redis_skip = str(exc)
+        root = context(home, "root")
+        reader = users.add(root, "bench-reader")["user_id"]
         kv = KV()
         keys = [f"config/key-{i}" for i in range(KEYS)]
-        for k in keys:
-            kv.put(k, "initial value")
+        for k in keys:  # a non-admin caller who may read and write each key (as a team would)
+            platform_kv.put(root, k, "initial value", {"read": [reader], "write": [reader]})
         raw = _raw_connection(home.db_path)
         for k in keys:  # the raw side's own rows, in another environment of the same table
             raw.execute(
                 "INSERT INTO kv (environment, key, value, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)",
                 ("pre", k, "initial value", time.time(), 0),
             )
+        os.environ["LOCALTAILR_USER"] = "bench-reader"
 
         def lt_get() -> float:
             t = time.perf_counter()
@@ -86,11 +131,10 @@ def bench_kv(folder: Path) -> list[dict]:
                 kv.put(keys[i % KEYS], f"value {n} {i}")
             return PUTS / (time.perf_counter() - t)
 
-        def raw_put() -> float:
+        def raw_put() -> float:  # a plain autocommit upsert: one implicit transaction each
             n = next(counter)
             t = time.perf_counter()
             for i in range(PUTS):
-                raw.execute("BEGIN IMMEDIATE")
                 raw.execute(
                     "INSERT INTO kv (environment, key, value, updated_at, updated_by)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (environment, key) DO UPDATE SET"
@@ -98,29 +142,57 @@ def bench_kv(folder: Path) -> list[dict]:
                     " updated_by = excluded.updated_by",
                     ("pre", keys[i % KEYS], f"value {n} {i}", time.time(), 0),
                 )
-                raw.execute("COMMIT")
             return PUTS / (time.perf_counter() - t)
 
-        get_lt, get_raw = alternate(lt_get, raw_get, ROUNDS)
-        put_lt, put_raw = alternate(lt_put, raw_put, ROUNDS)
+        fns = [lt_get, raw_get]
+        if redis:
+            fns.append(lambda: redis.call("get", GETS))
+        gets = interleave(fns, ROUNDS)
+        fns = [lt_put, raw_put]
+        if redis:
+            fns.append(lambda: redis.call("put", PUTS, next(counter)))
+        puts = interleave(fns, ROUNDS)
         raw.close()
         assert kv.get(keys[1]).startswith("value ")
     finally:
+        if redis:
+            redis.close()
+        if redis_server:
+            redis_server.close()
         os.environ.pop("LOCALTAILR_HOME", None)
+        os.environ.pop("LOCALTAILR_USER", None)
         for var, value in saved.items():
             if value is not None:
                 os.environ[var] = value
         from localtailr import store
 
         store.forget(home)
-    mode = "WAL, synchronous=NORMAL, one transaction a put"
-    return [
-        row("KV get/s (Python API, as root)", get_lt, "ops/s", get_raw, "raw sqlite3",
-            target=">= 0.5x", ok=get_lt / get_raw >= 0.5, note=f"{KEYS} keys, {GETS} gets a round"),
-        row("KV put/s (durable, Python API)", put_lt, "ops/s", put_raw, "raw sqlite3",
-            target=">= 0.5x", ok=put_lt / put_raw >= 0.5,
-            note=f"updates of {KEYS} keys; both sides {mode} (committed = survives kill -9)"),
+    mode = "WAL, synchronous=NORMAL, autocommit"
+    med = statistics.median
+    rows = [
+        row("KV get/s (Python API, non-admin caller)", None, "ops/s", None, "raw sqlite3",
+            target=">= 0.5x", ok=med(gets[0]) / med(gets[1]) >= 0.5, samples=gets[0],
+            floor_samples=gets[1], note=f"{KEYS} keys readable by their ACL, {GETS} gets a round; one statement a get"
+            " (value, data_version and READ), the rest is Python: the context, the key's"
+            " check and the caller's confirmation"),
+        row("KV put/s (durable, Python API, non-admin)", None, "ops/s", None, "raw sqlite3",
+            target=">= 0.5x", ok=med(puts[0]) / med(puts[1]) >= 0.5, samples=puts[0],
+            floor_samples=puts[1],
+            note=f"updates of {KEYS} keys; both sides {mode} (committed = survives kill -9);"
+            " the raw side a plain upsert, no ACL check"),
     ]
+    if redis:
+        rows += [
+            row("KV get/s vs Redis", None, "ops/s", None, "redis-py, one connection",
+                target=">= 1x", ok=med(gets[0]) >= med(gets[2]), samples=gets[0],
+                floor_samples=gets[2], note="redis-server on loopback, appendonly everysec"),
+            row("KV put/s vs Redis", None, "ops/s", None, "redis-py, one connection",
+                target=">= 1x", ok=med(puts[0]) >= med(puts[2]), samples=puts[0],
+                floor_samples=puts[2]),
+        ]
+    else:
+        rows += [skipped("KV get/s vs Redis", redis_skip), skipped("KV put/s vs Redis", redis_skip)]
+    return rows
 
 
 # --- blobs -----------------------------------------------------------------------------------
@@ -142,7 +214,9 @@ if op == "put":
 else:
     Blob().get_file(name, path)
 seconds = time.perf_counter() - t
-print(json.dumps({"seconds": seconds, "peak_rss": status("VmHWM")}))
+io = {k: int(v) for k, v in (line.split(": ") for line in open("/proc/self/io").read().splitlines())}
+written = io["write_bytes"] - io["cancelled_write_bytes"]  # bytes bound for the disk
+print(json.dumps({"seconds": seconds, "peak_rss": status("VmHWM"), "written": written}))
 """
 
 
@@ -186,11 +260,14 @@ def bench_blob(folder: Path) -> list[dict]:
     size = src.stat().st_size
     copy, back = folder / "copy.bin", folder / "back.bin"
     put_peaks, get_peaks = [], []
-    put_lt, put_cp, get_lt, get_cp, put_cp_sync = [], [], [], [], []
+    put_lt, put_cp, get_lt, get_cp, put_cp_sync, put_again = [], [], [], [], [], []
+    again_written = []
     for i in range(BLOB_ROUNDS):
-        pair = [("lt", "put"), ("cp", "put"), ("cp+sync", "put"), ("lt", "get"), ("cp", "get")]
+        pair = [("lt", "put"), ("cp", "put"), ("cp+sync", "put"), ("lt", "get"), ("cp", "get"),
+                ("lt", "again")]
         if i % 2:
-            pair = [("cp+sync", "put"), ("cp", "put"), ("lt", "put"), ("cp", "get"), ("lt", "get")]
+            pair = [("lt", "again"), ("cp+sync", "put"), ("cp", "put"), ("lt", "put"),
+                    ("cp", "get"), ("lt", "get")]
         for who, op in pair:
             os.sync()  # each side starts with no writeback pending from the one before
             if who == "lt" and op == "put":
@@ -198,6 +275,12 @@ def bench_blob(folder: Path) -> list[dict]:
                 r = _child(home.root, "put", "bench/big.bin", src)
                 put_lt.append(r["seconds"])
                 put_peaks.append(r["peak_rss"])
+            elif who == "lt" and op == "again":
+                if not put_lt:  # content not stored yet: store it first
+                    _child(home.root, "put", "bench/big.bin", src)
+                r = _child(home.root, "put", f"bench/again-{i}.bin", src)
+                again_written.append(r["written"])
+                put_again.append(r["seconds"])
             elif who == "lt":
                 r = _child(home.root, "get", "bench/big.bin", back)
                 get_lt.append(r["seconds"])
@@ -207,28 +290,37 @@ def bench_blob(folder: Path) -> list[dict]:
                 (put_cp_sync if who == "cp+sync" else put_cp).append(_cp(src, copy, who == "cp+sync"))
                 copy.unlink()
             else:  # cp of the stored object: the same bytes get_file reads
-                obj = next(p for p in (home.blobs / "objects").rglob("*") if p.is_file())
+                obj = max((p for p in (home.blobs / "objects").rglob("*") if p.is_file()),
+                          key=lambda p: p.stat().st_mtime)
                 get_cp.append(_cp(obj, back))
                 back.unlink()
     shutil.rmtree(home.root, ignore_errors=True)
     src.unlink()
     mib = size / (1 << 20)
-    # Best of the rounds on each side: on a shared disk, noise (writeback of other
-    # files, the host) only ever adds time.
-    rates = {k: mib / min(v) for k, v in
+    # Medians of the rounds on each side (rates: MiB/s of each round).
+    rates = {k: [mib / s for s in v] for k, v in
              (("put", put_lt), ("put_cp", put_cp), ("get", get_lt), ("get_cp", get_cp),
-              ("put_cp_sync", put_cp_sync))}
+              ("put_cp_sync", put_cp_sync), ("again", put_again))}
+    med = {k: statistics.median(v) for k, v in rates.items()}
     peak = max(put_peaks + get_peaks) / 1e6
     return [
-        row(f"blob put_file {BLOB_MIB} MiB", rates["put"], "MiB/s", rates["put_cp"], "cp",
-            target=">= 0.7x", ok=rates["put"] / rates["put_cp"] >= 0.7,
+        row(f"blob put_file {BLOB_MIB} MiB", None, "MiB/s", None, "cp",
+            target=">= 0.7x", ok=med["put"] / med["put_cp"] >= 0.7,
+            samples=rates["put"], floor_samples=rates["put_cp"],
             note="put hashes (sha256) and fsyncs the file and its folder; cp does neither."
-            f" Each copy starts after os.sync(); best of {BLOB_ROUNDS} alternating rounds"),
-        row(f"blob put_file {BLOB_MIB} MiB (durable floor)", rates["put"], "MiB/s",
-            rates["put_cp_sync"], "cp + sync FILE", target=">= 0.7x",
-            ok=rates["put"] / rates["put_cp_sync"] >= 0.7),
-        row(f"blob get_file {BLOB_MIB} MiB", rates["get"], "MiB/s", rates["get_cp"], "cp",
-            target=">= 0.7x", ok=rates["get"] / rates["get_cp"] >= 0.7),
+            f" Each copy starts after os.sync(); median of {BLOB_ROUNDS} alternating rounds"),
+        row(f"blob put_file {BLOB_MIB} MiB (durable floor)", None, "MiB/s",
+            None, "cp + sync FILE", target=">= 0.8x", ok=med["put"] / med["put_cp_sync"] >= 0.8,
+            samples=rates["put"], floor_samples=rates["put_cp_sync"]),
+        row(f"blob put_file {BLOB_MIB} MiB, content already stored", None, "MiB/s",
+            None, "cp + sync FILE", target=">= 0.8x, < 1 MiB written",
+            ok=med["again"] / med["put_cp_sync"] >= 0.8 and max(again_written) < (1 << 20),
+            samples=rates["again"], floor_samples=rates["put_cp_sync"],
+            note=f"the same bytes under a second name; bytes bound for the disk (write_bytes -"
+            f" cancelled_write_bytes, database included): {max(again_written):,}"),
+        row(f"blob get_file {BLOB_MIB} MiB", None, "MiB/s", None, "cp",
+            target=">= 0.7x", ok=med["get"] / med["get_cp"] >= 0.7,
+            samples=rates["get"], floor_samples=rates["get_cp"]),
         row("blob put/get peak RSS", peak, "MB", None, "whole process, interpreter included",
             target="< 100 MB", ok=peak < 100),
     ]

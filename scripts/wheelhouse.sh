@@ -9,7 +9,9 @@ DEST="${1:-$PWD/wheelhouse}"
 PY="${PY:-.venv/bin/python}"
 # six, attrs: small third-party packages; croniter==6.2.4: an older pin of one of
 # localtailr's own dependencies; flask, fastapi, uvicorn: apps in runtime tests.
-WANTED="six attrs croniter==6.2.4 flask fastapi uvicorn"
+# datatailr==0.2.3 (and requests): the genuine SDK, installed in the environment of every job
+# deployed through `dt` and in the parity suite's SDK environment.
+WANTED="six attrs croniter==6.2.4 flask fastapi uvicorn datatailr==0.2.3"
 mkdir -p "$DEST"
 if [ -f "$DEST/.wanted" ] && [ "$(cat "$DEST/.wanted")" = "$WANTED" ]; then
   exit 0

@@ -361,3 +361,54 @@ def test_reset_of_the_sandbox_keeps_its_readme(cli, tmp_path):
     assert done.returncode == 0, done.stderr
     assert [p.name for p in sandbox.iterdir()] == ["README.md"]
     assert cli("--home", str(sandbox), "kv", "get", "a").returncode == 1  # gone
+
+
+def test_kv_secrets_and_blobs_pages_page_what_the_caller_may_read(home, root):
+    """Pages of 100, in name order, counting only what the caller may read (the listing is
+    paged in SQL); a page past the end shows the last."""
+    alice = users.add(root, "alice")["user_id"]
+    with_alice = {"read": [alice], "write": [0]}
+    for i in range(230):
+        kv.put(root, f"k{i:03d}", f"v{i}", with_alice if i % 2 else None)
+        if i < 120:
+            blob.put(root, f"r/b{i:03d}", b"x", with_alice if i % 2 else None)
+    kv.put(root, "s-token", "x", kind=kv.SECRETS)
+    keys = lambda body: re.findall(r'<td class="key">(k\d+)</td>', body)
+    assert keys(text(signed_in(home), "/kv?page=3")) == [f"k{i:03d}" for i in range(200, 230)]
+    mine = text(signed_in(home, "alice"), "/kv?page=2")
+    assert keys(mine) == [f"k{i:03d}" for i in range(201, 230, 2)]
+    assert keys(text(signed_in(home, "alice"), "/kv?page=9")) == keys(mine)
+    blobs = lambda body: re.findall(r"<td><a href=\"/blob\?name=[^\"]*\">(r/b\d+)</a></td>", body)
+    assert blobs(text(signed_in(home), "/blobs?page=2")) == [f"r/b{i:03d}" for i in range(100, 120)]
+    assert blobs(text(signed_in(home, "alice"), "/blobs?path=r")) == [f"r/b{i:03d}" for i in range(1, 120, 2)]
+    assert blobs(text(signed_in(home), "/blobs?path=q")) == []
+    assert "s-token" in text(signed_in(home), "/secrets")
+
+
+def test_overview_counts_follow_puts_replacements_and_deletes(home, root):
+    """The overview's counts of keys, secrets and blobs (kept by triggers for an admin,
+    counted in SQL for anyone else) follow every change."""
+    alice = users.add(root, "alice")["user_id"]
+    kv.put(root, "a", "1")
+    kv.put(root, "b", "2", {"read": [alice]})
+    kv.put(root, "b", "2b")  # a replacement is no new key
+    kv.put(context(home, "root", "pre"), "c", "3")
+    kv.put(root, "s", "x", kind=kv.SECRETS)
+    blob.put(root, "x.bin", b"12345")
+    blob.put(root, "y.bin", b"1", {"read": [alice]})
+    blob.put(root, "x.bin", b"123")  # replaced: 3 bytes now
+    kv.delete(root, "a")
+    admin = queries.counts(root)
+    assert (admin["keys"], admin["secrets"], admin["blobs"], admin["blob_bytes"]) == (2, 1, 2, 4)
+    mine = queries.counts(context(home, "alice", "dev"))
+    assert (mine["keys"], mine["secrets"], mine["blobs"], mine["blob_bytes"]) == (1, 0, 1, 1)
+    blob.delete(root, "y.bin")
+    assert queries.counts(root)["blob_bytes"] == 3
+
+
+def test_listing_pages_link_to_the_next_without_counting(home, root):
+    for i in range(150):
+        kv.put(root, f"k{i:03d}", "v")
+    first, second = text(signed_in(home), "/kv"), text(signed_in(home), "/kv?page=2")
+    assert "page=2" in first and "next" in first and "page 1" in first
+    assert "next" not in second and "newer" in second and "page 2" in second

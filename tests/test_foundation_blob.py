@@ -253,3 +253,29 @@ def test_reader_never_sees_half_a_blob(localtailr_home):
         assert set(seen) <= whole, "a reader saw content that is neither whole version"
         assert sum(seen.values()) == 300
     assert hashlib.sha256(Blob().get_blob("shared/blob")).hexdigest() in whole
+
+
+# --- content already stored ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["file", "bytes"])
+def test_put_of_stored_content_writes_no_new_object(localtailr_home, tmp_path, how):
+    """A put of bytes already stored keeps the stored object (same inode): the copy made
+    while hashing is dropped, not renamed over it, and leaves no temporary file."""
+    data = os.urandom((1 << 20) + 5)
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    blob = Blob()
+    blob.put_blob("first", data)
+    obj = localtailr_home.home.blobs / "objects" / hashlib.sha256(data).hexdigest()[:2]
+    (path,) = obj.iterdir()
+    inode = path.stat().st_ino
+    if how == "file":
+        blob.put_file("second", str(src))
+    else:
+        blob.put_blob("second", data)
+    assert path.stat().st_ino == inode
+    assert list((localtailr_home.home.blobs / "tmp").iterdir()) == []
+    assert blob.get_blob("second") == data
+    blob.delete("first")  # the object is still named by "second"
+    assert blob.get_blob("second") == data

@@ -236,3 +236,59 @@ def test_cli_secret_listing_never_shows_values(localtailr_home):
         assert "token" in result.stdout or args[-1] in ("info", "token")
     got = _cli(home, "secret", "get", "token")
     assert got.stdout.strip() == SECRET  # asked for explicitly
+
+
+def test_non_admin_get_follows_acl_and_membership_changes_made_elsewhere(localtailr_home, monkeypatch):
+    """A non-admin get checks READ in its own query, with the caller's principals as last
+    seen: a change committed by another connection (an ACL entry or a membership
+    removed) is honoured at the next get."""
+    import sqlite3
+
+    localtailr.User.add("ann")
+    team = localtailr.Group.add("team")
+    team.add_users(["ann"])
+    KV().put("by-user", "u", acl={"read": [localtailr.User.get("ann").user_id]})
+    KV().put("by-group", "g", acl={"read": [-team.group_id]})
+    monkeypatch.setenv("LOCALTAILR_USER", "ann")
+    assert KV().get("by-user") == "u" and KV().get("by-group") == "g"
+    with pytest.raises(PermissionError):
+        KV().put("by-user", "x")  # READ only
+    other = sqlite3.connect(localtailr_home.home.db_path, isolation_level=None)
+    other.execute("DELETE FROM memberships WHERE group_id = ?", (team.group_id,))
+    with pytest.raises(PermissionError):
+        KV().get("by-group")
+    assert KV().get("by-user") == "u"
+    other.execute("DELETE FROM acl WHERE resource = 'kv/dev/by-user'")
+    with pytest.raises(PermissionError):
+        KV().get("by-user")
+    other.close()
+
+
+def test_ls_pages_in_key_order_with_acls_and_counts_what_the_caller_may_read(localtailr_home, monkeypatch):
+    from localtailr.platform import kv as platform_kv
+    from localtailr.platform.context import context
+
+    ann = localtailr.User.add("ann")
+    team = localtailr.Group.add("team")
+    team.add_users(["ann"])
+    for i in range(30):
+        readers = [ann.user_id] if i % 3 == 0 else [-team.group_id] if i % 3 == 1 else []
+        KV().put(f"k{i:02d}", str(i), acl={"read": readers, "write": [0]})
+    KV(environment="pre").put("elsewhere", "x")
+    root = context()
+    everything = platform_kv.ls(root)
+    assert [e["key"] for e in everything] == [f"k{i:02d}" for i in range(30)]
+    assert platform_kv.ls(root, limit=5, offset=10) == everything[10:15]
+    assert platform_kv.count(root) == 30
+    assert everything[0]["acl"] == {"read": [ann.user_id], "write": [0]}
+    assert everything[2]["acl"] == {"write": [0]}
+    monkeypatch.setenv("LOCALTAILR_USER", "ann")
+    mine = platform_kv.ls(context())
+    assert [e["key"] for e in mine] == [f"k{i:02d}" for i in range(30) if i % 3 != 2]
+    assert platform_kv.count(context()) == 20
+    assert platform_kv.ls(context(), limit=3, offset=19) == mine[19:]
+    assert [e["key"] for e in KV().ls()] == [e["key"] for e in mine]
+    assert KV().ls()[1]["acl"] == localtailr.ACL.from_dict(mine[1]["acl"])
+    for bad in ({"limit": -1}, {"offset": -2}, {"limit": True}, {"offset": "1"}):
+        with pytest.raises(ValueError):
+            platform_kv.ls(context(), **bad)

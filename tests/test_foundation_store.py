@@ -229,3 +229,70 @@ def test_write_retries_a_locked_database_until_it_is_free(localtailr_home):
     threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
     store.write(impatient, "INSERT INTO tags (name, value) VALUES ('k', 'v')")
     assert impatient.execute("SELECT value FROM tags WHERE name = 'k'").fetchone()[0] == "v"
+
+
+def test_wait_for_commit_returns_on_another_connections_commit(localtailr_home):
+    """A waiter with no deadline returns once another connection commits; with a deadline
+    passed and no commit it returns the version it had."""
+    import threading
+
+    conn = store.connection(localtailr_home.home)
+    seen = store.wait_for_commit(conn, None, None)
+    assert store.wait_for_commit(conn, seen, time.monotonic() - 1) == seen
+    started = threading.Event()
+
+    def commit_elsewhere():
+        started.wait()
+        other = sqlite3.connect(localtailr_home.home.db_path, isolation_level=None)
+        other.execute("INSERT INTO kv (environment, key, value, updated_at, updated_by)"
+                      " VALUES ('dev', 'wait-test', '1', 0, 0)")
+        other.close()
+
+    thread = threading.Thread(target=commit_elsewhere)
+    thread.start()
+    started.set()
+    assert store.wait_for_commit(conn, seen, None) != seen
+    thread.join()
+
+
+def test_run_counts_follow_every_change_to_top_level_runs(localtailr_home):
+    """The overview's counts (run_counts, kept by triggers) equal a GROUP BY over the
+    top-level runs after inserts, state changes, re-parenting, deletes and job deletes."""
+    import random as _random
+
+    conn = store.connection(localtailr_home.home)
+    rng = _random.Random(12)
+    with store.transaction(conn):
+        for j in range(3):
+            conn.execute("INSERT INTO jobs (job_id, name, environment, type, current_version,"
+                         " created_at, owner_id) VALUES (?, ?, 'dev', 'batch', 1, 0, 0)",
+                         (j + 1, f"job-{j}"))
+
+    def truth():
+        return {(r[0], r[1]): r[2] for r in conn.execute(
+            "SELECT job_id, state, count(*) FROM runs WHERE parent_run_id IS NULL"
+            " GROUP BY job_id, state")}
+
+    def counted():
+        return {(r[0], r[1]): r[2] for r in conn.execute(
+            "SELECT job_id, state, n FROM run_counts WHERE n != 0")}
+
+    states = ("pending", "running", "succeeded", "failed")
+    for step in range(300):
+        ids = [r[0] for r in conn.execute("SELECT run_id FROM runs")]
+        op = rng.random()
+        if op < 0.4 or not ids:
+            parent = rng.choice(ids) if ids and rng.random() < 0.3 else None
+            conn.execute("INSERT INTO runs (job_id, version, parent_run_id, state, run_as,"
+                         " environment, created_at) VALUES (?, 1, ?, ?, 0, 'dev', 0)",
+                         (rng.randint(1, 3), parent, rng.choice(states)))
+        elif op < 0.8:
+            conn.execute("UPDATE runs SET state = ? WHERE run_id = ?", (rng.choice(states), rng.choice(ids)))
+        elif op < 0.9:
+            conn.execute("UPDATE runs SET job_id = ? WHERE run_id = ?", (rng.randint(1, 3), rng.choice(ids)))
+        else:
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (rng.choice(ids),))
+        assert counted() == truth(), step
+    conn.execute("DELETE FROM jobs WHERE job_id = 2")
+    assert counted() == truth()
+    assert not conn.execute("SELECT 1 FROM run_counts WHERE job_id = 2").fetchone()

@@ -68,7 +68,7 @@ def test_services_deployed_at_a_scripts_top_level_run_once(daemon_home, tmp_path
         # serving comes after the import, the top-level deploys included
         assert next(line for line in lines if "serving" in line) == {"my-api": "api serving", "worker": "worker serving"}[name]
     out = logs.read(context(), job="my-api")
-    assert out.startswith("api run: {") and "'job': 'my-api'" in out  # the existing run
+    assert out.startswith("api run: JobRun(job='my-api', run_id=")  # the existing run
     for name in ("my-api", "worker"):
         assert counts(name) == (1, 1)  # not deployed again by its own process
         assert jobs.get(context(), name)["status"] == "running"

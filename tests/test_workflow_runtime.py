@@ -198,3 +198,24 @@ def test_system_arguments(localtailr_home):
     got = run.results()["sys"]
     assert got["rundate"] == "2026-04-09"
     assert got["batch_name"] == "System Args" and got["job_name"] == "sys"
+
+
+def test_a_new_workflow_is_advanced_when_the_daemon_is_woken(localtailr_home, monkeypatch):
+    """The submit's wake-up makes the daemon create and start the first tasks at once, not
+    at its periodic pass (which this daemon, stepped by hand, never reaches)."""
+    from localtailr.runtime.daemon import daemon as daemon_mod
+    from localtailr.sdk import workflow_run
+
+    monkeypatch.setattr(workflow_run, "_start_daemon", lambda home: None)
+    run = wt.chain()  # saved, parent run pending, wake-up sent (no daemon listens yet)
+    d = daemon_mod.Daemon(localtailr_home.home)
+    d.next_periodic = d.next_tick = d.next_services = float("inf")
+    try:
+        d.step(woken=False)
+        assert run.tasks() == []
+        d.step(woken=True)
+        tasks = run.tasks()
+        assert [t["task_name"] for t in tasks] == ["number"]
+        assert tasks[0]["state"] != "pending"  # picked up: building its image, or running
+    finally:
+        d.shutdown()

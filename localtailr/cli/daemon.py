@@ -7,6 +7,7 @@ import time
 
 import click
 
+from ..dt import server as dt_server
 from ..runtime import client
 from ..web import security
 from ..web import server as web_server
@@ -76,7 +77,8 @@ def up(opts, detach, port):
             click.echo(f"status page: {page}")
 
     try:
-        client.serve(home, port=port, serve_web=web_server.serve, on_ready=ready)
+        client.serve(home, port=port, serve_web=web_server.serve, on_ready=ready,
+                     serve_dt=dt_server.serve)
     except client.AlreadyRunning as exc:
         click.echo(str(exc))
 

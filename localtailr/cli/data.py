@@ -13,6 +13,7 @@ from ..platform import groups
 from ..platform import kv as kv_ops
 from .common import caller_options, read_secret_value, table
 from .history import BLOB_COMMANDS, KV_COMMANDS
+from .kv_report import named_acl, put_report
 from .progress import Progress
 
 PERMS = ("read", "write", "operate", "access", "promote")
@@ -38,10 +39,6 @@ def acl_from(ctx, given: dict, prefix: str = "") -> dict | None:
     acl = {p: [groups.principal_id(ctx, n) for n in given.get(prefix + p) or ()] for p in PERMS}
     acl = {p: v for p, v in acl.items() if v}
     return acl or None
-
-
-def named_acl(ctx, acl: dict) -> dict:
-    return {p: [groups.principal_name(ctx, i) for i in ids] for p, ids in acl.items()}
 
 
 def acl_table(rows: list[dict], first: str) -> str:
@@ -95,15 +92,7 @@ def kv_put(opts, key, value, secure, **perms):
     kv_ops.put(ctx, key, value, replace, kind)
     if add:
         kv_ops.add_acls(ctx, key, add, kind)
-    acl = named_acl(ctx, kv_ops.acls(ctx, key, kind))
-    what = "secret " if secure else ""
-    text = f"stored {what}{key} in {ctx.environment}; ACL: {acl_ops.describe(acl)}"
-    if existed:
-        text += " (replaced the old ACL; --add-read ... adds entries instead)"
-    elif add:
-        text += f" (added {acl_ops.describe(named_acl(ctx, add))})"
-    opts.emit({"key": key, "environment": ctx.environment, "acl": acl,
-               "acl_replaced": existed}, text)
+    opts.emit(*put_report(ctx, key, kind, existed, add))
 
 
 def _exists(ctx, key: str, kind) -> bool:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import settings
@@ -57,11 +56,35 @@ def default_path() -> Path:
     return Path("~/.localtailr").expanduser()
 
 
-@dataclass(frozen=True)
 class Home:
-    """A localtailr home folder and the paths inside it."""
+    """A localtailr home folder and the paths inside it (immutable, hashable).
 
+    A plain class, not a dataclass: importing dataclasses (and inspect with it) would
+    cost every command-line call a few milliseconds."""
+
+    __slots__ = ("root",)
     root: Path
+
+    def __init__(self, root: Path):
+        object.__setattr__(self, "root", root)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: Home is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: Home is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return self.root == other.root if type(other) is Home else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.root,))
+
+    def __repr__(self) -> str:
+        return f"Home(root={self.root!r})"
+
+    def __reduce__(self):
+        return (Home, (self.root,))
 
     @classmethod
     def current(cls) -> Home:

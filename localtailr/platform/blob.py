@@ -127,8 +127,6 @@ def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
         hasher.start()
         try:
             size = _copy_fd(src.fileno(), dst, progress)
-            # write the copy to disk while the hasher is still reading: both release the GIL
-            os.fsync(dst)
         finally:
             hasher.join()
     after = os.stat(path)
@@ -180,10 +178,12 @@ class Staged:
     can be trusted not to change unseen (see ``stage``).
     """
 
-    __slots__ = ("sha256", "size", "tmp", "source")
+    __slots__ = ("sha256", "size", "tmp", "source", "synced")
 
-    def __init__(self, sha256: str, size: int, tmp: Path | None, source: str | None = None):
+    def __init__(self, sha256: str, size: int, tmp: Path | None, source: str | None = None,
+                 synced: bool = True):
         self.sha256, self.size, self.tmp, self.source = sha256, size, tmp, source
+        self.synced = synced  # False: not fsynced, as that content was stored when it was copied
 
     def settle(self, ctx: Context, conn) -> None:
         target = object_path(ctx, self.sha256)
@@ -196,6 +196,9 @@ class Staged:
         elif target.exists():
             self.discard()  # that content is stored already: no new object
         else:
+            if not self.synced:  # the stored copy vanished meanwhile: this one must be durable
+                with open(self.tmp, "rb") as f:
+                    os.fsync(f.fileno())
             target.parent.mkdir(exist_ok=True, mode=0o700)
             os.replace(self.tmp, target)
             self.tmp = None
@@ -262,7 +265,9 @@ def stage(ctx: Context, data, progress=None) -> Staged:
                     if progress:
                         progress(size)
                 sha = digest.hexdigest()
-            os.fsync(f.fileno())
+            synced = not object_path(ctx, sha).exists()
+            if synced:  # else the content is stored already: the copy never reaches the disk
+                os.fsync(f.fileno())
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -272,7 +277,7 @@ def stage(ctx: Context, data, progress=None) -> Staged:
         if (source_stamp(after) == source_stamp(before) and after.st_size == size
                 and max(after.st_mtime_ns, after.st_ctime_ns) < start - RACY_NS):
             source = source_stamp(after)
-    return Staged(sha, size, tmp, source)
+    return Staged(sha, size, tmp, source, synced)
 
 
 def _retryable(data) -> bool:
@@ -507,3 +512,39 @@ def set_acl(ctx: Context, name: str, acl_: dict) -> dict:
         acl.check_principals(conn, new_acl)
         acl.replace(conn, resource(name), new_acl)
         return acl.get(conn, resource(name))
+
+
+def _readable_under(ctx: Context, path: str) -> tuple[str, list]:
+    """The WHERE clause (and its arguments) of the blobs under ``path`` the caller may read."""
+    prefix = ""
+    if path not in ("", "/", None):
+        prefix = validate_name(path.rstrip("/")) + "/"
+    where, args = "name >= ?", [prefix]
+    if prefix:  # a range of the primary key: names that start with the folder's
+        where += " AND name < ?"
+        args.append(prefix[:-1] + "0")
+    if not ctx.caller.is_admin:
+        principals = ctx.caller.principals
+        where += (" AND EXISTS (SELECT 1 FROM acl WHERE resource = 'blob/' || name AND"
+                  f" permission = 'read' AND principal IN ({','.join('?' * len(principals))}))")
+        args += principals
+    return where, args
+
+
+def page(ctx: Context, path: str = "", limit: int = 100, offset: int = 0) -> list[dict]:
+    """One page of ``ls``, found in SQL: the blobs under ``path`` the caller may read, in
+    name order from ``offset``, at most ``limit`` of them."""
+    for what, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"invalid {what} {value!r}: use a whole number >= 0")
+    where, args = _readable_under(ctx, path)
+    rows = ctx.conn.execute(
+        f"SELECT * FROM blobs WHERE {where} ORDER BY name LIMIT ? OFFSET ?", (*args, limit, offset)
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def count(ctx: Context, path: str = "") -> int:
+    """How many blobs under ``path`` the caller may read."""
+    where, args = _readable_under(ctx, path)
+    return ctx.conn.execute(f"SELECT count(*) FROM blobs WHERE {where}", args).fetchone()[0]

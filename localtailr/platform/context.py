@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 
 from .. import store
 from ..core import environments, settings
@@ -32,14 +31,27 @@ def _callers(conn: sqlite3.Connection) -> dict:
     return callers
 
 
-@dataclass(frozen=True)
 class Caller:
-    """A resolved, enabled user: id, name, group ids and whether they are an admin."""
+    """A resolved, enabled user: id, name, group ids and whether they are an admin.
+    (A plain class: a dataclass would import inspect at every command-line call.)"""
 
-    user_id: int
-    name: str
-    group_ids: tuple[int, ...]
-    is_admin: bool
+    __slots__ = ("user_id", "name", "group_ids", "is_admin")
+
+    def __init__(self, user_id: int, name: str, group_ids: tuple[int, ...], is_admin: bool):
+        self.user_id, self.name, self.group_ids, self.is_admin = user_id, name, group_ids, is_admin
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Caller:
+            return NotImplemented
+        return (self.user_id, self.name, self.group_ids, self.is_admin) == (
+            other.user_id, other.name, other.group_ids, other.is_admin)
+
+    def __hash__(self) -> int:
+        return hash((self.user_id, self.name, self.group_ids, self.is_admin))
+
+    def __repr__(self) -> str:
+        return (f"Caller(user_id={self.user_id!r}, name={self.name!r},"
+                f" group_ids={self.group_ids!r}, is_admin={self.is_admin!r})")
 
     @property
     def principals(self) -> tuple[int, ...]:
@@ -85,6 +97,16 @@ class Context:
                 caller = _caller(self.conn, self.home, self._user, data_version)
             self._caller = caller
         return caller
+
+    def cached_caller(self) -> Caller | None:
+        """The caller as last resolved on this connection, perhaps stale, without a query:
+        a guess that an operation confirms with ``caller_at`` (``caller_at(v) is guess``)."""
+        if self._caller is not None:
+            return self._caller
+        hit = _callers(self.conn).get(self._user)
+        if hit and hit[1] == _generation:
+            return hit[2]
+        return None
 
     @property
     def user(self) -> str:

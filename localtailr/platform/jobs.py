@@ -746,7 +746,10 @@ def runs(
         sql += f" AND r.state IN ({','.join('?' * len(states))})"
         args += list(states)
     if not include_tasks:
-        sql += " AND r.parent_run_id IS NULL"
+        # For the few active runs, "+" keeps the planner (which has no statistics: no home
+        # runs ANALYZE) off the parent index, a walk of every top-level run: the state
+        # index finds them and they are sorted. Other filters walk the runs in order.
+        sql += f" AND {'+' if state == 'active' else ''}r.parent_run_id IS NULL"
     sql += " ORDER BY r.run_id DESC"
     out, skipped, readable = [], 0, {}
     for row in ctx.conn.execute(sql, args):
@@ -775,13 +778,13 @@ def wait(ctx: Context, run_id: int, timeout: float | None = None) -> dict:
     row = _run_row(ctx, run_id)
     _require_run(ctx, row, "read", "wait for run")
     deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.01
+    seen = None
     while row["state"] not in TERMINAL:
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"run {run_id} is still {row['state']} after {timeout:g} s")
-        pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
-        time.sleep(pause)
-        delay = min(delay * 1.5, 0.2)
+        # a run's state changes only with a commit: look again once there is one (or in a second)
+        look = time.monotonic() + 1.0
+        seen = store.wait_for_commit(ctx.conn, seen, look if deadline is None else min(look, deadline))
         row = _run_row(ctx, run_id)
     return get_run(ctx, run_id)
 

@@ -16,25 +16,19 @@ and when: its values are not kept).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .. import store
 from ..core import names
-from ..core.errors import NotFoundError
+from ..core.errors import NotFoundError, PermissionError
 from ..store import keyring
 from . import acl, provenance
 from .context import Context
 
-
-@dataclass(frozen=True)
-class Kind:
-    """What differs between plain keys and secrets."""
-
-    label: str  # "key" or "secret" (also its kind in kv_versions)
-    table: str
-    column: str  # the value column
-    prefix: str  # resource prefix for ACLs
-    secure: bool
+# What differs between plain keys and secrets: label ("key" or "secret", also its kind in
+# kv_versions), table, column (the value's), prefix (of the ACL resource), secure. (A namedtuple: a dataclass would import
+# inspect at every command-line call.)
+Kind = namedtuple("Kind", "label table column prefix secure")
 
 
 MAX_VALUE_BYTES = 64 * 2**20
@@ -125,6 +119,22 @@ def _record_version(conn, ctx: Context, key: str, kind: Kind, version: int, valu
          provenance.current_run(), commit_id))
 
 
+def _get_sql(table: str, principals: int) -> str:
+    """A get's statement that also checks READ for a caller with ``principals`` principals."""
+    sql = _GET_READ_SQL.get((table, principals))
+    if sql is None:
+        marks = ",".join("?" * principals)
+        sql = _GET_SQL[table].replace(
+            "SELECT v.data_version,",
+            "SELECT v.data_version, EXISTS (SELECT 1 FROM acl WHERE resource = ? AND"
+            f" permission = 'read' AND principal IN ({marks})),", 1)
+        _GET_READ_SQL[(table, principals)] = sql
+    return sql
+
+
+_GET_READ_SQL: dict[tuple[str, int], str] = {}
+
+
 def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -> str:
     """The value under ``key`` (or its ``version``, for a plain key); NotFoundError if absent,
     PermissionError without READ."""
@@ -132,13 +142,26 @@ def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -
         return _get_recorded(ctx, key, kind, version)
     names.key(key, kind.label)
     # One statement reads the value and data_version (which tells whether the cached
-    # caller is still current): a get is then one query, as in plain sqlite3.
-    version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+    # caller is still current) and, for a non-admin caller seen before, whether their
+    # principals may read the key: a get is then one query, as in plain sqlite3.
+    guess = ctx.cached_caller()
+    res = resource(kind, ctx.environment, key)
+    if guess is None or guess.is_admin:
+        readable = None
+        version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+    else:
+        principals = guess.principals
+        version, readable, value = ctx.conn.execute(
+            _get_sql(kind.table, len(principals)), (res, *principals, ctx.environment, key)
+        ).fetchone()
     caller = ctx.caller_at(version)
     if value is None:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
-        acl.require(ctx, resource(kind, ctx.environment, key), "read", f"get {kind.label}")
+        if caller is not guess or readable is None:  # the guess was stale: check again
+            acl.require(ctx, res, "read", f"get {kind.label}")
+        elif not readable:
+            raise PermissionError(ctx.user, res, "read", f"get {kind.label}")
     return _decrypt(ctx, key, value) if kind.secure else value
 
 
@@ -242,17 +265,54 @@ def delete(ctx: Context, key: str, kind: Kind = KEYS, commit_id: int | None = No
         acl.remove(conn, res)
 
 
-def ls(ctx: Context, kind: Kind = KEYS) -> list[dict]:
-    """The keys the caller may read, each with its ACL: ``[{"key": k, "acl": {...}}]``."""
+def _readable(ctx: Context, kind: Kind) -> tuple[str, list]:
+    """The WHERE clause (and its arguments) of the caller's readable keys, in SQL."""
+    where = "environment = ?"
+    args: list[object] = [ctx.environment]
+    if not ctx.caller.is_admin:
+        principals = ctx.caller.principals
+        where += (" AND EXISTS (SELECT 1 FROM acl WHERE resource = ? || key AND permission = 'read'"
+                  f" AND principal IN ({','.join('?' * len(principals))}))")
+        args += [resource(kind, ctx.environment, ""), *principals]
+    return where, args
+
+
+def ls(ctx: Context, kind: Kind = KEYS, limit: int | None = None, offset: int = 0) -> list[dict]:
+    """The keys the caller may read, in key order, each with its ACL:
+    ``[{"key": k, "acl": {...}}]``; ``limit`` and ``offset`` take one page of them."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"invalid limit {limit!r}: use a whole number >= 0")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"invalid offset {offset!r}: use a whole number >= 0")
+    where, args = _readable(ctx, kind)
+    sql = f"SELECT key FROM {kind.table} WHERE {where} ORDER BY key"
+    if limit is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+    keys = [r[0] for r in ctx.conn.execute(sql, args)]
+    prefix = resource(kind, ctx.environment, "")
+    if not keys:
+        return []
+    # the ACLs of these keys: one range scan of the ACL table's primary key, from the first
+    # key to the last (with no limit, the whole environment's)
+    low, high = (prefix, prefix[:-1] + "0") if limit is None else (prefix + keys[0], prefix + keys[-1] + "\0")
     rows = ctx.conn.execute(
-        f"SELECT key FROM {kind.table} WHERE environment = ? ORDER BY key", (ctx.environment,)
-    ).fetchall()
+        "SELECT resource, permission, principal FROM acl WHERE resource >= ? AND resource < ?"
+        " ORDER BY resource, permission, principal", (low, high))
+    found: dict[str, dict[str, list[int]]] = {}
+    for res, permission, principal in rows:
+        found.setdefault(res, {}).setdefault(permission, []).append(principal)
     out = []
-    for (key,) in rows:
-        res = resource(kind, ctx.environment, key)
-        if acl.allowed(ctx, res, "read"):
-            out.append({"key": key, "acl": acl.get(ctx.conn, res)})
+    for key in keys:
+        entries = found.get(prefix + key, {})
+        out.append({"key": key, "acl": {p: entries[p] for p in acl.PERMISSIONS if p in entries}})
     return out
+
+
+def count(ctx: Context, kind: Kind = KEYS) -> int:
+    """How many keys of the environment the caller may read."""
+    where, args = _readable(ctx, kind)
+    return ctx.conn.execute(f"SELECT count(*) FROM {kind.table} WHERE {where}", args).fetchone()[0]
 
 
 def acls(ctx: Context, key: str, kind: Kind = KEYS) -> dict:

@@ -11,7 +11,6 @@ import time
 
 from .. import store
 from . import acl, jobs
-from . import blob as blob_ops
 from . import kv as kv_ops
 from .context import Context
 
@@ -39,32 +38,33 @@ def counts(ctx: Context) -> dict:
     ids = readable_job_ids(ctx)
     where, args = _job_filter(ids)
     by_type = dict(conn.execute(f"SELECT type, count(*) FROM jobs WHERE 1 = 1{where} GROUP BY type", args).fetchall())
-    by_state = dict(conn.execute(
-        f"SELECT state, count(*) FROM runs WHERE parent_run_id IS NULL{where} GROUP BY state", args
-    ).fetchall())
+    by_state = {state: n for state, n in conn.execute(  # counts kept by triggers (schema 3)
+        f"SELECT state, sum(n) FROM run_counts WHERE 1 = 1{where} GROUP BY state", args
+    ) if n}
     out = {
         "jobs": sum(by_type.values()), "jobs_by_type": by_type,
         "runs": sum(by_state.values()), "runs_by_state": by_state,
         "users": conn.execute("SELECT count(*) FROM users").fetchone()[0],
         "groups": conn.execute("SELECT count(*) FROM groups").fetchone()[0],
     }
-    if ctx.caller.is_admin:
-        out["keys"] = conn.execute("SELECT count(*) FROM kv").fetchone()[0]
-        out["secrets"] = conn.execute("SELECT count(*) FROM secrets").fetchone()[0]
+    if ctx.caller.is_admin:  # counts kept by triggers (schema 3)
+        kept = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, n, bytes FROM data_counts")}
+        out["keys"], out["secrets"] = kept["kv"][0], kept["secrets"][0]
+        out["blobs"], out["blob_bytes"] = kept["blobs"]
+    else:  # what the caller may read, counted in SQL
+        readable = ("EXISTS (SELECT 1 FROM acl WHERE resource = {} AND permission = 'read'"
+                    f" AND principal IN ({','.join('?' * len(ctx.caller.principals))}))")
+        p = list(ctx.caller.principals)
+        out["keys"] = conn.execute(
+            "SELECT count(*) FROM kv WHERE " + readable.format(f"'{kv_ops.KEYS.prefix}/' || environment || '/' || key"),
+            p).fetchone()[0]
+        out["secrets"] = conn.execute(
+            "SELECT count(*) FROM secrets WHERE "
+            + readable.format(f"'{kv_ops.SECRETS.prefix}/' || environment || '/' || key"), p).fetchone()[0]
         out["blobs"], out["blob_bytes"] = conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
-    else:
-        out["keys"] = _count_readable(ctx, kv_ops.KEYS)
-        out["secrets"] = _count_readable(ctx, kv_ops.SECRETS)
-        rows = [r for r in conn.execute("SELECT name, size FROM blobs")
-                if acl.allowed(ctx, blob_ops.resource(r[0]), "read")]
-        out["blobs"], out["blob_bytes"] = len(rows), sum(r[1] for r in rows)
+            "SELECT count(*), coalesce(sum(size), 0) FROM blobs WHERE "
+            + readable.format("'blob/' || name"), p).fetchone()
     return out
-
-
-def _count_readable(ctx: Context, kind: kv_ops.Kind) -> int:
-    return sum(1 for r in ctx.conn.execute(f"SELECT environment, key FROM {kind.table}")
-               if acl.allowed(ctx, kv_ops.resource(kind, r[0], r[1]), "read"))
 
 
 def home(ctx: Context) -> dict:

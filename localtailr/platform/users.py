@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import sqlite3
 import time
 
 from .. import store
 from ..core import names
+from ..store import keyring
 from . import acl
 from .context import Context, identity_changed
 
@@ -70,6 +72,27 @@ def _hash_password(password: str) -> str:
     salt = os.urandom(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def signature(ctx: Context, text: str) -> str:
+    """An HMAC-SHA256 of ``text`` under a key derived from the home's secret key: what
+    signs a signed-in user's ticket and a login's session token."""
+    key = hashlib.sha256(b"localtailr-signature:" + keyring.keys(ctx.home)[0]).digest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def check_password(ctx: Context, name: str, password: str) -> bool:
+    """Whether ``password`` is the password of the enabled user ``name`` (False for a user
+    with none, such as a system user)."""
+    row = _find(ctx.conn, name) if isinstance(name, str) else None
+    if row is None or row["disabled"] or not row["password_hash"] or not isinstance(password, str):
+        return False
+    scheme, _, rest = row["password_hash"].partition("$")
+    salt, _, digest = rest.partition("$")
+    if scheme != "scrypt" or not salt or not digest:
+        return False
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    return hmac.compare_digest(got.hex(), digest)
 
 
 def add(

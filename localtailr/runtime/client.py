@@ -55,13 +55,15 @@ def describe(info: dict) -> str:
 
 def serve(home: Home, port: int | None = None,
           serve_web: Callable[[Home, int], Any] | None = None,
-          on_ready: Callable[[dict], None] | None = None) -> None:
+          on_ready: Callable[[dict], None] | None = None,
+          serve_dt: Callable[[Home], Any] | None = None) -> None:
     """Run the daemon in this process until it is stopped (``localtailr up``), serving the
     web app through ``serve_web(home, port)`` and calling ``on_ready(info)`` once it serves.
     Raises AlreadyRunning if another daemon holds the home."""
     module = _daemon()
     try:
-        module.Daemon(home, port=port, serve_web=serve_web, on_ready=on_ready).serve()
+        module.Daemon(home, port=port, serve_web=serve_web, on_ready=on_ready,
+                      serve_dt=serve_dt).serve()
     except module.AlreadyRunning as exc:
         raise AlreadyRunning(str(exc)) from exc
 

@@ -111,6 +111,26 @@ class ACL:
             obj.permissions[perm] = [_entity(e) for e in entities]
         return obj
 
+    @classmethod
+    def many_from_dicts(cls, acl_dicts: list[dict]) -> list[ACL]:
+        """ACLs from ``to_dict``'s form, each user or group looked up once for them all."""
+        seen: dict[int, User | Group] = {}
+
+        def entity(i: int) -> User | Group:
+            if i not in seen:
+                seen[i] = Group.get(-i) if i < 0 else User.get(i)
+            return seen[i]
+
+        out = []
+        by_name = {p.value: p for p in Permission}  # an Enum call a permission costs more
+        for acl_dict in acl_dicts:
+            obj = cls.__new__(cls)
+            obj.permissions = {by_name.get(p) or _permission(p): [seen[i] if i in seen else entity(i)
+                                                                   for i in ids]
+                               for p, ids in acl_dict.items()}
+            out.append(obj)
+        return out
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 

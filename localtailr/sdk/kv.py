@@ -48,9 +48,9 @@ class _Store:
     def ls(self) -> list[dict]:
         """The keys of the current environment the caller may read, with their ACLs:
         ``[{"key": "db_url", "acl": ACL}, ...]``."""
-        return [
-            {"key": e["key"], "acl": ACL.from_dict(e["acl"])} for e in _kv.ls(self._ctx(), self._kind)
-        ]
+        entries = _kv.ls(self._ctx(), self._kind)
+        acls = ACL.many_from_dicts([e["acl"] for e in entries])
+        return [{"key": e["key"], "acl": a} for e, a in zip(entries, acls)]
 
     def acls(self, key: str) -> ACL:
         """The ACL of ``key``."""

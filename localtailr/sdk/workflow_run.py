@@ -18,13 +18,11 @@ Registered with ``sdk.workflow.set_submitter`` when ``localtailr`` is imported.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from ..core import own_code, settings
 from ..core.home import Home
-from ..core.runs import TERMINAL
 from ..platform import jobs, workflows
 from ..platform import logs as _logs
 from ..platform.context import Context, context
@@ -67,14 +65,10 @@ class WorkflowRun:
         if own is not None and self.run_id in (own["run_id"], own["parent_run_id"]):
             return self.state
         client.ensure_daemon(self.home)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.01
-        while (state := self.state) not in TERMINAL:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"workflow run {self.run_id} is still {state} after {timeout}s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
-        return state
+        try:
+            return jobs.wait(self._ctx(), self.run_id, timeout)["state"]
+        except TimeoutError as exc:
+            raise TimeoutError(f"workflow {exc}") from None
 
     def results(self) -> dict[str, Any]:
         """``{task name: result}`` of the tasks that succeeded (needs READ)."""

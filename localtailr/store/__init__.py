@@ -9,7 +9,6 @@ caller.
 from __future__ import annotations
 
 import os
-import random
 import re
 import sqlite3
 import threading
@@ -253,6 +252,64 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     INSERT INTO kv_versions (kind, environment, key, version, value, created_at, created_by)
         SELECT 'secret', environment, key, 1, NULL, updated_at, updated_by FROM secrets;
     """,
+    # 5: top-level runs counted by job and state, and keys, secrets and blobs counted, kept
+    # by triggers (the overview reads these few rows instead of counting every row)
+    """
+    CREATE TABLE run_counts (
+        job_id INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (job_id, state)
+    ) WITHOUT ROWID;
+    INSERT INTO run_counts (job_id, state, n)
+        SELECT job_id, state, count(*) FROM runs WHERE parent_run_id IS NULL GROUP BY job_id, state;
+    CREATE TRIGGER run_counts_insert AFTER INSERT ON runs WHEN NEW.parent_run_id IS NULL
+    BEGIN
+        INSERT INTO run_counts (job_id, state, n) VALUES (NEW.job_id, NEW.state, 1)
+            ON CONFLICT (job_id, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER run_counts_delete AFTER DELETE ON runs WHEN OLD.parent_run_id IS NULL
+    BEGIN
+        UPDATE run_counts SET n = n - 1 WHERE job_id = OLD.job_id AND state = OLD.state;
+    END;
+    CREATE TRIGGER run_counts_update AFTER UPDATE OF state, job_id, parent_run_id ON runs
+    WHEN OLD.state IS NOT NEW.state OR OLD.job_id IS NOT NEW.job_id
+        OR OLD.parent_run_id IS NOT NEW.parent_run_id
+    BEGIN
+        UPDATE run_counts SET n = n - 1
+            WHERE OLD.parent_run_id IS NULL AND job_id = OLD.job_id AND state = OLD.state;
+        INSERT INTO run_counts (job_id, state, n)
+            SELECT NEW.job_id, NEW.state, 1 WHERE NEW.parent_run_id IS NULL
+            ON CONFLICT (job_id, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER run_counts_job_delete AFTER DELETE ON jobs
+    BEGIN
+        DELETE FROM run_counts WHERE job_id = OLD.job_id;
+    END;
+    CREATE TABLE data_counts (
+        name TEXT PRIMARY KEY,
+        n INTEGER NOT NULL,
+        bytes INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO data_counts (name, n, bytes)
+        SELECT 'kv', count(*), 0 FROM kv UNION ALL
+        SELECT 'secrets', count(*), 0 FROM secrets UNION ALL
+        SELECT 'blobs', count(*), coalesce(sum(size), 0) FROM blobs;
+    CREATE TRIGGER data_counts_kv_insert AFTER INSERT ON kv
+    BEGIN UPDATE data_counts SET n = n + 1 WHERE name = 'kv'; END;
+    CREATE TRIGGER data_counts_kv_delete AFTER DELETE ON kv
+    BEGIN UPDATE data_counts SET n = n - 1 WHERE name = 'kv'; END;
+    CREATE TRIGGER data_counts_secrets_insert AFTER INSERT ON secrets
+    BEGIN UPDATE data_counts SET n = n + 1 WHERE name = 'secrets'; END;
+    CREATE TRIGGER data_counts_secrets_delete AFTER DELETE ON secrets
+    BEGIN UPDATE data_counts SET n = n - 1 WHERE name = 'secrets'; END;
+    CREATE TRIGGER data_counts_blobs_insert AFTER INSERT ON blobs
+    BEGIN UPDATE data_counts SET n = n + 1, bytes = bytes + NEW.size WHERE name = 'blobs'; END;
+    CREATE TRIGGER data_counts_blobs_delete AFTER DELETE ON blobs
+    BEGIN UPDATE data_counts SET n = n - 1, bytes = bytes - OLD.size WHERE name = 'blobs'; END;
+    CREATE TRIGGER data_counts_blobs_update AFTER UPDATE OF size ON blobs
+    BEGIN UPDATE data_counts SET bytes = bytes - OLD.size + NEW.size WHERE name = 'blobs'; END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -469,6 +526,33 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+POLL = 0.003  # seconds between looks at PRAGMA data_version while waiting for a commit
+
+
+def wait_for_commit(conn: sqlite3.Connection, seen: int | None, until: float | None) -> int:
+    """Wait until another connection commits to the database (``PRAGMA data_version``
+    differs from ``seen``) or ``time.monotonic()`` reaches ``until``; the version now.
+
+    A look costs microseconds, so a waiter sees a change within a few milliseconds
+    without re-reading its rows between commits."""
+    while True:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != seen:
+            return version
+        now = time.monotonic()
+        if until is not None and now >= until:
+            return version
+        time.sleep(POLL if until is None else max(0.0, min(POLL, until - now)))
+
+
+def _jitter() -> float:
+    """A factor in [0.5, 1.5) that spreads retries apart (random imported only on a retry:
+    it costs every command-line call a millisecond)."""
+    import random
+
+    return random.uniform(0.5, 1.5)
+
+
 def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)
@@ -542,7 +626,7 @@ def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 
             _check_full(conn, exc)
             if not is_locked(exc) or attempt == attempts - 1:
                 raise
-            time.sleep(min(0.2, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+            time.sleep(min(0.2, 0.002 * 2**attempt) * _jitter())
     raise AssertionError("unreachable")
 
 
@@ -566,7 +650,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             _check_full(conn, exc)
             if not is_locked(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(delay * random.uniform(0.5, 1.5))
+            time.sleep(delay * _jitter())
             delay = min(delay * 2, 0.1)
     try:
         yield conn

@@ -2,6 +2,8 @@
 
 Routes:
 
+- ``/dt/login``, ``/dt/api/<cmd>/<sub>`` (their own login, no token): the genuine SDK's
+  remote client (``dt/remote.py``).
 - ``/api/health`` (no token): daemon, scheduler and supervisor alive, version, uptimes.
 - ``/api/<cmd>/<sub>``: the platform's operations (see ``api.py``); reads GET, actions POST.
 - ``/`` overview, ``/jobs`` (filters ``type``, ``state``, ``env``; ``page``),
@@ -21,6 +23,7 @@ from pathlib import Path
 from flask import Flask
 
 from ..core.home import Home
+from ..dt import remote as dt_remote
 from ..platform.context import ROOT_USER, USER_VAR
 from . import (
     api,
@@ -51,5 +54,6 @@ def create_app(home: Home | str | os.PathLike | None = None, user: str | None = 
     security.install(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(dt_remote.bp)  # /dt: the genuine SDK's remote client
     pages.template_filters(app)
     return app

@@ -55,6 +55,20 @@ def _paginate(items: list, size: int) -> tuple[list, dict]:
     return items[(page - 1) * size: page * size], {"page": page, "pages": pages, "total": len(items)}
 
 
+def _sql_page(fetch, count, size: int) -> tuple[list, dict]:
+    """One page of a listing paged in SQL, without counting it: ``fetch(limit, offset)``
+    reads one row more than the page to know whether there is a next. Only a page past
+    the end counts the rows (``count()``), to show the last page instead."""
+    page = _page()
+    rows = fetch(size + 1, (page - 1) * size)
+    if not rows and page > 1:
+        total = count()
+        page = max(1, math.ceil(total / size))
+        rows = fetch(size + 1, (page - 1) * size)
+    more = len(rows) > size
+    return rows[:size], {"page": page, "pages": page + 1 if more else page, "total": None}
+
+
 def _env_arg() -> str | None:
     value = request.args.get("env") or None
     return environments.normalise(value) if value else None
@@ -226,21 +240,28 @@ def people():
     return render_template("users.html", users=user_rows, groups=group_rows)
 
 
-def _acl_text(ctx, acl_: dict) -> str:
-    return acl.describe({perm: [groups.principal_name(ctx, p) for p in principals]
-                         for perm, principals in acl_.items()})
+def _acl_text(ctx, acl_: dict, names: dict[int, str] | None = None) -> str:
+    names = {} if names is None else names  # principal -> name, shared by a page's rows
+
+    def name(p: int) -> str:
+        if p not in names:
+            names[p] = groups.principal_name(ctx, p)
+        return names[p]
+
+    return acl.describe({perm: [name(p) for p in principals] for perm, principals in acl_.items()})
 
 
 @bp.route("/kv")
 def kv_page():
     env = _env_arg() or "dev"
     ctx = caller_context(env)
-    shown, pager = _paginate(kv.ls(ctx), 100)
-    rows = []
+    shown, pager = _sql_page(lambda limit, offset: kv.ls(ctx, limit=limit, offset=offset),
+                             lambda: kv.count(ctx), 100)
+    rows, names = [], {}
     for item in shown:
         value = kv.get(ctx, item["key"])  # listed keys are readable: the service layer says so
         rows.append({"key": item["key"], "value": value if len(value) <= 200 else value[:200] + "…",
-                     "acl": _acl_text(ctx, item["acl"])})
+                     "acl": _acl_text(ctx, item["acl"], names)})
     return render_template("kv.html", rows=rows, pager=pager, env=env,
                            environments=environments.ENVIRONMENTS)
 
@@ -249,19 +270,23 @@ def kv_page():
 def secrets_page():
     env = _env_arg() or "dev"
     ctx = caller_context(env)
-    rows = [{"key": s["key"], "acl": _acl_text(ctx, s["acl"])} for s in kv.ls(ctx, kind=kv.SECRETS)]
-    shown, pager = _paginate(rows, 100)
-    return render_template("secrets.html", rows=shown, pager=pager, env=env,
+    shown, pager = _sql_page(
+        lambda limit, offset: kv.ls(ctx, kind=kv.SECRETS, limit=limit, offset=offset),
+        lambda: kv.count(ctx, kind=kv.SECRETS), 100)
+    names: dict[int, str] = {}
+    rows = [{"key": s["key"], "acl": _acl_text(ctx, s["acl"], names)} for s in shown]
+    return render_template("secrets.html", rows=rows, pager=pager, env=env,
                            environments=environments.ENVIRONMENTS)
 
 
 @bp.route("/blobs")
 def blobs_page():
     ctx = caller_context()
-    shown, pager = _paginate(blob.ls(ctx, request.args.get("path", "")), 100)
+    path = request.args.get("path", "")
+    shown, pager = _sql_page(lambda limit, offset: blob.page(ctx, path, limit, offset),
+                             lambda: blob.count(ctx, path), 100)
     writers = lineage.writers(ctx, [b["name"] for b in shown])
-    return render_template("blobs.html", rows=shown, pager=pager, path=request.args.get("path", ""),
-                           writers=writers)
+    return render_template("blobs.html", rows=shown, pager=pager, path=path, writers=writers)
 
 
 @bp.route("/blobs/history")

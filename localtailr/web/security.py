@@ -29,7 +29,7 @@ from ..platform.context import Context, context
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 OPEN_PATHS = ("/api/health",)
-OPEN_PREFIXES = ("/static/",)
+OPEN_PREFIXES = ("/static/", "/dt/")  # /dt/: its own login (dt/remote.py)
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 USER_HEADER = "X-Localtailr-User"
 ENV_HEADER = "X-Localtailr-Env"

@@ -298,15 +298,17 @@ class AlreadyRunning(RuntimeError):
 
 class Daemon:
     """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT. With ``serve_web``
-    (``web.server.serve``, given by the process that composes the two) it serves the web
-    app on ``port``."""
+    (``web.server.serve``) and ``serve_dt`` (``dt.server.serve``), given by the process that
+    composes the faces with the runtime, it serves the web app on ``port`` and the dt socket."""
 
     def __init__(self, home: Home, port: int | None = None,
                  serve_web: Callable[[Home, int], Any] | None = None,
-                 on_ready: Callable[[dict], None] | None = None):
+                 on_ready: Callable[[dict], None] | None = None,
+                 serve_dt: Callable[[Home], Any] | None = None):
         self.home = home.ensure()
         self.port = port
         self.serve_web = serve_web
+        self.serve_dt = serve_dt
         self.on_ready = on_ready  # called with daemon.json's content once it serves
         self.runs: dict[int, Supervised] = {}
         self.building: set[int] = set()
@@ -316,6 +318,7 @@ class Daemon:
         self.lock_fd: int | None = None
         self.listener: wakeup.Listener | None = None
         self.web = None
+        self.dt = None  # the dt socket (dt/server.py)
         self.url: str | None = None
         self.next_periodic = 0.0
         self.next_services = 0.0
@@ -368,6 +371,7 @@ class Daemon:
             self.recover()
             self.start_web()
             threading.Thread(target=self.collect_garbage, name="blob-gc", daemon=True).start()
+            self.start_dt()
             info = self.write_info()
             log(_describe(info) + f"; cpu limiting: {info['cpu_limiting']}")
             if self.on_ready is not None:
@@ -401,6 +405,16 @@ class Daemon:
         remember_port(self.home, server.server_port)
         threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
 
+    def start_dt(self) -> None:
+        """Answer ``dt`` calls on ``<home>/dt.sock`` (the dt face's socket, as the web app
+        is the web face's, given as ``serve_dt``); ``dt`` runs calls itself when it is not there."""
+        if self.serve_dt is None:
+            return
+        try:
+            self.dt = self.serve_dt(self.home)
+        except OSError as exc:
+            log(f"the dt socket did not start: {exc}")
+
     def shutdown(self) -> None:
         try:
             if self.runs:
@@ -413,6 +427,8 @@ class Daemon:
         finally:
             if self.web is not None:
                 self.web.shutdown()
+            if self.dt is not None:
+                self.dt.close()
             if self.listener is not None:
                 self.listener.close()
             try:
@@ -533,7 +549,7 @@ class Daemon:
             self._call(workflow_runner.advance_all, self.home)
             self._call(self.hot_reload)
         if woken or periodic or ended:
-            if ended:
+            if ended or woken:  # woken: perhaps a new workflow run, whose first tasks start now
                 self._call(workflow_runner.advance_all, self.home)
             self.handle_stop_requests()
             self.start_pending()
@@ -939,7 +955,7 @@ class Daemon:
             return None
         if rescan and sv.stopping is None and sv.find_pump() is None:
             sv.rotate_logs()  # no log pump holds the cap: rotate, every writer held meanwhile
-        sv.next_sample = now + sv.sample_interval()
+        sv.next_sample = sv.next_sample_at(now)
         if sv.state == "starting":
             self.check_ready(sv, now)
         elif rescan and sv.port and sv.url is None and sv.job_type == "service":
@@ -988,13 +1004,14 @@ class Daemon:
                         (sv.run_id, sv.run_id, supervisor.METRIC_ROWS - 1))
 
 
-def main(argv: list[str] | None = None, serve_web: Callable[[Home, int], Any] | None = None) -> int:
+def main(argv: list[str] | None = None, serve_web: Callable[[Home, int], Any] | None = None,
+         serve_dt: Callable[[Home], Any] | None = None) -> int:
     """Run the daemon in the foreground, serving the web app through ``serve_web`` if given
     (the daemon's process is ``python -m localtailr.daemon_main [HOME]``, which gives it)."""
     argv = sys.argv[1:] if argv is None else argv
     home = Home(Path(argv[0]).absolute()) if argv else Home.current()
     try:
-        Daemon(home, serve_web=serve_web).serve()
+        Daemon(home, serve_web=serve_web, serve_dt=serve_dt).serve()
     except AlreadyRunning as exc:
         log(str(exc))
         return 1

@@ -13,7 +13,8 @@ only, and a missing package fails at once with its name.
 
 Inside an environment a ``.pth`` file appends the localtailr source folder and the site
 packages of the environment localtailr runs in *after* the environment's own: ``import
-localtailr`` works, and the job's own pins win.
+localtailr`` works, and the job's own pins win. They are plain folders: the host's own
+``.pth`` files are not run at a job's start.
 """
 
 from __future__ import annotations
@@ -354,7 +355,9 @@ class _Builder:
         reqs = list(self.spec.requirements)
         links = ["--find-links", self.wheelhouse] if self.wheelhouse else []
         if self.uv:
-            argv = [self.uv, "pip", "install", "--no-config", "--python", str(python), *links]
+            # bytecode compiled now, once, rather than by the first run of each module
+            argv = [self.uv, "pip", "install", "--no-config", "--compile-bytecode",
+                    "--python", str(python), *links]
             if self.offline:
                 argv.append("--offline")
             self.run(argv + reqs, "installing requirements")
@@ -374,8 +377,9 @@ class _Builder:
         src = source_folder()
         if not any(src == p for p in host[1:]):
             lines.append(src)
-        for path in host[1:]:
-            lines.append(f"import site; site.addsitedir({path!r})")
+        # plain folders, not site.addsitedir: the host's own .pth files (an editable
+        # install's finder, setuptools' distutils hack) would run at every job's start
+        lines += host[1:]
         (site / PTH_NAME).write_text("\n".join(lines) + "\n")
 
     def relocate(self) -> None:

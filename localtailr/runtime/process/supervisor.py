@@ -18,6 +18,7 @@ and continues it (SIGCONT) when the budget has refilled.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -40,10 +41,12 @@ from ..images.cache import MARKER, ensure_image, image_key
 
 PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
-IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit
+IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit; doubled while
+IDLE_SAMPLE_MAX = 1.6  # it stays idle, up to this, on a grid shared by all idle runs (one wake-up)
 TREE_EVERY = 1.0  # seconds between full rescans of a busy run's process tree
 IDLE_TREE_EVERY = 10.0  # ... of an idle run (a rescan reads every process's /proc/<pid>/stat)
-METRIC_EVERY = 2.0  # seconds between run_metrics rows
+METRIC_EVERY = 2.0  # seconds between run_metrics rows (when the figures changed)
+METRIC_STEADY_EVERY = 60.0  # ... when they did not: rows only on change, and this often
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
@@ -393,6 +396,8 @@ class Supervised:
     next_metric: float = 0.0
     metric_cpu: tuple[float, float] | None = None
     metric_rows: int = 0
+    metric_last: tuple[float, float, int] | None = None  # (at, cpu, rss) of the last row
+    idle_streak: int = 0  # idle samples in a row
     exit_code: int | None = None
     pidfd: int | None = None
     idle: bool = False
@@ -588,10 +593,21 @@ class Supervised:
                 self._throttle(now, used)
         self.last_cpu, self.last_at = cpu, now
         self.idle = not busy
+        self.idle_streak = self.idle_streak + 1 if self.idle else 0
         return None
 
     def sample_interval(self) -> float:
-        return IDLE_SAMPLE_EVERY if self.idle and self.state == "running" else SAMPLE_EVERY
+        if not (self.idle and self.state == "running"):
+            return SAMPLE_EVERY
+        return min(IDLE_SAMPLE_EVERY * 2 ** max(0, self.idle_streak - 1), IDLE_SAMPLE_MAX)
+
+    def next_sample_at(self, now: float) -> float:
+        """When to sample next: a busy run after SAMPLE_EVERY; an idle one at the next point
+        of its interval's grid, so that idle runs are sampled together, in one wake-up."""
+        interval = self.sample_interval()
+        if interval <= SAMPLE_EVERY:
+            return now + interval
+        return (math.floor(now / interval) + 1) * interval
 
     def tree_interval(self) -> float:
         return IDLE_TREE_EVERY if self.idle and self.state == "running" else TREE_EVERY
@@ -628,7 +644,13 @@ class Supervised:
             return None
         at, before = self.metric_cpu
         self.metric_cpu = (now, cpu_now)
-        return (max(0.0, cpu_now - before) / max(now - at, 1e-6), self.rss())
+        cpu, rss = max(0.0, cpu_now - before) / max(now - at, 1e-6), self.rss()
+        last = self.metric_last
+        if (last is not None and now - last[0] < METRIC_STEADY_EVERY and abs(cpu - last[1]) < 0.005
+                and abs(rss - last[2]) <= last[2] // 100):
+            return None  # nothing changed: no row (the charts join the points they have)
+        self.metric_last = (now, cpu, rss)
+        return cpu, rss
 
     def rotate_logs(self, cap: int | None = None) -> bool:
         """Rotate stdout and stderr when over ``cap`` bytes (``LOCALTAILR_LOG_CAP``), losing no line: the tree is

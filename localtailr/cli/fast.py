@@ -1,0 +1,110 @@
+"""The hottest commands, answered before click and the other commands are imported:
+``localtailr kv get KEY`` and ``localtailr kv put KEY VALUE``, each with ``--json``,
+``--env ENV``, ``--as USER`` and ``--home PATH``; and ``localtailr run SCRIPT [ARG ...]``
+with no option (an argument that starts with ``-`` leaves it to click).
+
+Anything else, and any error, is left to the full command line (``cli.main``), which
+does the same and reports errors its way: a failed get or put changed nothing, so it
+is simply done again there.
+"""
+
+from __future__ import annotations
+
+import sys
+
+OPTIONS = {"--env": "environment", "--as": "user", "--home": "home"}
+
+
+def parse(argv: list[str]) -> tuple[str, list[str], dict] | None:
+    """(verb, arguments, options) of a command the fast path answers, else None."""
+    if len(argv) < 3 or argv[0] != "kv" or argv[1] not in ("get", "put"):
+        return None
+    verb, args, opts = argv[1], [], {"as_json": False}
+    rest = iter(argv[2:])
+    for token in rest:
+        if token == "--json":
+            opts["as_json"] = True
+        elif token in OPTIONS:
+            value = next(rest, None)
+            if value is None or OPTIONS[token] in opts:
+                return None
+            opts[OPTIONS[token]] = value
+        elif token.startswith("-"):
+            return None  # --secure, ACL options, --help ...: the full command line
+        else:
+            args.append(token)
+    if len(args) != (1 if verb == "get" else 2):
+        return None
+    return verb, args, opts
+
+
+def run_script(argv: list[str]) -> bool:
+    """``localtailr run SCRIPT [ARG ...]``, as ``cli.images.run`` does it; False to go the
+    full way (an option given, or an error before the script starts)."""
+    if len(argv) < 2 or argv[0] != "run" or any(a.startswith("-") for a in argv[1:]):
+        return False
+    try:
+        import os
+
+        from ..core.errors import ImageBuildError
+        from ..platform import kv
+        from ..platform.context import context
+        from ..runtime import client
+
+        ctx = context()
+        try:
+            launch = client.prepare_script(
+                ctx.home, argv[1], {}, lambda name: kv.get(ctx, name, kv.SECRETS), args=argv[2:])
+        except ImageBuildError as exc:
+            from .images import _show_failed_build  # click, only to report the failure
+
+            _show_failed_build(exc)
+    except Exception:  # noqa: BLE001 - the full command line reports it
+        return False
+    env = {**launch.env, "LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
+    os.chdir(launch.cwd)
+    os.execve(launch.argv[0], launch.argv, env)
+    return True  # not reached: the script replaced this process
+
+
+def run(argv: list[str]) -> bool:
+    """Answer ``argv`` if it is a fast command and succeeds; False to go the full way."""
+    parsed = parse(argv)
+    if parsed is None:
+        return False
+    verb, args, opts = parsed
+    try:
+        from pathlib import Path
+
+        from ..core.home import Home
+        from ..platform import kv
+        from ..platform.context import context
+
+        home = Home(Path(opts["home"]).expanduser().absolute()) if opts.get("home") else None
+        ctx = context(home, opts.get("user"), opts.get("environment"), lazy=True)
+        if verb == "get":
+            value = kv.get(ctx, args[0])
+            data, text = {"key": args[0], "value": value}, value
+        else:
+            from .kv_report import put_report
+
+            kv.put(ctx, args[0], args[1])
+            data, text = put_report(ctx, args[0], kv.KEYS)
+    except Exception:  # noqa: BLE001 - the full command line reports it
+        return False
+    if opts["as_json"]:
+        import json  # only for --json: it costs the plain call a millisecond
+
+        text = json.dumps(data, indent=2, default=str)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    return True
+
+
+def main() -> None:
+    """The ``localtailr`` command."""
+    if run(sys.argv[1:]) or run_script(sys.argv[1:]):
+        return
+    from .main import main as full  # click and every command: only when needed
+
+    full()

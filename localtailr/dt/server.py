@@ -1,0 +1,95 @@
+"""The daemon's ``dt`` socket: ``<home>/dt.sock`` (0600, in the 0700 home), where ``dt``
+processes (``client``) hand their calls to the running daemon.
+
+A frame is a 4-byte big-endian length and that many bytes. A call is one JSON frame
+``{"argv", "user", "environment", "stdin"}`` (``stdin``: the byte count that follows, for
+``blob put``); the answer is a JSON frame ``{"code", "stderr", "stdout"}`` followed by
+``stdout`` bytes. Each call runs in its own thread through ``main.call`` as the user and
+environment it names — the same trust as running ``dt`` directly: only the home's owner
+can reach the socket.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import threading
+
+from ..core.home import Home
+from ..platform.context import ROOT_USER
+from . import main
+from .calling import CALLER
+from .client import HEADER, SOCKET_NAME, _recv
+
+
+def _answer(conn: socket.socket, home: Home) -> None:
+    with conn:
+        try:
+            request = json.loads(_recv(conn, int.from_bytes(_recv(conn, HEADER), "big")))
+            stdin = request.get("stdin")
+            data = io.BytesIO(_recv(conn, int(stdin))) if stdin is not None else None
+            argv = [str(a) for a in request["argv"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        token = CALLER.set((home, request.get("user") or ROOT_USER, request.get("environment")))
+        try:
+            value, args = main.call(argv, data)
+            out, code, err = main.render(value, args.flag("pretty")), 0, ""
+        except main.Failure as exc:
+            out, code, err = b"", exc.code, exc.line
+        except Exception as exc:  # noqa: BLE001 - rendering failed: still one line
+            out, code, err = b"", main.EXIT_FAILED, f"dt {' '.join(argv[:2])}: {exc}"
+        finally:
+            CALLER.reset(token)
+        header = json.dumps({"code": code, "stderr": err, "stdout": len(out)}).encode()
+        try:
+            conn.sendall(len(header).to_bytes(HEADER, "big") + header + out)
+        except OSError:
+            pass
+
+
+class Server:
+    """The listening socket and its accepting thread; ``close()`` removes the socket."""
+
+    def __init__(self, home: Home):
+        self.home = home
+        self.path = str(home.root / SOCKET_NAME)
+        try:
+            os.unlink(self.path)  # left by a daemon killed -9
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            self.sock.bind(self.path)
+        finally:
+            os.umask(old)
+        self.sock.listen(64)
+        self.closed = False
+        threading.Thread(target=self._accept, name="dt-socket", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=_answer, args=(conn, self.home), name="dt-call",
+                             daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.sock.close()
+        finally:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def serve(home: Home) -> Server:
+    """Start answering ``dt`` calls for ``home`` on its socket."""
+    return Server(home)

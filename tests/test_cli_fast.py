@@ -1,0 +1,85 @@
+"""``localtailr kv get|put`` answered without click (``cli.fast``): the same output, exit
+codes and errors as the full command line, and anything else left to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localtailr.cli import fast
+
+LOCALTAILR = str(Path(sys.executable).with_name("localtailr"))
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([LOCALTAILR, *args], capture_output=True, text=True, input=stdin,
+                          env=os.environ.copy(), timeout=60)
+
+
+def full(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The same command through click (cli.main), for comparison."""
+    code = "import sys; from localtailr.cli.main import main; sys.argv[0] = 'localtailr'; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          input=stdin, env=os.environ.copy(), timeout=60)
+
+
+def test_fast_commands_match_the_full_command_line(localtailr_home):
+    localtailr_home.home.ensure()
+    said = "stored db url in pre; ACL: read: user:root; write: user:root; operate: user:root;" \
+        " access: user:root; promote: user:root\n"
+    for run in (cli, full):
+        put = run("kv", "put", "db url", "post gres://x", "--env", "pre")
+        assert (put.returncode, put.stdout, put.stderr) == (0, said, "")
+    for args in (("kv", "get", "db url", "--env", "pre"), ("kv", "get", "--json", "db url", "--env", "pre"),
+                 ("kv", "get", "db url"), ("kv", "get", "db url", "--env", "staging"),
+                 ("kv", "put", "bad\nkey", "v"), ("kv", "get", "db url", "--env", "pre", "--as", "nobody")):
+        a, b = cli(*args), full(*args)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+    assert cli("kv", "get", "db url", "--env", "pre").stdout == "post gres://x\n"
+    assert cli("kv", "get", "db url").returncode == 1  # not in dev: the full path's error
+
+
+def test_fast_path_does_not_import_click(localtailr_home):
+    localtailr_home.home.ensure()
+    assert cli("kv", "put", "k", "v").returncode == 0
+    code = ("import sys; from localtailr.cli import fast; sys.argv = ['localtailr', 'kv', 'get', 'k'];"
+            " fast.main(); print('click' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=os.environ.copy()).stdout
+    assert out == "v\nFalse\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["kv", "get"], ["kv", "get", "a", "b"], ["kv", "get", "a", "--secure"], ["kv", "put", "a"],
+    ["kv", "put", "a", "b", "--read", "x"], ["kv", "ls"], ["blob", "get", "a"], ["--json", "kv", "get", "a"],
+    ["kv", "get", "a", "--env"], ["kv", "get", "a", "--env", "dev", "--env", "pre"], ["kv", "get", "--help"],
+])
+def test_anything_else_is_left_to_the_full_command_line(argv):
+    assert fast.parse(argv) is None
+
+
+def test_parse_reads_options_anywhere():
+    assert fast.parse(["kv", "get", "--as", "ann", "k", "--json", "--home", "/h"]) == (
+        "get", ["k"], {"as_json": True, "user": "ann", "home": "/h"})
+    assert fast.parse(["kv", "put", "k", "v", "--env", "pre"]) == (
+        "put", ["k", "v"], {"as_json": False, "environment": "pre"})
+
+
+def test_run_script_fast_matches_the_full_command_line(localtailr_home, tmp_path):
+    """``localtailr run SCRIPT ARGS`` without options: the script's output, arguments and
+    exit code, as through click; a missing script is the full path's error."""
+    localtailr_home.home.ensure()
+    script = tmp_path / "show.py"
+    script.write_text("import os, sys\nprint(sys.argv[1:], os.environ['LOCALTAILR_USER'],"
+                      " os.environ['DATATAILR_JOB_ENVIRONMENT'])\nsys.exit(3)\n")
+    assert full("run", str(script)).returncode == 3  # builds its environment (progress on stderr)
+    for args in (("run", str(script), "a", "b c"), ("run", str(tmp_path / "missing.py"))):
+        a, b = cli(*args), full(*args)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+    assert cli("run", str(script), "a").stdout == "['a'] root dev\n"
+    assert cli("run", str(script), "a").returncode == 3
+    assert fast.run_script(["run", str(script), "--param", "k=v"]) is False  # options: click's
