@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from images_support import home, offline  # noqa: F401 (fixtures)
+from support.images_support import home, offline  # noqa: F401 (fixtures)
 
 from localtailr.core.image_spec import ImageSpec
 from localtailr.runtime.images.cache import ensure_image

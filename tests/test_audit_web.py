@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr import ACL, KV, Group
 from localtailr.platform import blob, jobs, kv, users

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import wf_runtime_tasks as wt
+from support import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store, workflow
 from localtailr.runtime.daemon import daemon as daemon_mod

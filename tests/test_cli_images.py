@@ -4,7 +4,7 @@ import json
 import textwrap
 
 import pytest
-from images_support import offline  # noqa: F401
+from support.images_support import offline  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-import runtime_support
-from runtime_support import events, runs_of, submit, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import events, runs_of, submit, wait_for, wait_state
 
 from localtailr import store
 from localtailr.core.home import Home

@@ -8,8 +8,8 @@ import signal
 
 import psutil
 import pytest
-import runtime_support
-from runtime_support import submit, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import submit, wait_for, wait_state
 
 from localtailr import BatchJob, Schedule, Service
 from localtailr.runtime.daemon import daemon as daemon_mod

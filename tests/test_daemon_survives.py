@@ -8,8 +8,8 @@ import json
 
 import psutil
 import pytest
-import runtime_support
-from runtime_support import events, row, submit, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import events, row, submit, wait_for, wait_state
 
 from localtailr import BatchJob, User, store
 from localtailr.platform import jobs
@@ -112,13 +112,13 @@ def test_any_launch_error_fails_only_that_run(localtailr_home, monkeypatch):
 def test_bad_params_are_refused_and_nothing_is_queued(localtailr_home, params, what):
     home = localtailr_home.home
     jobs.save(context(), {"name": "hello", "type": "batch",
-                          "entrypoint": {"module": "runtime_jobs", "qualname": "hello"}})
+                          "entrypoint": {"module": "support.runtime_jobs", "qualname": "hello"}})
     before = store.connection(home).execute("SELECT count(*) FROM runs").fetchone()[0]
     with pytest.raises(ValueError, match=what):
         jobs.start(context(), "hello", params=params)
     with pytest.raises(ValueError, match=what):
         jobs.run(context(), {"name": "hello", "type": "batch", "entrypoint": {
-            "module": "runtime_jobs", "qualname": "hello"}}, params=params)
+            "module": "support.runtime_jobs", "qualname": "hello"}}, params=params)
     assert store.connection(home).execute("SELECT count(*) FROM runs").fetchone()[0] == before
 
 
@@ -131,21 +131,21 @@ def test_bad_params_are_refused_and_nothing_is_queued(localtailr_home, params, w
 def test_bad_env_vars_are_refused(localtailr_home, env_vars, what):
     with pytest.raises(ValueError, match=what):
         jobs.save(context(), {"name": "hello", "type": "batch", "env_vars": env_vars,
-                              "entrypoint": {"module": "runtime_jobs", "qualname": "hello"}})
+                              "entrypoint": {"module": "support.runtime_jobs", "qualname": "hello"}})
     with pytest.raises(ValueError, match=what):
-        BatchJob("hello", "runtime_jobs:hello", env_vars=env_vars)
+        BatchJob("hello", "support.runtime_jobs:hello", env_vars=env_vars)
 
 
 def test_multi_line_values_are_kept(localtailr_home):
     jobs.save(context(), {"name": "hello", "type": "batch", "env_vars": {"PEM": "a\nb\tc\r\n"},
-                          "entrypoint": {"module": "runtime_jobs", "qualname": "hello"}})
+                          "entrypoint": {"module": "support.runtime_jobs", "qualname": "hello"}})
     run = jobs.start(context(), "hello", params={"note": "line 1\nline 2"})
     assert run["params"] == {"note": "line 1\nline 2"}
 
 
 def test_cli_refuses_a_nul_free_control_param(cli, localtailr_home):
     jobs.save(context(), {"name": "hello", "type": "batch",
-                          "entrypoint": {"module": "runtime_jobs", "qualname": "hello"}})
+                          "entrypoint": {"module": "support.runtime_jobs", "qualname": "hello"}})
     out = cli("job", "run", "hello", "--param", "rundate=a\x1bb")
     assert out.returncode != 0
     assert "control character" in out.stderr and "Traceback" not in out.stderr, out.stderr

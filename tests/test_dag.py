@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from workflow_tasks import Point, add, collect, one, shape
+from support.workflow_tasks import Point, add, collect, one, shape
 
 from localtailr.core.dag import DAG, CycleError, Node
 
@@ -176,7 +176,7 @@ def test_to_dict_is_json_and_round_trips():
     ]
     assert set(rebuilt.edges()) == set(dag.edges())
     add_node = data["nodes"][1]
-    assert add_node["function"] == "workflow_tasks:add"
+    assert add_node["function"] == "support.workflow_tasks:add"
     assert add_node["args"] == [{"node": "one"}]
     assert set(add_node["kwargs"]["b"]) == {"pickle"}
     assert data["nodes"][3]["memory"] == "256m" and data["nodes"][3]["cpu"] == 1.0

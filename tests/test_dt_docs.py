@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_docs import PYTHON, SHELL, blocks
+from support.doc_blocks import PYTHON, SHELL, blocks
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "datatailr-sdk.md"
 SDK_MARK = "genuine SDK"

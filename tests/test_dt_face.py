@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from dt_support import api_commands
+from support.dt_support import api_commands
 
 
 def _snapshot(home) -> list:

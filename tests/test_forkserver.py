@@ -10,15 +10,15 @@ import signal
 import time
 
 import psutil
-import runtime_support
-from runtime_support import entry, events, read, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import entry, events, read, wait_for, wait_state
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context
 from localtailr.runtime.daemon import daemon as daemon_mod
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
-MODULE = "forkserver_jobs"
+MODULE = "support.forkserver_jobs"
 
 
 def submit(home, name: str, qualname: str, **definition) -> dict:
@@ -114,7 +114,7 @@ def test_memory_limit_of_a_forked_run(localtailr_home, daemon):
 
 
 def test_workflow_tasks_are_forked(localtailr_home, daemon):
-    import forkserver_jobs as fj
+    from support import forkserver_jobs as fj
 
     home = localtailr_home.home
     for _ in range(40):
@@ -153,7 +153,7 @@ def test_down_leaves_no_fork_server(localtailr_home, daemon):
 
 
 def test_kill_9_of_the_daemon_then_restart_adopts_a_forked_task(localtailr_home, daemon, tmp_path):
-    import forkserver_jobs as fj
+    from support import forkserver_jobs as fj
 
     home = localtailr_home.home
     for _ in range(40):  # a workflow whose task is forked

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.blob_stream import STREAM_CHILD, sha256_of
 
 import localtailr
 from localtailr import ACL, Blob, User
@@ -170,22 +171,6 @@ def _valid(name: str) -> bool:
 
 # --- streaming and atomicity (real processes) --------------------------------------------
 
-STREAM_CHILD = textwrap.dedent("""
-    import json, sys
-    from localtailr import Blob
-
-    def status(field):  # VmHWM starts afresh at exec (ru_maxrss may carry the parent's)
-        for line in open("/proc/self/status"):
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-
-    src, dst = sys.argv[1], sys.argv[2]
-    Blob().exists("warm-up")
-    base = status("VmRSS")
-    Blob().put_file("big/file.bin", src)
-    Blob().get_file("big/file.bin", dst)
-    print(json.dumps({"base": base, "peak": status("VmHWM")}))
-""")
 
 
 @pytest.mark.slow
@@ -205,15 +190,9 @@ def test_large_file_streams_with_flat_memory(localtailr_home, tmp_path):
     growth = figures["peak"] - figures["base"]
     assert growth < 50 << 20, f"peak RSS grew by {growth >> 20} MiB for a {size >> 20} MiB file"
     assert dst.stat().st_size == size
-    assert _sha(dst) == _sha(src) == Blob().stat("big/file.bin")["sha256"]
+    assert sha256_of(dst) == sha256_of(src) == Blob().stat("big/file.bin")["sha256"]
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 WRITER = textwrap.dedent("""

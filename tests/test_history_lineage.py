@@ -6,7 +6,7 @@ import sys
 import zipfile
 
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 import localtailr
 from localtailr import ACL, KV, Blob, Secrets, User

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import KV, BatchJob, Blob, Secrets, User
 from localtailr.runtime.daemon import daemon as daemon_mod

@@ -7,8 +7,8 @@ import sys
 import time
 import urllib.request
 
-import runtime_support
-from runtime_support import wait_for
+from support import runtime_support
+from support.runtime_support import wait_for
 
 from localtailr import store
 from localtailr.platform import jobs

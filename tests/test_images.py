@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from images_support import home, offline  # noqa: F401 (fixtures)
+from support.images_support import home, offline  # noqa: F401 (fixtures)
 
 from localtailr import store
 from localtailr.core.errors import ImageBuildError

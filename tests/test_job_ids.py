@@ -6,8 +6,8 @@ import shutil
 import sqlite3
 import sys
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob, Service, store
 from localtailr.platform import jobs, logs

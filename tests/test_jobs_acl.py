@@ -3,8 +3,8 @@ PROMOTE to promote; a refused call changes nothing."""
 
 import sqlite3
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import ACL, BatchJob, Service, User
 from localtailr.core.errors import PermissionError
@@ -53,7 +53,7 @@ def test_the_creator_holds_every_permission(owned):
     (lambda ctx, run: jobs.rm(ctx, "svc"), "OPERATE"),
     (lambda ctx, run: jobs.set_version(ctx, "svc", 1), "WRITE"),
     (lambda ctx, run: jobs.save(ctx, {"name": "Svc", "type": "service", "run_as": "bob",
-                                      "entrypoint": {"module": "jobs_entry", "qualname": "serve"}}), "WRITE"),
+                                      "entrypoint": {"module": "support.jobs_entry", "qualname": "serve"}}), "WRITE"),
     (lambda ctx, run: jobs.promote(ctx, "svc"), "PROMOTE"),
 ])
 def test_others_are_refused_and_nothing_changes(owned, localtailr_home, action, permission):

@@ -3,7 +3,7 @@
 
 import json
 
-import jobs_entry
+from support import jobs_entry
 
 from localtailr import BatchJob, Service
 from localtailr.platform import jobs
@@ -31,7 +31,7 @@ def test_ls_get_runs_versions(cli, localtailr_home):
     assert {j["name"]: j["status"] for j in data} == {"api": "never run", "daily-report": "pending"}
     got = json.loads(cli("job", "get", "Daily Report", "--json").stdout)
     assert got["definition"]["entrypoint"]["qualname"] == "hello"
-    assert "jobs_entry:hello" in cli("job", "get", "daily-report").stdout
+    assert "support.jobs_entry:hello" in cli("job", "get", "daily-report").stdout
     runs = json.loads(cli("job", "runs", "--json").stdout)
     assert [(r["run_id"], r["params"]) for r in runs] == [(run_id, {"rundate": "2024-01-01"})]
     assert "pending" in cli("job", "run-info", str(run_id)).stdout

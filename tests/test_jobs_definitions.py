@@ -7,8 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import App, BatchJob, Environment, ExcelAddin, Resources, Service, User
 from localtailr.core import entrypoints
@@ -63,7 +63,7 @@ def test_definition_has_the_contract_shape(localtailr_home):
     assert d["name"] == "pricer" and d["display_name"] == "Pricer" and d["type"] == "service"
     assert d["environment"] == "dev" and d["run_as"] == "root"
     assert d["entrypoint"] == {
-        "module": "jobs_entry", "qualname": "serve", "kind": "module",
+        "module": "support.jobs_entry", "qualname": "serve", "kind": "module",
         "sys_path": str(jobs_entry.__file__).rsplit("/", 1)[0], "file": jobs_entry.__file__,
     }
     assert d["resources"] == {"memory": "512m", "cpu": 0.5}
@@ -155,7 +155,7 @@ def test_run_as_must_be_an_existing_user(localtailr_home):
         Service("x", jobs_entry.serve, run_as="ghost")
     with pytest.raises(ValueError, match="run_as user 'ghost' does not exist"):
         jobs.save(context(), {"name": "x", "type": "service", "run_as": "ghost",
-                              "entrypoint": {"module": "jobs_entry", "qualname": "serve"}})
+                              "entrypoint": {"module": "support.jobs_entry", "qualname": "serve"}})
     User.add("alice")
     assert Service("x", jobs_entry.serve, run_as=User.get("alice")).save()["run_as"] == "alice"
 

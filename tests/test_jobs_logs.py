@@ -4,8 +4,8 @@
 import threading
 import time
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob
 from localtailr.core.errors import NotFoundError, PermissionError

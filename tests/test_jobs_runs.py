@@ -5,8 +5,8 @@ test drives as the daemon would."""
 import threading
 import time
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob, Service
 from localtailr.core.errors import NotFoundError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import jobs_entry
+from support import jobs_entry
 
 from localtailr import Schedule, store
 from localtailr.platform import jobs

@@ -1,8 +1,8 @@
 """Issue 5, environments and versions: versions listed, an older one made current again,
 promote dev → pre → prod (needs PROMOTE), and a job seeing its own environment."""
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import KV, BatchJob, Environment, Service, User
 from localtailr.core.errors import PermissionError

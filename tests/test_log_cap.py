@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import psutil
 import pytest
-import runtime_support
-from runtime_support import submit, wait_state
+from support import runtime_support
+from support.runtime_support import submit, wait_state
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context

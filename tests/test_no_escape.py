@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import psutil
 import pytest
-import runtime_support
-from runtime_support import submit, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import submit, wait_for, wait_state
 
 from localtailr.runtime.daemon import daemon as daemon_mod
 from localtailr.runtime.process import supervisor

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import jobs_entry
 import pytest
-import web_seed as seed
+from support import jobs_entry
+from support import web_seed as seed
 
 from localtailr import BatchJob, PermissionError, Service
 from localtailr.platform import jobs, users

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr.platform import blob, jobs, kv, status, users
 from localtailr.platform.context import context

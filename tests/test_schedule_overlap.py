@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import runtime_support
-from runtime_support import entry, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import entry, wait_for, wait_state
 
 from localtailr import Schedule, store
 from localtailr.platform import jobs

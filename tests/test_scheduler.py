@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import wf_runtime_tasks as wt
+from support import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store
 from localtailr.platform import jobs, schedules

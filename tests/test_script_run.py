@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 import pytest
-from images_support import home, offline  # noqa: F401 (fixtures)
+from support.images_support import home, offline  # noqa: F401 (fixtures)
 
 from localtailr.core.params import param_env_name, parse_params
 from localtailr.runtime.process.script_run import run_script

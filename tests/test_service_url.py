@@ -5,8 +5,8 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-import runtime_support
-from runtime_support import submit, wait_for
+from support import runtime_support
+from support.runtime_support import submit, wait_for
 
 from localtailr import Service
 from localtailr.platform import jobs

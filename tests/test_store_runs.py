@@ -17,7 +17,7 @@ from localtailr.platform.context import context
 from localtailr.pytest_plugin import make_home
 from localtailr.store import runs
 
-ENTRY = {"module": "jobs_entry", "qualname": "hello", "sys_path": None, "file": None, "kind": "module"}
+ENTRY = {"module": "support.jobs_entry", "qualname": "hello", "sys_path": None, "file": None, "kind": "module"}
 ROOT = Path(__file__).resolve().parents[1] / "localtailr"
 
 

@@ -9,8 +9,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-import runtime_support
-from runtime_support import read, submit, wait_state
+from support import runtime_support
+from support.runtime_support import read, submit, wait_state
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import psutil
-import runtime_support
-from runtime_support import events, read, runs_of, submit, wait_for, wait_state
+from support import runtime_support
+from support.runtime_support import events, read, runs_of, submit, wait_for, wait_state
 
 from localtailr.runtime.process import supervisor
 
@@ -67,7 +67,7 @@ def test_exception_and_exit_code_are_the_reason(localtailr_home, daemon):
 
 
 def test_unknown_run_as_user_fails_with_reason(localtailr_home, daemon):
-    from runtime_support import entry
+    from support.runtime_support import entry
 
     from localtailr import store
     from localtailr.platform import jobs

@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr.platform import blob, jobs, kv, users
 from localtailr.platform.context import context

@@ -3,10 +3,10 @@ real workflow's failed task is red in its graph."""
 
 from __future__ import annotations
 
-import live_web_jobs
 import pytest
 from selenium.webdriver.common.by import By
-from test_web_browser import browser, shot, sign_in, wait  # noqa: F401 (fixtures)
+from support import live_web_jobs
+from support.browser import browser, shot, sign_in, wait  # noqa: F401 (fixtures)
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context

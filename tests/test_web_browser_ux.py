@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-import test_web_browser as _base
-import web_seed as seed
+from support import web_seed as seed
+from support.browser import By, browser, shot, sign_in, site, wait  # noqa: F401 (fixtures)
 
 from localtailr import store
 from localtailr.platform import blob, jobs, kv, users
@@ -21,10 +21,6 @@ from localtailr.web import security
 from localtailr.web.app import create_app
 
 pytestmark = pytest.mark.browser
-browser, site = _base.browser, _base.site  # the fixtures: one chromium, one server per test
-shot, sign_in, wait = _base.shot, _base.sign_in, _base.wait
-
-from selenium.webdriver.common.by import By  # noqa: E402
 
 
 def _root(localtailr_home):

@@ -8,7 +8,7 @@ import urllib.request
 
 import psutil
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr import store
 from localtailr.platform.context import context

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr.platform import kv
 from localtailr.platform.context import context

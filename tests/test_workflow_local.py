@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import workflow_tasks as wt
-from workflow_tasks import Point, add, boom, collect, flaky, move, one, shape, when
+from support import workflow_tasks as wt
+from support.workflow_tasks import Point, add, boom, collect, flaky, move, one, shape, when
 
 from localtailr.core.dag import DAG
 from localtailr.sdk import workflow as wf_module

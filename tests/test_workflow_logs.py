@@ -4,7 +4,7 @@ by its task (as ``docker compose logs`` does); ``--task NAME`` picks one."""
 from __future__ import annotations
 
 import pytest
-import wf_runtime_tasks as wt
+from support import wf_runtime_tasks as wt
 
 from localtailr.platform import logs
 from localtailr.platform.context import context

@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-import wf_runtime_tasks as wt
+from support import wf_runtime_tasks as wt
 
 from localtailr import store
 from localtailr.platform import jobs
@@ -183,7 +183,7 @@ def test_saved_definition_follows_the_contract(localtailr_home):
     d = job["definition"]
     assert d["type"] == "workflow" and d["name"] == "chain"
     assert [n["name"] for n in d["workflow"]["nodes"]] == ["number", "add", "sum", "total"]
-    assert d["entrypoint"]["module"] == "wf_runtime_tasks"
+    assert d["entrypoint"]["module"] == "support.wf_runtime_tasks"
     assert d["schedule"] is None and "python_requirements" in d["image"]
     conn = store.connection(localtailr_home.home)
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0

@@ -13,13 +13,13 @@ from localtailr.platform import jobs
 from localtailr.platform.context import context
 from localtailr.runtime.daemon import daemon as daemon_mod
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the folder support.* imports from
 TERMINAL = ("succeeded", "failed", "killed", "lost")
 
 
-def entry(qualname: str, module: str = "runtime_jobs") -> dict:
+def entry(qualname: str, module: str = "support.runtime_jobs") -> dict:
     return {"module": module, "qualname": qualname, "sys_path": str(TESTS),
-            "file": str(TESTS / f"{module}.py"), "kind": "module"}
+            "file": str(TESTS / f"{module.replace('.', '/')}.py"), "kind": "module"}
 
 
 def submit(home, name: str, qualname: str, type: str = "batch", params=None, **definition) -> dict:

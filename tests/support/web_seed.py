@@ -9,7 +9,7 @@ from localtailr.core.runs import TERMINAL
 from localtailr.platform import jobs
 from localtailr.platform.context import Context
 
-ENTRY = {"module": "jobs_entry", "qualname": "hello", "sys_path": None, "file": None, "kind": "module"}
+ENTRY = {"module": "support.jobs_entry", "qualname": "hello", "sys_path": None, "file": None, "kind": "module"}
 
 
 def job(ctx: Context, name: str, type: str = "batch", workflow: dict | None = None, **extra) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = Path(os.environ.get("LOCALTAILR_WHEELHOUSE") or ROOT / "wheelhouse")
 DT = Path(sys.executable).with_name("dt")
 SDK_VERSION = "0.2.3"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = Path(os.environ.get("LOCALTAILR_WHEELHOUSE") or ROOT / "wheelhouse")
 
 
