@@ -64,7 +64,7 @@ def test_definition_has_the_contract_shape(localtailr_home):
     assert d["environment"] == "dev" and d["run_as"] == "root"
     assert d["entrypoint"] == {
         "module": "support.jobs_entry", "qualname": "serve", "kind": "module",
-        "sys_path": str(jobs_entry.__file__).rsplit("/", 1)[0], "file": jobs_entry.__file__,
+        "sys_path": str(jobs_entry.__file__).rsplit("/", 2)[0], "file": jobs_entry.__file__,
     }
     assert d["resources"] == {"memory": "512m", "cpu": 0.5}
     assert d["env_vars"] == {"A": "x", "N": 3, "F": 1.5, "B": True}

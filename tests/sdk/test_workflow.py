@@ -27,7 +27,7 @@ from localtailr.sdk.workflow import (
     workflow,
 )
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
 
 

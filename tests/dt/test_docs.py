@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.doc_blocks import PYTHON, SHELL, blocks
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "datatailr-sdk.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "datatailr-sdk.md"
 SDK_MARK = "genuine SDK"
 
 

@@ -86,7 +86,7 @@ def test_shell_completion_scripts_generate(shell):
     env = {**os.environ, "_LOCALTAILR_COMPLETE": f"{shell}_source"}
     done = subprocess.run([EXE], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "_LOCALTAILR_COMPLETE" in done.stdout, done.stderr
-    assert (ROOT_README := Path(__file__).resolve().parent.parent / "README.md").exists()
+    assert (ROOT_README := Path(__file__).resolve().parents[2] / "README.md").exists()
     assert f"_LOCALTAILR_COMPLETE={shell}_source localtailr" in ROOT_README.read_text()
 
 

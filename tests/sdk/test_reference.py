@@ -11,7 +11,7 @@ from localtailr import KV, Group, Secrets, User
 
 REFERENCE = Path("/work/shared/reference/datatailr-sdk-reference.txt")
 if not REFERENCE.exists():
-    REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/datatailr-sdk-reference.txt"
+    REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference/datatailr-sdk-reference.txt"
 FOUNDATION_NAMES = {"KV", "ACL", "User", "Group", "Permission", "Blob", "Secrets"}
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from localtailr.core.cron import DAY_NAMES, MONTH_DAYS, MONTH_NAMES, next_fire, to_croniter
 from localtailr.sdk.schedule import Schedule
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "schedules.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "schedules.md"
 
 
 def _table(heading: str) -> list[tuple[str, str]]:

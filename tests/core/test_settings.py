@@ -10,7 +10,7 @@ import pytest
 from localtailr.core import settings
 from localtailr.core.settings import JOB_CONTRACT, SETTINGS, Setting
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # LOCALTAILR_PAD only pads a forked child's environment block in place (fork server)
 INTERNAL = {"LOCALTAILR_PAD"}
 

@@ -15,7 +15,7 @@ from localtailr import Secrets
 from localtailr.platform import kv
 from localtailr.platform.context import context
 
-WORKERS = str(Path(__file__).with_name("secret_workers.py"))
+WORKERS = str(Path(__file__).resolve().parents[1] / "support" / "secret_workers.py")
 
 
 def spawn(*args: str) -> subprocess.Popen:

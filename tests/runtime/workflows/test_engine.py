@@ -204,9 +204,9 @@ def test_a_new_workflow_is_advanced_when_the_daemon_is_woken(localtailr_home, mo
     """The submit's wake-up makes the daemon create and start the first tasks at once, not
     at its periodic pass (which this daemon, stepped by hand, never reaches)."""
     from localtailr.runtime.daemon import daemon as daemon_mod
-    from localtailr.sdk import workflow_run
+    from localtailr.runtime import client
 
-    monkeypatch.setattr(workflow_run, "_start_daemon", lambda home: None)
+    monkeypatch.setattr(client, "ensure_daemon", lambda home, **_: None)
     run = wt.chain()  # saved, parent run pending, wake-up sent (no daemon listens yet)
     d = daemon_mod.Daemon(localtailr_home.home)
     d.next_periodic = d.next_tick = d.next_services = float("inf")

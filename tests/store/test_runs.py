@@ -18,7 +18,7 @@ from localtailr.pytest_plugin import make_home
 from localtailr.store import runs
 
 ENTRY = {"module": "support.jobs_entry", "qualname": "hello", "sys_path": None, "file": None, "kind": "module"}
-ROOT = Path(__file__).resolve().parents[1] / "localtailr"
+ROOT = Path(__file__).resolve().parents[2] / "localtailr"
 
 
 @pytest.fixture(scope="module")
