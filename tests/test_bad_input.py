@@ -299,10 +299,17 @@ def test_no_name_check_uses_match_with_a_dollar():
     offenders = []
     for path in root.rglob("*.py"):
         text = path.read_text()
-        for m in re.finditer(r"(\w+)\.match\(", text):
-            if m.group(1) == "re" or m.group(1).isupper() or m.group(1).startswith("_"):
+        anchored = set(re.findall(r"(\w+) = re\.compile\(\s*r?[\"'][^\"']*\$[\"']", text))
+        for m in re.finditer(r"(\w+)\.match\(\s*(r?[\"'][^\"']*\$[\"'])?", text):
+            if m.group(1) in anchored or (m.group(1) == "re" and m.group(2)):
                 offenders.append(f"{path.relative_to(root)}: {m.group(0)}")
     assert offenders == []
+    # the check itself finds both forms
+    sample = 'NAME = re.compile(r"[a-z]+$")\nNAME.match(x)\nre.match(r"[a-z]+$", x)\n'
+    anchored = set(re.findall(r"(\w+) = re\.compile\(\s*r?[\"'][^\"']*\$[\"']", sample))
+    assert anchored == {"NAME"}
+    assert len([m for m in re.finditer(r"(\w+)\.match\(\s*(r?[\"'][^\"']*\$[\"'])?", sample)
+                if m.group(1) in anchored or (m.group(1) == "re" and m.group(2))]) == 2
 
 
 # -- the KV size limit ------------------------------------------------------------------------

@@ -174,6 +174,45 @@ def test_the_history_page_restores_through_its_form(client, localtailr_home):
                        headers={"Origin": "http://localhost"})
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/blobs/history?name=p.txt")
     assert Blob().get("p.txt") == b"first" and len(Blob().history("p.txt")) == 3
+    User.add("alice", "A", "B", "a@example.com", "pw")
+    Blob().put("q.txt", "1", ACL(read=["alice", "root"], write=["root"]))
+    Blob().put("q.txt", "2")
+    assert 'action="/api/blob/restore"' in client.get("/blobs/history?name=q.txt").get_data(as_text=True)
+    as_alice = client.get("/blobs/history?name=q.txt", headers={"X-Localtailr-User": "alice"})
+    assert as_alice.status_code == 200 and "/api/blob/restore" not in as_alice.get_data(as_text=True)
+
+
+def test_a_keys_history_page_shows_its_versions_and_restores_for_a_writer(client, localtailr_home):
+    User.add("alice", "A", "B", "a@example.com", "pw")
+    for value in ("first", "second", "third"):
+        KV().put("conf/k", value, ACL(read=["alice", "root"], write=["root"]))
+    assert 'href="/kv/history?env=dev&key=conf/k"' in client.get("/kv?env=dev").get_data(as_text=True)
+    page = client.get("/kv/history?env=dev&key=conf/k").get_data(as_text=True)
+    assert all(f"<code>{v}</code>" in page for v in ("first", "second", "third")) and "root" in page
+    assert page.count('action="/api/kv/restore"') == 2  # every past version, not the current
+    assert 'name="version" value="1"' in page and 'name="version" value="3"' not in page
+    as_alice = client.get("/kv/history?env=dev&key=conf/k", headers={"X-Localtailr-User": "alice"})
+    assert as_alice.status_code == 200 and "<code>first</code>" in as_alice.get_data(as_text=True)
+    assert "/api/kv/restore" not in as_alice.get_data(as_text=True)  # alice may read, not write
+    resp = client.post("/api/kv/restore", data={"key": "conf/k", "version": "1", "env": "dev",
+                                                "next": "/kv/history?env=dev&key=conf/k"},
+                       headers={"Origin": "http://localhost"})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/kv/history?env=dev&key=conf/k")
+    assert KV().get("conf/k") == "first" and [v["version"] for v in KV().history("conf/k")] == [1, 2, 3, 4]
+    assert client.get("/kv/history?env=dev&key=nothing").status_code == 404
+    assert client.get("/kv/history?env=dev&key=").status_code == 400
+    KV().put("private", "x", ACL(read=["root"], write=["root"]))
+    assert client.get("/kv/history?env=dev&key=private", headers={"X-Localtailr-User": "alice"}).status_code == 403
+
+
+def test_a_secrets_history_page_shows_who_and_when_never_a_value(client, localtailr_home):
+    Secrets().put("db/pw", "never-shown-1")
+    Secrets().put("db/pw", "never-shown-2")
+    assert 'href="/secrets/history?env=dev&key=db/pw"' in client.get("/secrets?env=dev").get_data(as_text=True)
+    resp = client.get("/secrets/history?env=dev&key=db/pw")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and b"never-shown" not in resp.data
+    assert page.count("<td>set</td>") == 2 and "root" in page and "/api/kv/restore" not in page
 
 
 def test_the_commit_pages(client, localtailr_home, monkeypatch):

@@ -46,25 +46,46 @@ def run_script(argv: list[str]) -> bool:
     try:
         import os
 
-        from ..core.errors import ImageBuildError
-        from ..platform import kv
-        from ..platform.context import context
+        from ..core import environments
+        from ..core.home import Home
         from ..runtime import client
 
-        ctx = context()
-        try:
-            launch = client.prepare_script(
-                ctx.home, argv[1], {}, lambda name: kv.get(ctx, name, kv.SECRETS), args=argv[2:])
-        except ImageBuildError as exc:
-            from .images import _show_failed_build  # click, only to report the failure
+        home, user = Home.current(), os.environ.get("LOCALTAILR_USER") or "root"
+        ctx = None
+        if user != "root" or not home.db_path.exists():
+            ctx = _context()  # checks the user exists and is enabled (or makes the home)
+            user = ctx.user
+        # else the built-in root, which can be neither removed nor disabled: nothing to
+        # check, and no store (sqlite3) to import unless the script names secrets
+        environment = environments.normalise(None)
 
-            _show_failed_build(exc)
+        def secret(name: str) -> str:
+            from ..platform import kv  # only for a script whose header names secrets
+
+            return kv.get(ctx or _context(), name, kv.SECRETS)
+
+        try:
+            launch = client.prepare_script(home, argv[1], {}, secret, args=argv[2:])
+        except Exception as exc:
+            from ..core.errors import ImageBuildError
+
+            if isinstance(exc, ImageBuildError):
+                from .images import _show_failed_build  # click, only to report the failure
+
+                _show_failed_build(exc)
+            raise
     except Exception:  # noqa: BLE001 - the full command line reports it
         return False
-    env = {**launch.env, "LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
+    env = {**launch.env, "LOCALTAILR_USER": user, "DATATAILR_JOB_ENVIRONMENT": environment}
     os.chdir(launch.cwd)
     os.execve(launch.argv[0], launch.argv, env)
     return True  # not reached: the script replaced this process
+
+
+def _context():
+    from ..platform.context import context
+
+    return context()
 
 
 def run(argv: list[str]) -> bool:

@@ -9,18 +9,15 @@ import hashlib
 import json
 import os
 import sys
-import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from .buildscript import BuildScript, parse_build_script
+from .image_key import KEY_FORMAT, KEY_LENGTH, host_paths, source_folder  # noqa: F401 (re-exported)
 from .python_request import Interpreter, parse_request
 from .requirements import AUTO, find_project, normalise, parse_requirements, project_requires_python
-
-KEY_FORMAT = 1
-KEY_LENGTH = 20
 
 # An Image's dict form (``Image.to_dict()``): the fields that make the environment, and
 # the ones that only describe where the code came from.
@@ -123,24 +120,3 @@ class ImageSpec:
             )
             found = cache[interpreter] = hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
         return found
-
-
-_host: list[str] = []
-
-
-def source_folder() -> str:
-    """The folder that holds the ``localtailr`` package."""
-    return str(Path(__file__).resolve().parents[2])
-
-
-def host_paths() -> list[str]:
-    """What a job environment falls back on (after its own packages): the folder holding
-    localtailr and the site-packages of the environment localtailr runs in."""
-    if not _host:
-        paths = [source_folder()]
-        for name in ("purelib", "platlib"):
-            p = sysconfig.get_paths()[name]
-            if p not in paths:
-                paths.append(p)
-        _host.extend(paths)
-    return list(_host)

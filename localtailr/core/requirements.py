@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 AUTO = "auto"
@@ -182,6 +180,8 @@ def parse_file(path: Path, _seen: tuple[Path, ...] = ()) -> list[str]:
 
 def pyproject_dependencies(path: Path) -> list[str]:
     """``[project].dependencies`` of a pyproject.toml, validated."""
+    import tomllib  # only for a pyproject: a cached script run never reads one
+
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -206,6 +206,8 @@ def find_project(start: Path | None = None) -> Path | None:
 
 def project_requires_python(pyproject: Path) -> str | None:
     """``[project].requires-python`` of a pyproject.toml, if any."""
+    import tomllib  # only for a pyproject: a cached script run never reads one
+
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
@@ -266,14 +268,34 @@ def parse_requirements(
     return parse_text(text, base_dir=base_dir)
 
 
-@dataclass(frozen=True)
 class ScriptHeader:
-    """What a script declares about its environment in its leading comments."""
+    """What a script declares about its environment in its leading comments. (A plain
+    class: a cached ``localtailr run`` reads it and would pay for importing dataclasses.)"""
 
-    requirements: list[str] = field(default_factory=list)
-    secrets: list[str] = field(default_factory=list)
-    requires_python: str | None = None
-    text: str = ""  # the declaring lines, verbatim (for a fast cache look-up)
+    __slots__ = ("requirements", "secrets", "requires_python", "text")
+
+    def __init__(self, requirements: list[str] | None = None, secrets: list[str] | None = None,
+                 requires_python: str | None = None, text: str = ""):
+        set_ = object.__setattr__
+        set_(self, "requirements", [] if requirements is None else requirements)
+        set_(self, "secrets", [] if secrets is None else secrets)
+        set_(self, "requires_python", requires_python)
+        set_(self, "text", text)  # the declaring lines, verbatim (for a fast cache look-up)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: ScriptHeader is immutable")
+
+    def _values(self) -> tuple:
+        return (self.requirements, self.secrets, self.requires_python, self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if type(other) is ScriptHeader else NotImplemented
+
+    __hash__ = None  # mutable lists inside, as the dataclass had
+
+    def __repr__(self) -> str:
+        return (f"ScriptHeader(requirements={self.requirements!r}, secrets={self.secrets!r}, "
+                f"requires_python={self.requires_python!r}, text={self.text!r})")
 
 
 def parse_secret_names(text: str) -> list[str]:
@@ -322,6 +344,8 @@ def parse_script_header(source: str, check: bool = True) -> ScriptHeader:
         block = blocks[0]
         declared.append(block.group(0))
     if blocks and check:
+        import tomllib  # only to parse the block: a cached script run reads the raw text
+
         content = "".join(
             line[2:] if line.startswith("# ") else line[1:]
             for line in block.group("content").splitlines(keepends=True)

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class Setting:
-    """One variable: its name, the value used when it is unset or empty, and what it does."""
+    """One variable: its name, the value used when it is unset or empty, and what it does.
 
+    A plain class, not a dataclass: importing dataclasses would cost every command a few
+    milliseconds (``core.home`` reads ``LOCALTAILR_HOME`` through here)."""
+
+    __slots__ = ("name", "default", "meaning")
     name: str
     default: str
     meaning: str
+
+    def __init__(self, name: str, default: str, meaning: str):
+        self.name, self.default, self.meaning = name, default, meaning
 
     def text(self, environ: Mapping[str, str] | None = None) -> str:
         """The value now (``default`` when unset or empty)."""

@@ -79,10 +79,12 @@ def job_start(a: Args):
         job = _job(c, name)
         if job["type"] == "excel":
             _refuse_excel(job)
-        version = a.opt("version")
-        if version not in (None, "") and int(version) != job["version"]:
-            raise ValueError(f"job {job['name']!r}: localtailr starts the current version "
-                             f"({job['version']}), not {version}; save it again to run it")
+        version = _start_version(c, a, job)
+        if version is not None:
+            params = {"rundate": a.opt("run-date")} if a.opt("run-date") else None
+            run = job_ops.start(c, job["name"], params, version=version)
+            out.append({"name": job["name"], "run_id": run["run_id"], "state": run["state"]})
+            continue
         if job["schedule"] and not a.flag("now"):
             out.append({"name": job["name"], "scheduled": True, "next_fire": job["next_fire"]})
             continue
@@ -91,6 +93,33 @@ def job_start(a: Args):
         out.append({"name": job["name"], "run_id": run["run_id"], "state": run["state"]})
     _ensure_daemon(c)
     return out if len(out) != 1 else out[0]
+
+
+def _start_version(c, a: Args, job: dict) -> int | None:
+    """The older version ``--version`` asks to start (None: the current one), as the
+    platform allows it; runs of versions older than it are stopped first."""
+    text = a.opt("version")
+    if text in (None, ""):
+        return None
+    if not str(text).isdigit():
+        raise ValueError(f"invalid --version {text!r}: use a version number")
+    version = int(text)
+    if len(a.positionals) != 1:
+        raise ValueError("--version takes exactly one job")
+    if version == job["version"]:
+        return None
+    if job["schedule"] and not a.flag("now"):
+        raise ValueError(f"job {job['name']!r}: only the latest version ({job['version']}) "
+                         "can be scheduled; use --now to run an older one once")
+    active = [r for r in job_ops.runs(c, job["name"], limit=1000)
+              if r["state"] in job_ops.ACTIVE and r["parent_run_id"] is None]
+    busy = [r for r in active if r["version"] >= version]
+    if busy:
+        raise ValueError(f"job {job['name']!r}: run {busy[0]['run_id']} of version "
+                         f"{busy[0]['version']} is {busy[0]['state']}; stop it first")
+    for r in active:
+        job_ops.stop(c, job["name"], run_id=r["run_id"])
+    return version
 
 
 def job_stop(a: Args):

@@ -3,7 +3,8 @@
 Three passes, each safe beside live writers:
 
 1. past versions the retention rules drop are forgotten (a deleted blob whose
-   versions are all gone loses its ACL too), and so are past key versions;
+   versions are all gone loses its ACL too), and so are past key and secret versions
+   (the same rules, matched on the key's name);
 2. objects no kept version refers to are removed: each is checked again and
    unlinked inside a write transaction, and a put moves its object into place
    and refers to it inside one too, so the two never cross;
@@ -25,7 +26,6 @@ from .context import Context
 GRACE = 3600.0  # seconds: a temporary file younger than this is never touched
 ABANDONED = 86400.0  # seconds: a temporary file older than this is stale whoever wrote it
 SOURCES_KEPT = 30 * 86400.0  # seconds a put file's stamp is remembered
-KV_KEEP = retention.DEFAULT  # past key versions: the default blob rule
 
 
 def collect(ctx: Context, grace: float = GRACE, now: float | None = None) -> dict:
@@ -64,6 +64,7 @@ def _prune_blobs(ctx: Context, now: float) -> int:
 
 
 def _prune_keys(ctx: Context, now: float) -> int:
+    rules = retention.rules(ctx.conn)
     groups: dict[tuple, list] = {}
     for kind, env, key, version, created, deleted in ctx.conn.execute(
             "SELECT kind, environment, key, version, created_at, deleted FROM kv_versions"
@@ -71,7 +72,7 @@ def _prune_keys(ctx: Context, now: float) -> int:
         groups.setdefault((kind, env, key), []).append((version, created, bool(deleted)))
     dropped = 0
     for (kind, env, key), versions in groups.items():
-        drop = retention.dropped(KV_KEEP, versions, now)
+        drop = retention.dropped(retention.rule_for(rules, key), versions, now)
         if drop:
             with store.transaction(ctx.conn) as conn:
                 conn.executemany(

@@ -15,11 +15,10 @@ import shutil
 import time
 from collections.abc import Iterable
 
-from filelock import FileLock, Timeout
-
 from .. import store
 from ..core.home import Home
 from ..core.runs import ACTIVE
+from ..store.keylock import KeyLock, Timeout
 from . import acl
 from .context import Context
 
@@ -216,8 +215,8 @@ def _lock_free(home: Home, key: str) -> bool:
     return True
 
 
-def build_lock(home: Home, key: str) -> FileLock:
+def build_lock(home: Home, key: str) -> KeyLock:
     """The file lock a builder of image ``key`` holds."""
     locks = home.venvs / ".locks"
     locks.mkdir(exist_ok=True)
-    return FileLock(str(locks / f"{key}.lock"))
+    return KeyLock(str(locks / f"{key}.lock"))

@@ -406,20 +406,25 @@ def _make_current(conn, job_id: int, version: int, d: dict):
     return conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
 
 
+def _version_exists(conn, job, version: int) -> None:
+    names.whole_number(version, "version", minimum=1)
+    if not conn.execute(
+        "SELECT 1 FROM job_versions WHERE job_id = ? AND version = ?", (job["job_id"], version)
+    ).fetchone():
+        have = [r[0] for r in conn.execute(
+            "SELECT version FROM job_versions WHERE job_id = ? ORDER BY version", (job["job_id"],))]
+        raise ValueError(
+            f"job {job['name']!r} has no version {version}; it has {', '.join(map(str, have))}"
+        )
+
+
 def set_version(ctx: Context, name: str, version: int) -> dict:
     """Make ``version`` the current one again (needs WRITE); later runs use it."""
     names.whole_number(version, "version", minimum=1)
     with store.transaction(ctx.conn) as conn:
         job = _job_row(ctx, name)
         acl.require(ctx, resource(job["environment"], job["name"]), "write", "set the current version")
-        if not conn.execute(
-            "SELECT 1 FROM job_versions WHERE job_id = ? AND version = ?", (job["job_id"], version)
-        ).fetchone():
-            have = [r[0] for r in conn.execute(
-                "SELECT version FROM job_versions WHERE job_id = ? ORDER BY version", (job["job_id"],))]
-            raise ValueError(
-                f"job {job['name']!r} has no version {version}; it has {', '.join(map(str, have))}"
-            )
+        _version_exists(conn, job, version)
         d = _definition(conn, job["job_id"], version)
         return _job_dict(conn, _make_current(conn, job["job_id"], version, d))
 
@@ -528,12 +533,14 @@ def _active(conn, job_id: int) -> list:
 
 def start(
     ctx: Context, name: str, params: Mapping | None = None, trigger: str = "manual",
-    scheduled_for: float | None = None,
+    scheduled_for: float | None = None, version: int | None = None,
 ) -> dict:
-    """Start a run of the job's current version; return the run (needs OPERATE).
+    """Start a run of the job's current version (or of ``version``); return the run (needs
+    OPERATE).
 
     A service, app or add-in that is already up (a run pending or further) is not started
-    twice: its active run is returned, and it is marked to be kept running.
+    twice: its active run is returned, and it is marked to be kept running. Started on
+    another version, its runs of other versions are stopped first.
     """
     params = _check_params(params)
     if trigger not in TRIGGERS and not str(trigger).startswith("after:"):
@@ -541,7 +548,15 @@ def start(
     with store.transaction(ctx.conn) as conn:
         job = _job_row(ctx, name)
         acl.require(ctx, resource(job["environment"], job["name"]), "operate", "start")
-        run_id = _start(ctx, conn, job, trigger, params, scheduled_for)
+        if version is not None and version != job["current_version"]:
+            _version_exists(conn, job, version)
+            if job["type"] in LONG_RUNNING:
+                _request_stop(ctx, conn, [r for r in _active(conn, job["job_id"])
+                                          if r["version"] != version], f"version {version} started")
+            run_id = _insert_run(ctx, conn, job, trigger, params, version=version,
+                                 scheduled_for=scheduled_for)
+        else:
+            run_id = _start(ctx, conn, job, trigger, params, scheduled_for)
         run = _run_dict(conn, conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
     notify(ctx.home)
     return run

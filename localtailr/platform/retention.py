@@ -1,5 +1,9 @@
 """``blob retention set|ls|rm``: how long past blob versions are kept, per name prefix.
 
+The same rules apply to past key and secret versions, matched on the key's name (in
+every environment): one setting says how long ``sales/`` keeps its history, whether
+it is a blob ``sales/2026.csv`` or a key ``sales/last_load``.
+
 A rule keeps the ``keep_versions`` newest versions of a blob, and any version
 replaced less than ``keep_days`` days ago (either is enough; a missing limit keeps
 nothing by itself). The current version is always kept; a deleted blob's versions

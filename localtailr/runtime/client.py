@@ -13,7 +13,6 @@ from typing import Any
 
 from ..core.home import Home
 from ..core.runs import TERMINAL
-from ..store import wakeup
 
 
 def _daemon() -> ModuleType:
@@ -89,4 +88,7 @@ def prepare_script(home: Home, script: str | os.PathLike, params: Mapping[str, s
 
 def notify(home: Home) -> bool:
     """Wake the daemon (after a commit it should act on); False when none listens."""
+    from ..store import wakeup  # the store (sqlite3) loads only for what needs it: a cached
+    # `localtailr run` imports this client and nothing of the store
+
     return wakeup.notify(home)

@@ -279,6 +279,20 @@ def secrets_page():
                            environments=environments.ENVIRONMENTS)
 
 
+@bp.route("/kv/history")
+@bp.route("/secrets/history")
+def kv_history_page():
+    """A key's versions (when, who, which run and, for a plain key, the value; restore for a
+    caller with WRITE); a secret's show only who and when."""
+    kind = kv.SECRETS if request.path.startswith("/secrets") else kv.KEYS
+    ctx = caller_context(_env_arg() or "dev")
+    key = request.args.get("key", "")
+    versions = kv.history(ctx, key, kind)
+    may_write = not kind.secure and acl.allowed(ctx, kv.resource(kind, ctx.environment, key), "write")
+    return render_template("kv_history.html", key=key, env=ctx.environment, secret=kind.secure,
+                           versions=versions, may_write=may_write)
+
+
 @bp.route("/blobs")
 def blobs_page():
     ctx = caller_context()
@@ -296,7 +310,8 @@ def blob_history_page():
     name = request.args.get("name", "")
     versions = blob_history.history(ctx, name)
     return render_template("blob_history.html", name=name, versions=versions,
-                           lineage=lineage.blob(ctx, name))
+                           lineage=lineage.blob(ctx, name),
+                           may_write=acl.allowed(ctx, blob.resource(name), "write"))
 
 
 @bp.route("/commits")

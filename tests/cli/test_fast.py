@@ -83,3 +83,41 @@ def test_run_script_fast_matches_the_full_command_line(localtailr_home, tmp_path
     assert cli("run", str(script), "a").stdout == "['a'] root dev\n"
     assert cli("run", str(script), "a").returncode == 3
     assert fast.run_script(["run", str(script), "--param", "k=v"]) is False  # options: click's
+
+
+def test_cached_run_finds_its_environment_without_the_image_machinery(localtailr_home, tmp_path):
+    """A cached ``localtailr run`` as root, with no secrets, reaches exec having imported
+    neither the image cache (builder, subprocess, dataclasses, tomllib) nor the store."""
+    localtailr_home.home.ensure()
+    script = tmp_path / "hello.py"
+    script.write_text("# requirements:\nprint('hello')\n")
+    assert cli("run", str(script)).stdout == "hello\n"  # builds and remembers its environment
+    heavy = ["localtailr.runtime.images.cache", "localtailr.store", "sqlite3", "dataclasses",
+             "subprocess", "tomllib", "packaging", "click", "hashlib"]
+    code = ("import os, sys; from localtailr.cli import fast\n"
+            "def execve(path, argv, env):\n"
+            f"    print([m for m in {heavy!r} if m in sys.modules], argv[1:],"
+            " env['LOCALTAILR_USER'], env['DATATAILR_JOB_ENVIRONMENT']); sys.exit(0)\n"
+            f"os.execve = execve; fast.run_script(['run', {str(script)!r}, 'x'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "LOCALTAILR_USER"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "DATATAILR_JOB_ENVIRONMENT": "pre"}, timeout=60)
+    assert out.stdout == f"[] [{str(script)!r}, 'x'] root pre\n", out.stderr
+
+
+def test_run_fast_path_secrets_and_users_match_the_full_command_line(localtailr_home, tmp_path,
+                                                                    monkeypatch):
+    """Through the fast path: root gets the secrets its header names (the store is read
+    then); another user is checked as the full command line checks them."""
+    localtailr_home.home.ensure()
+    script = tmp_path / "secret.py"
+    script.write_text("# secrets: api_token\nimport os\nprint(os.environ['api_token'],"
+                      " os.environ['LOCALTAILR_USER'])\n")
+    assert cli("secret", "put", "api_token", stdin="t0ken").returncode == 0
+    assert cli("user", "add", "alice").returncode == 0
+    assert full("run", str(script)).stdout == "t0ken root\n"
+    for user in ("root", "alice", "nobody"):
+        monkeypatch.setenv("LOCALTAILR_USER", user)
+        a, b = cli("run", str(script)), full("run", str(script))
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), user
+        assert a.returncode == (0 if user == "root" else 1), (user, a.stderr)

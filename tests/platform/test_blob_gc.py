@@ -9,7 +9,7 @@ import time
 import pytest
 
 import localtailr
-from localtailr import Blob, User
+from localtailr import KV, Blob, Secrets, User
 from localtailr.platform import blob_gc, retention
 from localtailr.platform.context import context
 
@@ -53,6 +53,25 @@ def test_a_rule_per_prefix(localtailr_home):
     retention.rm(ctx, "scratch/")
     with pytest.raises(KeyError):
         retention.rm(ctx, "scratch/")
+
+
+def test_key_and_secret_versions_follow_the_rule_of_their_prefix(localtailr_home):
+    ctx = context()
+    retention.set_rule(ctx, "scratch/", keep_versions=1)
+    retention.set_rule(ctx, "week/", keep_days=7)
+    for i in range(3):
+        for key in ("scratch/k", "kept/k", "week/k"):
+            KV().put(key, f"v{i}")
+        Secrets().put("scratch/pw", f"s{i}")
+    report = blob_gc.collect(ctx)
+    assert report["key_versions_dropped"] == 4
+    assert [v["version"] for v in KV().history("scratch/k")] == [3] and KV().get("scratch/k") == "v2"
+    assert [v["version"] for v in Secrets().history("scratch/pw")] == [3]
+    assert [v["version"] for v in KV().history("kept/k")] == [1, 2, 3]  # the default rule: 10 versions
+    assert [v["version"] for v in KV().history("week/k")] == [1, 2, 3]
+    report = blob_gc.collect(ctx, now=time.time() + 8 * DAY)  # week/: by days only
+    assert report["key_versions_dropped"] == 2 and [v["version"] for v in KV().history("week/k")] == [3]
+    assert [v["version"] for v in KV().history("kept/k")] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("prefix, args", [("p/", dict()), ("p/", dict(keep_versions=0)),

@@ -464,7 +464,7 @@ class Daemon:
         now = time.time()
         rows = conn.execute(
             "SELECT r.run_id, r.state, r.pid, r.pid_create_time, r.port, r.url, r.version, "
-            "r.restarts, r.started_at, j.job_id, j.type, v.definition FROM runs r "
+            "r.restarts, r.started_at, r.task_name, j.job_id, j.type, v.definition FROM runs r "
             "JOIN jobs j ON j.job_id = r.job_id "
             "LEFT JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.version "
             "WHERE r.state IN ('building', 'starting', 'running')").fetchall()
@@ -476,7 +476,7 @@ class Daemon:
                 continue  # a workflow's parent run: the workflow runner's
             if supervisor.same_process(row["pid"], row["pid_create_time"]):
                 definition = json.loads(row["definition"] or "{}")
-                memory, memory_text, cpu = supervisor.limits(definition)
+                memory, memory_text, cpu = supervisor.limits(definition, row["task_name"])
                 sv = Supervised(self.home, row["run_id"], row["job_id"], row["type"], row["pid"],
                                 row["pid_create_time"], memory, memory_text, cpu,
                                 port=row["port"], url=row["url"], adopted=True,

@@ -23,67 +23,40 @@ import json
 import os
 import re
 import shutil
-import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ... import store
 from ...core import settings
-from ...core.buildscript import expand
 from ...core.errors import ImageBuildError
 from ...core.home import Home
+from ...core.image_key import current_interpreter_path
 from ...core.image_spec import ImageSpec, host_paths, source_folder
-from ...platform.images import LOG_NAME, MARKER
 from ...platform.images import build_lock as _lock
+from ...store.keylock import Timeout
+from .built import (  # noqa: F401 (re-exported: the cache's public names)
+    LOG_NAME,
+    MARKER,
+    TOUCH_EVERY,
+    BuiltImage,
+    alias_lookup,
+    alias_remember,
+    built_from_marker,
+)
+from .built import marker_path as _marker
+from .built import touch as _touch
 from .interpreters import Interpreter, find_interpreter
 
 PTH_NAME = "_localtailr_host.pth"
 WHEELHOUSE_ENV = settings.WHEELHOUSE.name
 OFFLINE_ENV = settings.OFFLINE.name
 INSTALLER_ENV = settings.INSTALLER.name
-
-TOUCH_EVERY = 60.0
 LOCK_WAIT = 3600.0
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    """A ready environment."""
-
-    key: str
-    path: Path  # the venv folder
-    python: str  # absolute path to the venv's interpreter
-    env: dict[str, str]  # variables from the ENV lines of the build scripts
-    log_path: Path
-    python_version: str = ""
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def bin(self) -> Path:
-        return self.path / "bin"
-
-    def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """``base`` (default: this process's environment) with the venv activated and the
-        ENV lines applied (``$VAR`` in their values expanded against ``base``)."""
-        env = dict(os.environ if base is None else base)
-        env.pop("PYTHONHOME", None)
-        env["VIRTUAL_ENV"] = str(self.path)
-        env["PATH"] = str(self.bin) + os.pathsep + env.get("PATH", "")
-        for name, value in self.env.items():
-            env[name] = expand(value, env)
-        return env
-
-
-def _marker(home: Home, key: str) -> Path:
-    return home.venvs / key / MARKER
 
 
 def _built(home: Home, key: str, spec: ImageSpec, interp: Interpreter) -> BuiltImage:
@@ -133,44 +106,13 @@ def _stderr(line: str) -> None:
     sys.stderr.flush()
 
 
-def _touch(home: Home, key: str, marker: Path, mtime: float) -> None:
-    now = time.time()
-    if now - mtime < TOUCH_EVERY:
-        return
-    try:
-        os.utime(marker, (now, now))
-    except OSError:
-        return
-    try:
-        store.write(store.connection(home), "UPDATE images SET last_used = ? WHERE key = ?",
-                    (now, key))
-    except sqlite3.Error:
-        pass  # last_used is advisory; the marker's mtime holds it too
-
-
-def built_from_marker(home: Home, key: str) -> BuiltImage | None:
-    """The ready image with this key as its marker describes it, or None."""
-    path = home.venvs / key
-    try:
-        data = json.loads((path / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    return BuiltImage(
-        key=key,
-        path=path,
-        python=str(path / "bin" / "python"),
-        env=dict(data.get("env", {})),
-        log_path=path / LOG_NAME,
-        python_version=data.get("python", ""),
-        warnings=tuple(data.get("warnings", [])),
-    )
-
-
 # -- building -------------------------------------------------------------------------
 
 
 def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: str,
             size: int | None = None) -> None:
+    from ... import store
+
     now = time.time()
     conn = store.connection(home)
     with store.transaction(conn):
@@ -211,6 +153,8 @@ def network_available(timeout: float = 1.5) -> bool:
     result: list[bool] = [False]
 
     def probe() -> None:
+        import socket  # only when asked whether there is a network (not when offline is set)
+
         try:
             socket.create_connection((host, 443), timeout=timeout).close()
             result[0] = True
@@ -332,6 +276,8 @@ class _Builder:
         return _built(self.home, self.key, spec, interp)
 
     def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
+        from ...core.buildscript import expand
+
         if ins.kind == "ENV":
             out = dict(so_far)
             for name, value in ins.env:
@@ -355,12 +301,17 @@ class _Builder:
         reqs = list(self.spec.requirements)
         links = ["--find-links", self.wheelhouse] if self.wheelhouse else []
         if self.uv:
-            # bytecode compiled now, once, rather than by the first run of each module
-            argv = [self.uv, "pip", "install", "--no-config", "--compile-bytecode",
-                    "--python", str(python), *links]
+            # Bytecode compiled now, once, rather than by the first run of each module: here
+            # when the environment's interpreter is this one (uv would start it for that),
+            # else by uv.
+            here = self.interp.path == current_interpreter_path()
+            argv = [self.uv, "pip", "install", "--no-config",
+                    *([] if here else ["--compile-bytecode"]), "--python", str(python), *links]
             if self.offline:
                 argv.append("--offline")
             self.run(argv + reqs, "installing requirements")
+            if here:
+                self.compile_bytecode()
             return
         if not _has_pip(str(python)):
             self.run([str(python), "-m", "ensurepip", "--default-pip"], "installing pip")
@@ -369,6 +320,23 @@ class _Builder:
         if self.offline:
             argv.append("--no-index")
         self.run(argv + reqs, "installing requirements")
+
+    def compile_bytecode(self) -> None:
+        """Compile every module in site-packages, as ``uv pip install --compile-bytecode``
+        does, in this process (same interpreter, so the same bytecode and cache tag)."""
+        import py_compile
+
+        started, count = time.monotonic(), 0
+        for root, _dirs, files in os.walk(_site_packages(self.tmp)):
+            for name in files:
+                if name.endswith(".py"):
+                    # a module that does not compile (Python 2 leftovers) is skipped, as uv does
+                    py_compile.compile(os.path.join(root, name), doraise=False, quiet=2,
+                                       optimize=0)
+                    count += 1
+        self.log.write(f"Bytecode compiled {count} files in "
+                       f"{(time.monotonic() - started) * 1e3:.0f}ms (in-process)\n")
+        self.log.flush()
 
     def write_pth(self) -> None:
         site = _site_packages(self.tmp)
@@ -440,8 +408,6 @@ def _folder_size(path: Path) -> int:
 
 def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
            progress: Progress) -> BuiltImage:
-    from filelock import Timeout
-
     home.ensure()
     lock = _lock(home, key)
     try:
@@ -479,29 +445,3 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
         lock.release()
 
 
-# -- fast look-up by the raw text that defined an image (for `localtailr run`) --------
-
-
-def alias_lookup(home: Home, alias: str) -> BuiltImage | None:
-    """The ready image last recorded under ``alias`` (a hash of raw inputs), or None."""
-    try:
-        key = (home.venvs / ".alias" / alias).read_text().strip()
-    except OSError:
-        return None
-    marker = _marker(home, key)
-    try:
-        st = os.stat(marker)
-    except OSError:
-        return None
-    built = built_from_marker(home, key)
-    if built is not None:
-        _touch(home, key, marker, st.st_mtime)
-    return built
-
-
-def alias_remember(home: Home, alias: str, key: str) -> None:
-    folder = home.venvs / ".alias"
-    folder.mkdir(exist_ok=True)
-    tmp = folder / f".{alias}.{os.getpid()}"
-    tmp.write_text(key)
-    os.replace(tmp, folder / alias)

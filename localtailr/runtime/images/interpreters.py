@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ...core import settings
+from ...core.image_key import current_interpreter_path
 from ...core.python_request import ACCEPTED, Interpreter
 from ...core.python_request import VERSION_RE as _VERSION_RE
 from ...core.python_request import parse_request as _parse_request
@@ -32,8 +33,7 @@ class InterpreterNotFoundError(ValueError):
 
 def current() -> Interpreter:
     """The interpreter running this process (the base one when this is a venv)."""
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    path = os.path.realpath(base)
+    path = current_interpreter_path()
     version = ".".join(str(p) for p in sys.version_info[:3])
     return Interpreter(path, version)
 

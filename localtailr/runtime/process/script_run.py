@@ -14,28 +14,36 @@ a fresh working folder under ``<home>/runs/``, with:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ...core import env_text, settings
 from ...core.home import Home
+from ...core.image_key import KEY_FORMAT, current_interpreter_path, host_paths
 from ...core.params import PARAM_PREFIX, param_env_name
 from ...core.requirements import parse_script_header
-from ..images.cache import BuiltImage, Progress, alias_lookup, alias_remember, ensure_image
+from ..images.built import BuiltImage, alias_lookup, alias_remember
+
+try:  # the built-in SHA-256: hashlib would load OpenSSL first (~2 ms of a cached run)
+    from _sha256 import sha256  # Python 3.11
+except ImportError:
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        from hashlib import sha256
+
+# A cached run imports only what finding its environment takes: the image cache (the
+# builder, its interpreter search, subprocess, the store) is imported on a miss.
 
 PARAMS_ENV = settings.PARAMS.name
 RUN_ID_ENV = settings.RUN_ID.name
 
 SecretGetter = Callable[[str], str]
+Progress = Callable[[str], None]
 
 
 def secret_env_name(name: str) -> str:
@@ -44,30 +52,32 @@ def secret_env_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-@dataclass(frozen=True)
 class ScriptLaunch:
-    """Everything needed to start a script (for ``subprocess`` or ``os.execve``)."""
+    """Everything needed to start a script (for ``subprocess`` or ``os.execve``): ``argv``,
+    ``env``, ``cwd``, ``run_id`` and ``image``. (A plain class, not a dataclass: see above.)"""
 
-    argv: list[str]
-    env: dict[str, str]
-    cwd: Path
-    run_id: str
-    image: BuiltImage
+    __slots__ = ("argv", "env", "cwd", "run_id", "image")
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, run_id: str,
+                 image: BuiltImage):
+        self.argv, self.env, self.cwd, self.run_id, self.image = argv, env, cwd, run_id, image
+
+    def __repr__(self) -> str:
+        return (f"ScriptLaunch(argv={self.argv!r}, cwd={self.cwd!r}, run_id={self.run_id!r}, "
+                f"image={self.image.key!r})")
 
 
 def _image_for(home: Home, script: Path, source: str, progress: Progress | None) -> BuiltImage:
-    from ...core.image_spec import KEY_FORMAT, host_paths
-    from ..images.interpreters import current
-
     raw = parse_script_header(source, check=False)
-    alias = hashlib.sha256(json.dumps(
-        [KEY_FORMAT, raw.text, current().path, host_paths(),
+    alias = sha256(json.dumps(
+        [KEY_FORMAT, raw.text, current_interpreter_path(), host_paths(),
          settings.STRICT_PYTHON.text()]
     ).encode()).hexdigest()[:32]
     built = alias_lookup(home, alias)
     if built is not None:
         return built
     from ...core.image_spec import ImageSpec
+    from ..images.cache import ensure_image
 
     header = parse_script_header(source)
     spec = ImageSpec.make(
@@ -115,7 +125,7 @@ def prepare_script(
         env_text.check_value(f"parameter name {key!r}", key)
         env_text.check_value(f"parameter {key}", params[key])
     image = _image_for(home, script, source, progress)
-    run_id = run_id or (run_dir.name if run_dir is not None else f"script-{uuid.uuid4().hex[:12]}")
+    run_id = run_id or (run_dir.name if run_dir is not None else f"script-{os.urandom(6).hex()}")
     if run_dir is None:
         home.ensure()
         run_dir = home.runs / run_id
@@ -163,6 +173,9 @@ def run_script(
     Returns:
         The script's exit code (128 + N when killed by signal N).
     """
+    import signal  # only to wait for a child: `localtailr run` replaces itself instead
+    import subprocess
+
     launch = prepare_script(home, path, params, secret_getter, args=args, run_dir=run_dir,
                             run_id=run_id, progress=progress)
     if stream:

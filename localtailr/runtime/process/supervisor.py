@@ -711,8 +711,14 @@ def rotate(path: Path, cap: int | None = None) -> bool:
         return False
 
 
-def limits(definition: dict) -> tuple[int | None, str, float | None]:
-    res = definition.get("resources") or {}
+def limits(definition: dict, task_name: str | None = None) -> tuple[int | None, str, float | None]:
+    """The run's memory limit (bytes, text) and CPU cores: a workflow task's own where its
+    node gives them, else the job's ``resources``."""
+    res = dict(definition.get("resources") or {})
+    nodes = (definition.get("workflow") or {}).get("nodes") or []
+    for node in nodes:
+        if task_name is not None and node.get("name") == task_name:
+            res.update({k: node[k] for k in ("memory", "cpu") if node.get(k) not in (None, "")})
     memory = res.get("memory")
     mem = parse_memory(memory) if memory not in (None, "") else None
     cpu = parse_cpu(res["cpu"]) if res.get("cpu") not in (None, "") else None
@@ -727,7 +733,7 @@ def prepare(home: Home, run_id: int) -> tuple[RunInfo, object]:
     info = load_run(home, run_id)
     try:
         spec = image_spec(info.definition)
-        limits(info.definition)
+        limits(info.definition, info.task_name)
     except (ValueError, TypeError) as exc:
         raise LaunchError(f"invalid definition: {exc}") from exc
     return info, spec
@@ -805,7 +811,7 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
 def _started(home: Home, info: RunInfo, image, pid: int, proc, server, port: int | None,
              is_task: bool) -> Supervised:
     """The handle on a process just started for ``info``, its state recorded."""
-    memory, memory_text, cpu = limits(info.definition)
+    memory, memory_text, cpu = limits(info.definition, info.task_name)
     created = create_time(pid) or time.time()
     sv = Supervised(home, info.run_id, info.job_id, info.job_type, pid, created,
                     memory, memory_text, cpu, port=port, proc=proc, forkserver=server)

@@ -161,6 +161,19 @@ def test_build_hit_pins_and_import_localtailr(home, offline):  # noqa: F811
     assert "installing" in image_log(home, built.key[:6])
 
 
+def test_installed_modules_are_compiled_in_process(home, offline):  # noqa: F811
+    """With this process's interpreter the build compiles site-packages itself (no second
+    interpreter started for it): the bytecode is there before the first run, and used."""
+    built = ensure_image(home, ImageSpec.make(python_requirements="six"), progress=QUIET)
+    tag = sys.implementation.cache_tag
+    [pyc] = built.path.glob(f"lib/python*/site-packages/__pycache__/six.{tag}.pyc")
+    assert "(in-process)" in built.log_path.read_text()
+    before = pyc.stat().st_mtime_ns
+    out = subprocess.run([built.python, "-c", "import six; print(six.__cached__)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(pyc) and pyc.stat().st_mtime_ns == before  # valid: not rewritten
+
+
 @pytest.mark.slow
 def test_unknown_package_offline_fails_fast_naming_it(home, offline):  # noqa: F811
     spec = ImageSpec.make(python_requirements="six, localtailr-no-such-package-xyz==1.0")

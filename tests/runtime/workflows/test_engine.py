@@ -203,8 +203,8 @@ def test_system_arguments(localtailr_home):
 def test_a_new_workflow_is_advanced_when_the_daemon_is_woken(localtailr_home, monkeypatch):
     """The submit's wake-up makes the daemon create and start the first tasks at once, not
     at its periodic pass (which this daemon, stepped by hand, never reaches)."""
-    from localtailr.runtime.daemon import daemon as daemon_mod
     from localtailr.runtime import client
+    from localtailr.runtime.daemon import daemon as daemon_mod
 
     monkeypatch.setattr(client, "ensure_daemon", lambda home, **_: None)
     run = wt.chain()  # saved, parent run pending, wake-up sent (no daemon listens yet)
