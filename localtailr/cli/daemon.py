@@ -19,7 +19,7 @@ def _status_text(data: dict) -> str:
     if data["running"]:
         lines.append(f"daemon    running, pid {data['pid']}, up {_duration(data['uptime'])}")
         if data.get("url"):
-            lines.append(f"web       {data['url']}")
+            lines.append(f"web       {data.get('page') or data['url']}")
         lines.append(f"log       {data.get('log')}")
     else:
         lines.append("daemon    not running")
@@ -46,8 +46,13 @@ def _announce(home, info: dict) -> tuple[dict, str]:
     text = client.describe(info)
     if not info.get("url"):
         return info, text
-    page = f"{info['url'].rstrip('/')}/?token={security.token(home)}"
+    page = _page(home, info["url"])
     return {**info, "page": page}, f"{text}\nstatus page: {page}"
+
+
+def _page(home, url: str) -> str:
+    """The status page's URL with its token: the page answers 401 without it."""
+    return f"{url.rstrip('/')}/?token={security.token(home)}"
 
 
 @click.command()
@@ -99,4 +104,7 @@ def down(opts, timeout):
 def status(opts):
     """The daemon (pid, uptime, web address, CPU limiting and process containment in
     force) and the runs by state."""
-    opts.emit(client.daemon_status(opts.home), _status_text)
+    data = client.daemon_status(opts.home)
+    if data["running"] and data.get("url"):
+        data["page"] = _page(opts.home, data["url"])
+    opts.emit(data, _status_text)

@@ -47,8 +47,9 @@ def run_script(argv: list[str]) -> bool:
         import os
 
         from ..core import environments
-        from ..core.home import Home
+        from ..core.home import Home, user_umask
         from ..runtime import client
+        from .progress import Progress
 
         home, user = Home.current(), os.environ.get("LOCALTAILR_USER") or "root"
         ctx = None
@@ -64,9 +65,12 @@ def run_script(argv: list[str]) -> bool:
 
             return kv.get(ctx or _context(), name, kv.SECRETS)
 
+        line = Progress()  # the build's steps, on a terminal only
         try:
-            launch = client.prepare_script(home, argv[1], {}, secret, args=argv[2:])
+            launch = client.prepare_script(home, argv[1], {}, secret, args=argv[2:],
+                                           progress=line.show)
         except Exception as exc:
+            line.done()
             from ..core.errors import ImageBuildError
 
             if isinstance(exc, ImageBuildError):
@@ -74,10 +78,13 @@ def run_script(argv: list[str]) -> bool:
 
                 _show_failed_build(exc)
             raise
+        finally:
+            line.done()
     except Exception:  # noqa: BLE001 - the full command line reports it
         return False
     env = {**launch.env, "LOCALTAILR_USER": user, "DATATAILR_JOB_ENVIRONMENT": environment}
     os.chdir(launch.cwd)
+    os.umask(user_umask())  # the script writes files as the user would (the home stays 077)
     os.execve(launch.argv[0], launch.argv, env)
     return True  # not reached: the script replaced this process
 

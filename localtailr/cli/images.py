@@ -10,11 +10,13 @@ import time
 import click
 
 from ..core.errors import ImageBuildError
+from ..core.home import user_umask
 from ..core.params import parse_params
 from ..platform import images as image_ops
 from ..platform import kv as kv_ops
 from ..runtime import client
 from .common import caller_options, table
+from .progress import Progress
 
 
 def parse_age(text: str) -> float:
@@ -104,6 +106,7 @@ def run(opts, script, args, params):
     """
     ctx = opts.ctx()
     env_user = {"LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
+    line = Progress(opts.as_json)  # the build's steps, on a terminal only
     try:
         launch = client.prepare_script(
             opts.home,
@@ -111,13 +114,18 @@ def run(opts, script, args, params):
             parse_params(params),
             lambda name: kv_ops.get(ctx, name, kv_ops.SECRETS),
             args=args,
+            progress=line.show,
         )
     except ImageBuildError as exc:
+        line.done()
         _show_failed_build(exc)
+    finally:
+        line.done()
     env = {**launch.env, **env_user}
     # Replace this process with the script: no extra interpreter waiting in between,
     # signals and the exit code go straight through.
     os.chdir(launch.cwd)
+    os.umask(user_umask())  # the script writes files as the user would (the home stays 077)
     os.execve(launch.argv[0], launch.argv, env)
 
 

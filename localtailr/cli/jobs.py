@@ -236,12 +236,22 @@ def _wait_showing(ctx, run_id: int, timeout: float | None, line: Progress) -> di
 
 @job.command("rm")
 @click.argument("name")
+@click.option("--version", type=int,
+              help="Remove only this version, with its runs; the job keeps the others.")
 @caller_options
-def job_rm(opts, name):
+def job_rm(opts, name, version):
     """Remove a job with its versions, runs and logs (stop it first)."""
     ctx = opts.ctx()
-    job_ops.rm(ctx, name)
-    opts.emit({"removed": name, "environment": ctx.environment}, f"removed {name}")
+    if version is None:
+        job_ops.rm(ctx, name)
+        opts.emit({"removed": name, "environment": ctx.environment}, f"removed {name}")
+        return
+    left = job_ops.rm_version(ctx, name, version)
+    current = left["version"] if left else None
+    opts.emit({"removed": name, "version": version, "environment": ctx.environment,
+               "current_version": current},
+              f"removed version {version} of {name}" + (
+                  f"; version {current} is current" if left else "; it was the last: job removed"))
 
 
 @click.command("logs")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import click
-
 
 class Progress:
     def __init__(self, as_json: bool = False, stream=None):
@@ -16,13 +14,17 @@ class Progress:
 
     def show(self, text: str) -> None:
         if self.on:
-            click.echo(f"\r\033[K{text}", file=self.stream, nl=False)
+            self._write(f"\r\033[K{text}")
             self.shown = True
 
     def done(self) -> None:
         if self.shown:
-            click.echo("\r\033[K", file=self.stream, nl=False)
+            self._write("\r\033[K")
             self.shown = False
+
+    def _write(self, text: str) -> None:  # not click: the fast command line does without it
+        self.stream.write(text)
+        self.stream.flush()
 
     @staticmethod
     def done_line(opts) -> None:

@@ -29,6 +29,7 @@ from . import settings
 
 ENV_VAR = settings.HOME.name
 PRIVATE_UMASK = 0o077
+USER_UMASK_VAR = "LOCALTAILR_USER_UMASK"  # the caller's umask, octal, for job processes
 OPEN_BITS = 0o077  # group and other permission bits
 
 _tightened: set[Path] = set()  # homes this process has checked (see Home.tighten)
@@ -36,8 +37,22 @@ _tightened: set[Path] = set()  # homes this process has checked (see Home.tighte
 
 def private_umask() -> int:
     """Make this process create files 0600 and folders 0700 (for localtailr's own processes:
-    the command line, the daemon); the previous umask."""
-    return os.umask(PRIVATE_UMASK)
+    the command line, the daemon); the previous umask. The first one remembers it in
+    ``LOCALTAILR_USER_UMASK`` (inherited by children): jobs run user code with it."""
+    old = os.umask(PRIVATE_UMASK)
+    os.environ.setdefault(USER_UMASK_VAR, f"{old:03o}")
+    return old
+
+
+def user_umask() -> int:
+    """The umask of the user who started localtailr (see ``private_umask``); this process's
+    own when none was remembered."""
+    try:
+        return int(os.environ[USER_UMASK_VAR], 8) & 0o777
+    except (KeyError, ValueError):
+        current = os.umask(0)
+        os.umask(current)
+        return current
 
 
 def _tighten_path(path: str, mode: int) -> None:

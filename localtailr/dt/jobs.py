@@ -135,17 +135,57 @@ def job_stop(a: Args):
 
 
 def job_rm(a: Args):
+    """Remove and stop: with ``--all`` each job with all its versions; otherwise one version
+    of each job (``--version``, default the latest), as the platform does. Runs of what is
+    removed are stopped first, waiting up to ``STOP_WAIT``."""
     c = ctx(a)
-    if a.opt("version") not in (None, ""):
-        raise ValueError("localtailr removes a job with all its versions; drop --version")
-    for name in a.positionals:
-        job = _job(c, name)
-        if job["status"] in job_ops.ACTIVE or job["desired_state"] == "running":
-            job_ops.stop(c, name)
-            deadline = time.monotonic() + STOP_WAIT
-            while _job(c, name)["status"] in job_ops.ACTIVE and time.monotonic() < deadline:
-                time.sleep(0.1)
-        job_ops.rm(c, name)
+    text = a.opt("version")
+    if text not in (None, ""):
+        if a.flag("all"):
+            raise ValueError("--version and --all ask for different things: give one")
+        if not str(text).isdigit() or int(text) < 1:
+            raise ValueError(f"invalid --version {text!r}: use a version number")
+        if len(a.positionals) != 1:
+            raise ValueError("--version takes exactly one job")
+    jobs = [_job(c, name) for name in a.positionals]  # all named jobs exist before any goes
+    out = []
+    for job in jobs:
+        if a.flag("all"):
+            _stop_and_wait(c, job, None)
+            job_ops.rm(c, job["name"])
+            out.append({"name": job["name"], "removed": "all"})
+            continue
+        have = [v["version"] for v in job_ops.versions(c, job["name"])]
+        version = int(text) if text not in (None, "") else max(have)
+        if version not in have:
+            raise ValueError(f"job {job['name']!r} has no version {version}; "
+                             f"it has {', '.join(map(str, have))}")
+        _stop_and_wait(c, job, version)
+        left = job_ops.rm_version(c, job["name"], version)
+        out.append({"name": job["name"], "removed": version,
+                    "version": left["version"] if left else None})
+    return out if len(out) != 1 else out[0]
+
+
+def _active_runs(c, name: str, version: int | None) -> list[dict]:
+    return [r for r in job_ops.runs(c, name, limit=1000)
+            if r["state"] in job_ops.ACTIVE and r["parent_run_id"] is None
+            and version in (None, r["version"])]
+
+
+def _stop_and_wait(c, job: dict, version: int | None) -> None:
+    """Stop the job's runs (of ``version`` only, unless None) and wait for them to end. A
+    service, app or add-in is stopped as a whole: it runs one version at a time."""
+    active = _active_runs(c, job["name"], version)
+    if (active or job["desired_state"] == "running") if version is None else (
+            active and job["type"] in job_ops.LONG_RUNNING):
+        job_ops.stop(c, job["name"])
+    else:
+        for r in active:
+            job_ops.stop(c, job["name"], run_id=r["run_id"])
+    deadline = time.monotonic() + STOP_WAIT
+    while _active_runs(c, job["name"], version) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def job_cron(a: Args):
@@ -324,7 +364,7 @@ UNSUPPORTED = {
     "job": {
         "modify": "localtailr changes a job by saving a new version: dt job save",
         "copy": "localtailr copies a job between environments with dt job promote",
-        "restore": "localtailr keeps no removed jobs to restore",
+        "restore": "localtailr keeps no removed job or version to restore",
         "new": "an interactive job template: write the job JSON and use dt job save",
     },
     "log": {

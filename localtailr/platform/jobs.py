@@ -1,4 +1,4 @@
-"""``job save|run|start|stop|restart|get|ls|runs|versions|set-version|promote|rm|rerun|wait``.
+"""``job save|run|start|stop|restart|get|ls|runs|versions|set-version|promote|rm|rm-version|rerun|wait``.
 
 A job is named per environment by its normalised name (lower case, each run of other
 characters than ``[a-z0-9]`` turned into ``-``); every operation accepts the display name
@@ -370,7 +370,7 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
             " created_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
             (d["name"], d["environment"], d["type"], desired, ctx.caller.user_id, now),
         ).lastrowid
-        version = 1
+        version = _next_version(conn, job_id)
         acl.replace(conn, res, new_acl if new_acl is not None else acl.owner_acl(ctx.caller.user_id))
     else:
         acl.require(ctx, res, "write", "save a new version")
@@ -384,9 +384,7 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
             conn.execute("UPDATE jobs SET type = ?, desired_state = ? WHERE job_id = ?",
                          (d["type"], desired, job["job_id"]))
         job_id = job["job_id"]
-        version = conn.execute(
-            "SELECT coalesce(max(version), 0) + 1 FROM job_versions WHERE job_id = ?", (job_id,)
-        ).fetchone()[0]
+        version = _next_version(conn, job_id)
         if new_acl is not None:
             acl.replace(conn, res, new_acl)
     conn.execute(
@@ -395,6 +393,14 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
         (job_id, version, json.dumps(d, sort_keys=True), now, ctx.caller.user_id),
     )
     return _make_current(conn, job_id, version, d)
+
+
+def _next_version(conn, job_id: int) -> int:
+    """The job's next version number; a removed version's number is not given out again."""
+    conn.execute(
+        "UPDATE jobs SET last_version = max(last_version, (SELECT coalesce(max(version), 0)"
+        " FROM job_versions WHERE job_id = ?)) + 1 WHERE job_id = ?", (job_id, job_id))
+    return conn.execute("SELECT last_version FROM jobs WHERE job_id = ?", (job_id,)).fetchone()[0]
 
 
 def _make_current(conn, job_id: int, version: int, d: dict):
@@ -468,9 +474,7 @@ def promote(ctx: Context, name: str, version: int | None = None) -> dict:
 
 def _save_promoted(ctx: Context, conn, d: dict, target):
     """A new current version of ``target`` (PROMOTE already checked: no WRITE needed)."""
-    version = conn.execute(
-        "SELECT coalesce(max(version), 0) + 1 FROM job_versions WHERE job_id = ?", (target["job_id"],)
-    ).fetchone()[0]
+    version = _next_version(conn, target["job_id"])
     conn.execute(
         "INSERT INTO job_versions (job_id, version, definition, created_at, created_by)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -698,6 +702,55 @@ def rm(ctx: Context, name: str) -> None:
         acl.remove(conn, res)
     for rid in run_ids:
         shutil.rmtree(ctx.home.run_dir(rid), ignore_errors=True)
+
+
+def rm_version(ctx: Context, name: str, version: int | None = None) -> dict | None:
+    """Remove one version of a job (default: the latest), with its runs and their logs;
+    needs OPERATE, and is refused while a run of that version is active.
+
+    The job and its other versions stay; if the version was the current one, the newest
+    remaining version becomes current. Removing the last version removes the job (None is
+    returned; otherwise the job). Its number is not given to a later version.
+    """
+    if version is not None:
+        names.whole_number(version, "version", minimum=1)
+    with store.transaction(ctx.conn) as conn:
+        job = _job_row(ctx, name)
+        res = resource(job["environment"], job["name"])
+        acl.require(ctx, res, "operate", "remove a version")
+        if version is None:
+            version = conn.execute("SELECT max(version) FROM job_versions WHERE job_id = ?",
+                                   (job["job_id"],)).fetchone()[0]
+        else:
+            _version_exists(conn, job, version)
+        active = [r for r in _active(conn, job["job_id"]) if r["version"] == version]
+        if active:
+            ids = ", ".join(str(r["run_id"]) for r in active)
+            raise ValueError(f"version {version} of job {job['name']!r} has active runs ({ids});"
+                             " stop them first")
+        remaining = conn.execute(
+            "SELECT max(version) FROM job_versions WHERE job_id = ? AND version != ?",
+            (job["job_id"], version)).fetchone()[0]
+        run_ids = [r[0] for r in conn.execute(
+            "SELECT run_id FROM runs WHERE job_id = ? AND version = ?", (job["job_id"], version))]
+        if remaining is None:
+            run_ids = [r[0] for r in conn.execute(
+                "SELECT run_id FROM runs WHERE job_id = ?", (job["job_id"],))]
+            conn.execute("DELETE FROM jobs WHERE job_id = ?", (job["job_id"],))
+            acl.remove(conn, res)
+            out = None
+        else:
+            conn.execute("DELETE FROM runs WHERE job_id = ? AND version = ?",
+                         (job["job_id"], version))
+            conn.execute("DELETE FROM job_versions WHERE job_id = ? AND version = ?",
+                         (job["job_id"], version))
+            if job["current_version"] == version:
+                job = _make_current(conn, job["job_id"], remaining,
+                                    _definition(conn, job["job_id"], remaining))
+            out = _job_dict(conn, job)
+    for rid in run_ids:
+        shutil.rmtree(ctx.home.run_dir(rid), ignore_errors=True)
+    return out
 
 
 def _run_row(ctx: Context, run_id: int):

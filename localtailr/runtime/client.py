@@ -78,12 +78,14 @@ def daemon_status(home: Home | None = None) -> dict:
 
 
 def prepare_script(home: Home, script: str | os.PathLike, params: Mapping[str, str],
-                   secret_getter: Callable[[str], str], args: Sequence[str] = ()):
+                   secret_getter: Callable[[str], str], args: Sequence[str] = (),
+                   progress: Callable[[str], None] | None = None):
     """``localtailr run script.py``: the script's image (built if needed; ImageBuildError
     when that fails) and its command line, variables and folder (a ``ScriptLaunch``)."""
     from .process import script_run  # the image builder loads only for `localtailr run`
 
-    return script_run.prepare_script(home, script, params, secret_getter, args=args)
+    return script_run.prepare_script(home, script, params, secret_getter, args=args,
+                                     progress=progress)
 
 
 def notify(home: Home) -> bool:

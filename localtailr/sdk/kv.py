@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.bulk import no_collection
 from ..platform import kv as _kv
 from ..platform.context import context as _context
 from .acl import ACL, Permission, acl_dict
@@ -48,9 +49,10 @@ class _Store:
     def ls(self) -> list[dict]:
         """The keys of the current environment the caller may read, with their ACLs:
         ``[{"key": "db_url", "acl": ACL}, ...]``."""
-        entries = _kv.ls(self._ctx(), self._kind)
-        acls = ACL.many_from_dicts([e["acl"] for e in entries])
-        return [{"key": e["key"], "acl": a} for e, a in zip(entries, acls)]
+        with no_collection():  # ~10 objects a key: see core.bulk
+            entries = _kv.ls(self._ctx(), self._kind)
+            acls = ACL.many_from_dicts([e["acl"] for e in entries])
+            return [{"key": e["key"], "acl": a} for e, a in zip(entries, acls)]
 
     def acls(self, key: str) -> ACL:
         """The ACL of ``key``."""

@@ -310,6 +310,13 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     CREATE TRIGGER data_counts_blobs_update AFTER UPDATE OF size ON blobs
     BEGIN UPDATE data_counts SET bytes = bytes - OLD.size + NEW.size WHERE name = 'blobs'; END;
     """,
+    # 6: the highest version a job ever had: a version number is never given out again
+    # once its version is removed (``job rm --version``)
+    """
+    ALTER TABLE jobs ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET last_version =
+        (SELECT coalesce(max(version), 0) FROM job_versions WHERE job_id = jobs.job_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from ..platform.context import ROOT_USER, USER_VAR
 from . import (
     api,
     api_history,  # noqa: F401 - registers its operations on api's route
+    page_cache,
     pages,
     security,
 )
@@ -52,6 +53,7 @@ def create_app(home: Home | str | os.PathLike | None = None, user: str | None = 
     )
     security.token(home)  # create the token file now, not on the first request
     security.install(app)
+    app.extensions[page_cache.PAGE_CACHE] = page_cache.PageCache(home)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(dt_remote.bp)  # /dt: the genuine SDK's remote client

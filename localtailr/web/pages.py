@@ -30,7 +30,8 @@ from ..platform import (
 )
 from ..platform import status as queries
 from . import svg
-from .security import caller_context
+from .page_cache import PAGE_CACHE
+from .security import USER_HEADER, caller_context, requested_environment
 
 bp = Blueprint("pages", __name__)
 
@@ -92,6 +93,14 @@ def _bad(exc):
 
 @bp.route("/")
 def overview():
+    # the inputs of caller_context: who asks, as whom, in which environment (an `as`
+    # refused raises before anything is kept, and a change of rights changes the version)
+    key = ("overview", current_app.config["LOCALTAILR_USER"],
+           request.headers.get(USER_HEADER) or request.args.get("as"), requested_environment())
+    return current_app.extensions[PAGE_CACHE].page(key, _overview)
+
+
+def _overview() -> str:
     ctx = caller_context()
     home = current_app.config["LOCALTAILR_HOME"]
     running = jobs.runs(ctx, state="active", all_environments=True, limit=20)

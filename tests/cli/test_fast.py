@@ -76,7 +76,7 @@ def test_run_script_fast_matches_the_full_command_line(localtailr_home, tmp_path
     script = tmp_path / "show.py"
     script.write_text("import os, sys\nprint(sys.argv[1:], os.environ['LOCALTAILR_USER'],"
                       " os.environ['DATATAILR_JOB_ENVIRONMENT'])\nsys.exit(3)\n")
-    assert full("run", str(script)).returncode == 3  # builds its environment (progress on stderr)
+    assert full("run", str(script)).returncode == 3  # builds its environment (quietly: piped)
     for args in (("run", str(script), "a", "b c"), ("run", str(tmp_path / "missing.py"))):
         a, b = cli(*args), full(*args)
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args

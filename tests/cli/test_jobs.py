@@ -85,3 +85,19 @@ def test_errors_are_one_line(cli, localtailr_home):
     denied = cli("job", "stop", "api", "--as", "bob")
     assert denied.returncode == 1
     assert denied.stderr.strip() == "error: user 'bob' lacks OPERATE permission on job/dev/api (stop)"
+
+
+def test_rm_version(cli, localtailr_home):
+    setup_jobs(localtailr_home.home)
+    for x in "ab":
+        jobs.save(context(), Service("Api", jobs_entry.serve, env_vars={"X": x}).to_dict())
+    assert cli("job", "rm", "api", "--version", "3").stdout.strip() == (
+        "removed version 3 of api; version 2 is current")
+    missing = cli("job", "rm", "api", "--version", "3")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: job 'api' has no version 3; it has 1, 2"
+    assert json.loads(cli("job", "rm", "api", "--version", "1", "--json").stdout)[
+        "current_version"] == 2
+    assert cli("job", "rm", "api", "--version", "2").stdout.strip() == (
+        "removed version 2 of api; it was the last: job removed")
+    assert [j["name"] for j in json.loads(cli("job", "ls", "--json").stdout)] == ["daily-report"]

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.images_support import offline  # noqa: F401
 
 import localtailr
 from localtailr import ACL, KV, BatchJob
@@ -134,6 +135,33 @@ def test_a_large_blob_copy_shows_progress_on_a_terminal_only(localtailr_home, tm
     assert piped.returncode == 0 and "MiB" not in piped.stderr
     code, shown = _on_a_terminal([EXE, "blob", "put", "big3.bin", str(big), "--json"], env)
     assert code == 0 and "copied" not in shown and json.loads(shown)["size"] == 130 << 20
+
+
+@pytest.mark.slow
+def test_an_environment_build_shows_progress_on_a_terminal_only(localtailr_home, offline, tmp_path):  # noqa: F811
+    env = {**os.environ, "LOCALTAILR_HOME": str(localtailr_home.root)}
+
+    def script(requirement: str) -> str:  # one requirement each: every run builds anew
+        path = tmp_path / f"with_{requirement.replace('-', '_')}.py"
+        path.write_text(f"# requirements: {requirement}\nprint('ran')\n")
+        return str(path)
+
+    code, shown = _on_a_terminal([EXE, "run", script("six")], env)
+    assert code == 0 and "ran" in shown
+    assert "\r\x1b[Kimage " in shown  # the build's steps, rewritten in place
+    piped = subprocess.run([EXE, "run", script("idna")], env=env, capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stdout == "ran\n" and piped.stderr == ""
+    code, shown = _on_a_terminal([EXE, "run", "--json", script("certifi")], env)
+    assert code == 0 and "image " not in shown and shown.strip() == "ran"
+    listed = subprocess.run([EXE, "image", "ls", "--json"], env=env, capture_output=True, text=True)
+    assert len(json.loads(listed.stdout)) == 3  # all three were built
+    # a failed build still shows its log and one clear error, piped or with --json
+    for extra in ([], ["--json"]):
+        failed = subprocess.run([EXE, "run", *extra, script("no-such-package-here")], env=env,
+                                capture_output=True, text=True)
+        assert failed.returncode == 1 and failed.stdout == ""
+        assert "build log (" in failed.stderr and "no-such-package-here" in failed.stderr
+        assert failed.stderr.rstrip().splitlines()[-1].startswith("error: ")
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ opens the page, and ``reset`` refuses a folder that is not a home."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import sqlite3
@@ -102,6 +103,45 @@ def test_everything_in_the_home_is_private(localtailr_home):
     assert _open_to_others(home.root) == []
 
 
+@pytest.mark.slow
+def test_a_job_writes_outside_the_home_with_the_callers_umask(localtailr_home, tmp_path,
+                                                              monkeypatch):
+    """The home is 0600/0700, but a job's own files elsewhere follow the umask of whoever
+    started localtailr (here 027: files 0640, folders 0750), not the daemon's 077."""
+    monkeypatch.delenv("LOCALTAILR_USER_UMASK", raising=False)
+    out = tmp_path / "outside"
+    out.mkdir()
+    old = os.umask(0o027)
+    try:
+        job = BatchJob("Umask Probe", jobs_entry.write_outside, python_version="auto",
+                       env_vars={"PROBE_DIR": str(out)})
+        job.run()
+        done = job.wait(timeout=120)
+        assert done["state"] == "succeeded", job.logs(stderr=True)
+    finally:
+        os.umask(old)
+        localtailr_home.stop_daemon()
+    assert stat.S_IMODE((out / "out.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((out / "made").stat().st_mode) == 0o750
+    assert _open_to_others(localtailr_home.home.root) == []
+
+
+def test_localtailr_run_writes_outside_the_home_with_the_callers_umask(cli, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.delenv("LOCALTAILR_USER_UMASK", raising=False)
+    out = tmp_path / "outside"
+    out.mkdir()
+    script = tmp_path / "probe.py"
+    script.write_text("import os, sys\nopen(os.path.join(sys.argv[1], 'out.txt'), 'w').close()\n")
+    old = os.umask(0o002)
+    try:  # --json takes the full command line, which tightens its own umask to 077
+        done = cli("run", "--json", str(script), str(out), env={"LOCALTAILR_OFFLINE": "1"})
+    finally:
+        os.umask(old)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((out / "out.txt").stat().st_mode) == 0o664
+
+
 def test_an_open_home_is_tightened_when_opened(cli, tmp_path):
     sandbox = tmp_path / "sandbox"
     (sandbox / "runs" / "7").mkdir(parents=True)
@@ -141,6 +181,19 @@ def test_up_detached_prints_the_page_url_with_its_token(localtailr_home, cli):
     assert "already running" in again.stdout and f"?token={token}" in again.stdout
     log = daemon_mod.log_path(localtailr_home.home).read_text()
     assert token not in log
+
+
+def test_status_prints_the_page_url_with_its_token(localtailr_home, cli):
+    assert cli("up", "-d").returncode == 0
+    token = security.token(localtailr_home.home)
+    text = cli("status").stdout
+    [line] = [w for w in text.split() if w.startswith("http")]
+    assert line.endswith(f"/?token={token}")
+    parts = urlsplit(line)
+    assert _get(line, f"{parts.path}?{parts.query}").status == 302  # accepted: sets the cookie
+    data = json.loads(cli("status", "--json").stdout)
+    assert data["page"] == line and "token" not in data["url"]
+    assert token not in daemon_mod.log_path(localtailr_home.home).read_text()
 
 
 # -- reset refuses what is not a home ----------------------------------------------------------

@@ -292,3 +292,69 @@ def test_ls_pages_in_key_order_with_acls_and_counts_what_the_caller_may_read(loc
     for bad in ({"limit": -1}, {"offset": -2}, {"limit": True}, {"offset": "1"}):
         with pytest.raises(ValueError):
             platform_kv.ls(context(), **bad)
+
+
+def test_ls_matches_each_keys_own_acl_whatever_the_key_order(localtailr_home, monkeypatch):
+    """ls pairs keys and ACL rows in one ordered walk: keys that sort around each other
+    (prefixes, punctuation, non-ASCII) and keys the caller may not read in between still
+    each get their own ACL, the same as ``acls(key)``."""
+    from localtailr.platform import kv as platform_kv
+    from localtailr.platform.context import context
+
+    ann = localtailr.User.add("ann")
+    keys = ["a", "a/b", "a-b", "a b", "aé", "ä", "z", "é/ü", "日本", "a/b/c", "A", "~"]
+    for i, k in enumerate(keys):
+        readers = [ann.user_id] if i % 2 == 0 else []
+        KV().put(k, str(i), acl={"read": readers, "write": [0], "operate": [0] * (i % 3 == 0)})
+    KV(environment="pre").put("a/b", "elsewhere", acl={"promote": [ann.user_id]})
+    for who, expect in (("root", sorted(keys)), ("ann", sorted(k for i, k in enumerate(keys) if i % 2 == 0))):
+        monkeypatch.setenv("LOCALTAILR_USER", who)
+        listed = platform_kv.ls(context())
+        assert [e["key"] for e in listed] == expect
+        monkeypatch.setenv("LOCALTAILR_USER", "root")
+        for e in listed:
+            assert e["acl"] == platform_kv.acls(context(), e["key"])
+        monkeypatch.setenv("LOCALTAILR_USER", who)
+        assert [(e["key"], e["acl"]) for e in KV().ls()] == [
+            (e["key"], localtailr.ACL.from_dict(e["acl"])) for e in listed]
+
+
+def test_ls_builds_its_listing_without_collector_passes_and_restores_the_collector(localtailr_home):
+    """A listing of many keys runs no cyclic-GC pass while it is built (each pass over a
+    growing heap is what made ls super-linear), and leaves the collector as it found it."""
+    import gc
+    import sqlite3
+
+    from localtailr.core.bulk import no_collection
+
+    conn = sqlite3.connect(localtailr_home.home.db_path, isolation_level=None)
+    with conn:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO kv (environment, key, value, updated_at, updated_by) VALUES ('dev', ?, 'v', 0, 0)",
+                         ((f"k{i:05d}",) for i in range(3000)))
+        conn.executemany("INSERT INTO acl (resource, permission, principal) VALUES (?, ?, 0)",
+                         ((f"kv/dev/k{i:05d}", p) for i in range(3000) for p in ("read", "write")))
+    conn.close()
+    passes = []
+
+    def count(phase, info):
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        listed = KV().ls()
+        # at most the one young-generation pass that follows re-enabling (dozens without the pause)
+        assert len(listed) == 3000 and len(passes) <= 1 and 2 not in passes
+        assert gc.isenabled()
+        gc.disable()
+        KV().ls()
+        assert not gc.isenabled()  # left as it was found
+        gc.enable()
+        with pytest.raises(RuntimeError), no_collection():
+            raise RuntimeError("boom")
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable()
+    assert len(listed) == 3000 and listed[1]["acl"].to_dict() == {"read": [0], "write": [0]}

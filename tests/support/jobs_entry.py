@@ -23,3 +23,10 @@ def fail():
 def show_environment():
     print(os.environ["DATATAILR_JOB_ENVIRONMENT"], os.environ["DATATAILR_JOB_NAME"],
           os.environ["DATATAILR_BATCH_ARG_RUNDATE"], flush=True)
+
+
+def write_outside():
+    """Write a file and a folder outside the home (the umask tests check their modes)."""
+    with open(os.path.join(os.environ["PROBE_DIR"], "out.txt"), "w") as f:
+        f.write("written by a job\n")
+    os.mkdir(os.path.join(os.environ["PROBE_DIR"], "made"))

@@ -315,11 +315,16 @@ class _Builder:
             return
         if not _has_pip(str(python)):
             self.run([str(python), "-m", "ensurepip", "--default-pip"], "installing pip")
+        # Bytecode compiled as with uv: in this process when the interpreter is this one,
+        # else by pip (in the environment's interpreter).
+        here = self.interp.path == current_interpreter_path()
         argv = [str(python), "-m", "pip", "install", "--no-input",
-                "--disable-pip-version-check", "--no-compile", *links]
+                "--disable-pip-version-check", *(["--no-compile"] if here else []), *links]
         if self.offline:
             argv.append("--no-index")
         self.run(argv + reqs, "installing requirements")
+        if here:
+            self.compile_bytecode()
 
     def compile_bytecode(self) -> None:
         """Compile every module in site-packages, as ``uv pip install --compile-bytecode``

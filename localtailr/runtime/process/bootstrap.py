@@ -48,11 +48,23 @@ class EntrypointError(Exception):
 
 
 def _write(run_dir: str, name: str, text: str) -> None:
-    try:
-        with open(os.path.join(run_dir, name), "w") as f:
+    try:  # 0600 whatever the user's umask: the run folder is the home's
+        fd = os.open(os.path.join(run_dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as f:
             f.write(text)
     except OSError:
         pass
+
+
+def _user_umask() -> None:
+    """User code runs with the umask of the user who started localtailr (its own processes
+    use 077 for the home; see ``core.home.private_umask``)."""
+    value = os.environ.get("LOCALTAILR_USER_UMASK", "")
+    if value:
+        try:
+            os.umask(int(value, 8) & 0o777)
+        except ValueError:
+            pass
 
 
 def fail(run_dir: str, reason: str, code: int = 1) -> None:
@@ -365,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         launch = json.load(f)
     if launch.get("log_cap"):
         _start_log_pump(run_dir, int(launch["log_cap"]))
+    _user_umask()
     code = 1
     try:
         code = _run(run_dir, launch)

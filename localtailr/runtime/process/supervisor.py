@@ -32,7 +32,7 @@ import psutil
 from ... import store
 from ...core import settings
 from ...core.entrypoints import infer_framework
-from ...core.home import Home
+from ...core.home import USER_UMASK_VAR, Home
 from ...core.image_spec import ImageSpec
 from ...core.resources import format_memory, parse_cpu, parse_memory
 from ...platform.jobs import job_environment_vars
@@ -352,7 +352,7 @@ def job_environ(home: Home, info: RunInfo, image, port: int | None) -> dict[str,
     env["PYTHONUNBUFFERED"] = "1"
     if port is not None:
         env["PORT"] = env["DATATAILR_SERVICE_PORT"] = str(port)
-    for var in ("LOCALTAILR_WHEELHOUSE", "LOCALTAILR_OFFLINE"):
+    for var in ("LOCALTAILR_WHEELHOUSE", "LOCALTAILR_OFFLINE", USER_UMASK_VAR):
         if var in os.environ:
             env[var] = os.environ[var]
     return env

@@ -140,7 +140,8 @@ def _failure_file(home_root: str, run_id: int, detail: str) -> None:
     folder = os.path.join(home_root, "runs", str(run_id))
     if os.path.isdir(folder):
         try:
-            with open(os.path.join(folder, "failure.json"), "w") as f:
+            path = os.path.join(folder, "failure.json")  # 0600: the user's umask is in force
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 json.dump({"reason": detail}, f)
         except OSError:
             pass

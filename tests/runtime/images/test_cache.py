@@ -1,5 +1,6 @@
 """The image cache: real virtualenvs built from the local wheel cache, offline."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -172,6 +173,27 @@ def test_installed_modules_are_compiled_in_process(home, offline):  # noqa: F811
     out = subprocess.run([built.python, "-c", "import six; print(six.__cached__)"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(pyc) and pyc.stat().st_mtime_ns == before  # valid: not rewritten
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_every_module_of_an_sdk_image_is_compiled(home, offline, monkeypatch,  # noqa: F811
+                                                  installer):
+    """An SDK job's image (``datatailr`` and its dependencies) has valid bytecode for each
+    module in site-packages, whichever installer built it (pip once left none)."""
+    monkeypatch.setenv("LOCALTAILR_INSTALLER", installer)
+    built = ensure_image(home, ImageSpec.make(python_requirements="datatailr==0.2.3"),
+                         progress=QUIET)
+    [site] = built.path.glob("lib/python*/site-packages")
+    sources = [p for p in (site / "datatailr").rglob("*.py")]
+    assert sources
+    missing = [p for p in sources
+               if not Path(importlib.util.cache_from_source(str(p))).exists()]
+    assert missing == []
+    pycs = {p: p.stat().st_mtime_ns for p in site.rglob("*.pyc")}
+    subprocess.run([built.python, "-c", "import datatailr.scheduler.batch"],
+                   capture_output=True, check=True)
+    assert {p: p.stat().st_mtime_ns for p in site.rglob("*.pyc")} == pycs  # valid, none new
 
 
 @pytest.mark.slow
