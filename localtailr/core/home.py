@@ -29,7 +29,7 @@ from . import settings
 
 ENV_VAR = settings.HOME.name
 PRIVATE_UMASK = 0o077
-USER_UMASK_VAR = "LOCALTAILR_USER_UMASK"  # the caller's umask, octal, for job processes
+USER_UMASK_VAR = settings.USER_UMASK.name  # the caller's umask, octal, for job processes
 OPEN_BITS = 0o077  # group and other permission bits
 
 _tightened: set[Path] = set()  # homes this process has checked (see Home.tighten)

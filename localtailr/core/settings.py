@@ -80,4 +80,6 @@ PARAMS = Setting("LOCALTAILR_PARAMS", "", "The run's parameters as a JSON object
 PARAM_PREFIX = "LOCALTAILR_PARAM_"  # + KEY upper-cased: each parameter on its own
 IMPORTING_JOB_CODE = Setting("LOCALTAILR_IMPORTING_JOB_CODE", "", "`1` while a job's process imports its own code (a deploy there deploys nothing).")
 
-JOB_CONTRACT = (HOME, USER, RUN_ID, PARAMS, IMPORTING_JOB_CODE)
+USER_UMASK = Setting("LOCALTAILR_USER_UMASK", "", "The umask of the command that started localtailr (octal): job processes run with it.")
+
+JOB_CONTRACT = (HOME, USER, RUN_ID, PARAMS, IMPORTING_JOB_CODE, USER_UMASK)
