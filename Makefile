@@ -55,10 +55,12 @@ bench: install wheels bench-peers
 	@$(PY) -m compileall -q localtailr  # as an installed package would be (no compile on first run)
 	$(PY) -m bench
 
-# ruff, then the import contract of .importlinter (the layers of DESIGN.md)
+# ruff (with a complexity limit), the import contract of .importlinter (the layers of
+# DESIGN.md), then mypy on the package
 lint: install
 	$(VENV)/bin/ruff check localtailr tests bench
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy localtailr
 
 clean:
 	rm -rf $(VENV) $(WHEELHOUSE) .bench-venv .pytest_cache

@@ -21,6 +21,7 @@ from .core.home import Home
 from .platform import blob as blob_ops
 from .platform import kv as kv_ops
 from .platform.context import context
+from .runtime import client
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -68,10 +69,9 @@ def deploy() -> None:
 
 
 def status_url(home: Home) -> str:
-    from .runtime.daemon import daemon
     from .web import security
 
-    info = daemon.ensure_running(home, quiet=True)
+    info = client.ensure_daemon(home, quiet=True)
     if not info.get("url"):
         return f"(the daemon runs without a status page: see {home.root / 'daemon.log'})"
     return f"{info['url'].rstrip('/')}/?token={security.token(home)}"
@@ -92,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     home = Home.current().ensure()
     seed()
     print(show())
-    from .runtime.daemon import daemon
 
     if "--examples-only" in argv:
         failed = run_examples(home)
@@ -100,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print("(the daemon keeps running: `localtailr down` stops it)")
         return 1 if failed else 0
 
-    daemon.ensure_running(home, quiet=True)
+    client.ensure_daemon(home, quiet=True)
     deploy()
     print(f"\nstatus page: {status_url(home)}")
     print("a scheduled workflow, a service and a Flask app are running; Ctrl-C stops everything")
@@ -112,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
-    while not stop and daemon.running_info(home) is not None:
+    while not stop and client.daemon_info(home) is not None:
         time.sleep(0.5)
     print("\nstopping the daemon and every run ...", flush=True)
-    daemon.stop(home)
+    client.stop_daemon(home)
     print("stopped")
     return 0
 

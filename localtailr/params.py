@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 
-ENV_VAR = "LOCALTAILR_PARAMS"
+from .core import settings
+
+ENV_VAR = settings.PARAMS.name
 
 
 def load() -> dict:

@@ -79,22 +79,22 @@ class Runtime:
 
     @property
     def clock(self):
-        """The home's clock (``runtime.clock.Clock``): ``freeze``, ``advance``, ``reset``."""
+        """The home's clock (``store.clock.Clock``): ``freeze``, ``advance``, ``reset``."""
         from .store.clock import clock
 
         return clock(self.home)
 
     def start_daemon(self) -> dict:
         """Start this home's daemon (the first ``.run()`` would anyway); its info."""
-        from .runtime.daemon import daemon
+        from .runtime import client  # the runtime loads only for tests that use it
 
-        return daemon.ensure_running(self.home, quiet=True)
+        return client.ensure_daemon(self.home, quiet=True)
 
     def stop_daemon(self) -> bool:
         """``localtailr down`` for this home: every run stopped, nothing left behind."""
-        from .runtime.daemon import daemon
+        from .runtime import client
 
-        return daemon.stop(self.home)
+        return client.stop_daemon(self.home)
 
     def __repr__(self) -> str:
         return f"Runtime(home={self.home.root})"

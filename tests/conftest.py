@@ -25,4 +25,4 @@ def cli(localtailr_home):
 
     return run
 
-from dt_support import sdk, sdk_venv  # noqa: E402, F401 - the dt parity suite's fixtures
+from support.dt_support import sdk, sdk_venv  # noqa: E402, F401 - the dt parity suite's fixtures

@@ -13,7 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from test_foundation_blob import STREAM_CHILD, _sha
+from support.blob_stream import STREAM_CHILD
+from support.blob_stream import sha256_of as _sha
 
 import localtailr
 from localtailr import ACL, KV, Blob, Group, Secrets, User
@@ -36,8 +37,12 @@ def test_pyproject_declares_the_package_script_dependencies_and_plugin():
     assert project["name"] == "localtailr"
     assert project["scripts"]["localtailr"] == "localtailr.cli.fast:main"
     names = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
-    assert {"sqlite-utils", "watchdog", "croniter", "psutil", "cryptography", "virtualenv",
-            "flask"} <= names
+    assert {"watchdog", "croniter", "psutil", "cryptography", "virtualenv", "flask"} <= names
+    # no declared dependency goes unused: each is imported (or run with -m) by the package
+    sources = "\n".join(p.read_text() for p in (ROOT / "localtailr").rglob("*.py"))
+    for name in names:
+        module = name.replace("-", "_")
+        assert re.search(rf"(^|\s)(import|from) {module}\b|\"-m\", \"{module}\"", sources, re.M), name
     assert "test" in project["optional-dependencies"]
     assert project["entry-points"]["pytest11"] == {"localtailr": "localtailr.pytest_plugin"}
     # and installed: pytest finds the plugin through the entry point

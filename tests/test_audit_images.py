@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from images_support import home, offline  # noqa: F401 (fixtures)
+from support.images_support import home, offline  # noqa: F401 (fixtures)
 
 from localtailr.core.image_spec import ImageSpec
 from localtailr.runtime.images.cache import ensure_image
+from localtailr.runtime.images.interpreters import find_interpreter
 
 QUIET = [].append
 
@@ -93,7 +94,7 @@ def test_auto_python_version_follows_the_projects_requires_python(tmp_path, monk
     pyproject.write_text('[project]\nname = "p"\nrequires-python = ">=3.99"\ndependencies = []\n')
     spec = ImageSpec.make(python_requirements="auto", base_dir=project)
     assert spec.python_version == ">=3.99"
-    interp = spec.interpreter()
+    interp = find_interpreter(spec.python_version)
     assert interp.warning and "3.99" in interp.warning  # none found: current one, with a warning
 
 

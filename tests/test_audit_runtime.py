@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import audit_jobs
 import pytest
-import runtime_support
-from runtime_support import events, read, runs_of, submit, wait_for, wait_state
+from support import audit_jobs, runtime_support
+from support.runtime_support import events, read, runs_of, submit, wait_for, wait_state
 
 from localtailr import KV, BatchJob, Environment, Secrets
 from localtailr.platform import jobs
@@ -114,7 +113,7 @@ def test_logs_follow_a_running_run_with_tail_and_stderr(localtailr_home, daemon,
     mark = tmp_path / "go"
     run = jobs.run(context(home), {
         "name": "Ticker Job", "type": "batch", "image": {"python_version": "auto"},
-        "entrypoint": runtime_support.entry("stderr_ticker", "audit_jobs"),
+        "entrypoint": runtime_support.entry("stderr_ticker", "support.audit_jobs"),
         "env_vars": {"MARK_FILE": str(mark)}})
     wait_for(lambda: "e5" in read(home, run["run_id"], "stderr"), 60, "five stderr lines")
     exe = Path(sys.executable).with_name("localtailr")

@@ -7,13 +7,14 @@ import re
 import time
 
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr import ACL, KV, Group
 from localtailr.platform import blob, jobs, kv, users
+from localtailr.platform import status as queries
 from localtailr.platform.context import context
 from localtailr.sdk.schedule import Schedule
-from localtailr.web import api, queries, security
+from localtailr.web import api, security
 from localtailr.web.app import create_app
 
 XSS = "<script>alert(1)</script>"

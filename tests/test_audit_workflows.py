@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import wf_runtime_tasks as wt
+from support import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store, workflow
 from localtailr.runtime.daemon import daemon as daemon_mod
@@ -181,16 +181,19 @@ def test_feb_30_and_other_impossible_dates_are_refused_and_nothing_saved(localta
 # --- expire_after and inspection task by task --------------------------------------------
 
 
-@workflow(name="Expiring", expire_after="1s")
+@workflow(name="Expiring", expire_after="1h")
 def expiring():
-    wt.sleep(60)
+    wt.sleep(600)
 
 
 def test_expire_after_ends_a_run_that_takes_too_long(localtailr_home):
+    # The hour passes on localtailr's clock once the task runs (no race with a busy machine).
     run = expiring()
     try:
+        wait_for(lambda: [t["state"] for t in run.tasks()] == ["running"], what="the task running")
+        localtailr_home.clock.advance(2 * 3600)
         assert run.wait(TIMEOUT) == "killed"
-        assert run.reason == "expire_after: not finished within 1s"
+        assert run.reason == "expire_after: not finished within 3600s"
         (task,) = run.tasks()
         assert task["state"] == "killed"
     finally:

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-import web_seed as seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import web_seed as seed
 
 import localtailr
 from localtailr import KV, Blob, Group, Image, Secrets, User

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import textwrap
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob
 from localtailr.platform import jobs

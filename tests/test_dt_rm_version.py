@@ -8,8 +8,8 @@ import json
 import sqlite3
 import time
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob, Service
 from localtailr.core.errors import NotFoundError

@@ -5,7 +5,7 @@ import json
 import zipfile
 
 import pytest
-import web_seed as seed
+from support import web_seed as seed
 
 from localtailr import ACL, KV, Blob, Secrets, User
 from localtailr.platform.context import context

@@ -1,8 +1,8 @@
 """Issue 4, end to end with the real daemon: ``Service(...).run()`` reaches "running",
 its output is readable and followable, ``stop()`` ends it; a batch job's run is waited for."""
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob, Environment, Service
 from localtailr.platform import jobs, logs

@@ -6,8 +6,8 @@ nothing. Through the service layer, no daemon (a started run stays pending)."""
 
 import sqlite3
 
-import jobs_entry
 import pytest
+from support import jobs_entry
 
 from localtailr import BatchJob, User
 from localtailr.core.errors import NotFoundError, PermissionError

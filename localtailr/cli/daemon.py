@@ -7,8 +7,10 @@ import time
 
 import click
 
-from ..runtime.daemon import daemon as daemon_mod
+from ..dt import server as dt_server
+from ..runtime import client
 from ..web import security
+from ..web import server as web_server
 from .common import caller_options
 
 
@@ -41,7 +43,7 @@ def _duration(seconds: float) -> str:
 def _announce(home, info: dict) -> tuple[dict, str]:
     """The daemon's info with ``page``, the status page's URL with its token (the page
     answers 401 without it), and the line that says so."""
-    text = daemon_mod._describe(info)
+    text = client.describe(info)
     if not info.get("url"):
         return info, text
     page = _page(home, info["url"])
@@ -62,7 +64,7 @@ def _page(home, url: str) -> str:
 def up(opts, detach, port):
     """Start the daemon for the home (in the foreground unless -d)."""
     home = opts.home.ensure()
-    info = daemon_mod.running_info(home)
+    info = client.daemon_info(home)
     if info is not None:
         data, text = _announce(home, info)
         opts.emit(data, f"already running: {text}")
@@ -70,7 +72,7 @@ def up(opts, detach, port):
     if detach:
         if port is not None:
             os.environ["LOCALTAILR_PORT"] = str(port)
-        info = daemon_mod.ensure_running(home, quiet=True)
+        info = client.ensure_daemon(home, quiet=True)
         opts.emit(*_announce(home, info))
         return
 
@@ -80,8 +82,9 @@ def up(opts, detach, port):
             click.echo(f"status page: {page}")
 
     try:
-        daemon_mod.Daemon(home, port=port, on_ready=ready).serve()
-    except daemon_mod.AlreadyRunning as exc:
+        client.serve(home, port=port, serve_web=web_server.serve, on_ready=ready,
+                     serve_dt=dt_server.serve)
+    except client.AlreadyRunning as exc:
         click.echo(str(exc))
 
 
@@ -91,7 +94,7 @@ def up(opts, detach, port):
 def down(opts, timeout):
     """Stop the daemon and every run it supervises; nothing is left running."""
     started = time.monotonic()
-    was = daemon_mod.stop(opts.home, timeout=timeout)
+    was = client.stop_daemon(opts.home, timeout=timeout)
     data = {"stopped": was, "seconds": round(time.monotonic() - started, 2)}
     opts.emit(data, "daemon stopped" if was else "daemon was not running (leftover runs cleaned up)")
 
@@ -101,7 +104,7 @@ def down(opts, timeout):
 def status(opts):
     """The daemon (pid, uptime, web address, CPU limiting and process containment in
     force) and the runs by state."""
-    data = daemon_mod.status(opts.home)
+    data = client.daemon_status(opts.home)
     if data["running"] and data.get("url"):
         data["page"] = _page(opts.home, data["url"])
     opts.emit(data, _status_text)

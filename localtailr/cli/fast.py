@@ -48,7 +48,7 @@ def run_script(argv: list[str]) -> bool:
 
         from ..core import environments
         from ..core.home import Home, user_umask
-        from ..runtime.process import script_run
+        from ..runtime import client
         from .progress import Progress
 
         home, user = Home.current(), os.environ.get("LOCALTAILR_USER") or "root"
@@ -67,13 +67,13 @@ def run_script(argv: list[str]) -> bool:
 
         line = Progress()  # the build's steps, on a terminal only
         try:
-            launch = script_run.prepare_script(home, argv[1], {}, secret, args=argv[2:],
-                                               progress=line.show)
+            launch = client.prepare_script(home, argv[1], {}, secret, args=argv[2:],
+                                           progress=line.show)
         except Exception as exc:
             line.done()
-            # the cache module is imported only when a build ran (a cached run never does)
-            images = sys.modules.get("localtailr.runtime.images.cache")
-            if images is not None and isinstance(exc, images.ImageBuildError):
+            from ..core.errors import ImageBuildError
+
+            if isinstance(exc, ImageBuildError):
                 from .images import _show_failed_build  # click, only to report the failure
 
                 _show_failed_build(exc)

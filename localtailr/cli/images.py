@@ -9,7 +9,12 @@ import time
 
 import click
 
+from ..core.errors import ImageBuildError
 from ..core.home import user_umask
+from ..core.params import parse_params
+from ..platform import images as image_ops
+from ..platform import kv as kv_ops
+from ..runtime import client
 from .common import caller_options, table
 from .progress import Progress
 
@@ -41,9 +46,7 @@ def image():
 @caller_options
 def image_ls(opts):
     """List cached environments: key, python, requirements, size, last used, in use."""
-    from ..runtime.images import cache as images
-
-    rows = images.list_images(opts.home)
+    rows = image_ops.ls(opts.ctx())
 
     def text(rows):
         shown = [
@@ -68,9 +71,7 @@ def image_ls(opts):
 @caller_options
 def image_log(opts, key):
     """Print the build log of an environment (a key prefix is enough)."""
-    from ..runtime.images import cache as images
-
-    text = images.image_log(opts.home, key)
+    text = image_ops.log(opts.ctx(), key)
     opts.emit({"key": key, "log": text}, text.rstrip("\n"))
 
 
@@ -78,10 +79,8 @@ def image_log(opts, key):
 @click.option("--older-than", default="7d", show_default=True, help="Remove environments unused for this long.")
 @caller_options
 def image_gc(opts, older_than):
-    """Remove environments not used recently (never one in use)."""
-    from ..runtime.images import cache as images
-
-    removed = images.gc(opts.home, parse_age(older_than), images.in_use_keys(opts.home))
+    """Remove environments not used recently (never one in use; admins only)."""
+    removed = image_ops.gc(opts.ctx(), parse_age(older_than))
     opts.emit({"removed": removed}, f"removed {len(removed)} environment(s)" + "".join(f"\n  {k}" for k in removed))
 
 
@@ -89,13 +88,8 @@ def image_gc(opts, older_than):
 @click.argument("key")
 @caller_options
 def image_rm(opts, key):
-    """Remove one environment (refused while a run uses it)."""
-    from ..runtime.images import cache as images
-
-    full = images.resolve_key(opts.home, key)
-    if full in images.in_use_keys(opts.home):
-        raise ValueError(f"environment {full[:12]} is in use by a run; stop the run first")
-    images.remove_image(opts.home, full)
+    """Remove one environment (admins only; refused while a run uses it)."""
+    full = image_ops.rm(opts.ctx(), key)
     opts.emit({"removed": full}, f"removed {full[:12]}")
 
 
@@ -110,23 +104,19 @@ def run(opts, script, args, params):
     Parameters are available as localtailr.params and LOCALTAILR_PARAM_<K>; secrets named in a
     `# secrets: A, B` header are set as variables A and B. The script's exit code is ours.
     """
-    from ..platform import kv as kv_ops
-    from ..runtime.images import cache as images
-    from ..runtime.process import script_run
-
     ctx = opts.ctx()
     env_user = {"LOCALTAILR_USER": ctx.user, "DATATAILR_JOB_ENVIRONMENT": ctx.environment}
     line = Progress(opts.as_json)  # the build's steps, on a terminal only
     try:
-        launch = script_run.prepare_script(
+        launch = client.prepare_script(
             opts.home,
             script,
-            script_run.parse_params(params),
+            parse_params(params),
             lambda name: kv_ops.get(ctx, name, kv_ops.SECRETS),
             args=args,
             progress=line.show,
         )
-    except images.ImageBuildError as exc:
+    except ImageBuildError as exc:
         line.done()
         _show_failed_build(exc)
     finally:

@@ -7,9 +7,10 @@ import time
 
 import click
 
+from ..core.params import parse_params
 from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
-from ..sdk.job import ensure_daemon, ensure_daemon_for
+from ..runtime import client
 from .common import caller_options, table
 from .progress import Progress
 
@@ -125,7 +126,7 @@ def job_versions(opts, name):
 def job_set_version(opts, name, version):
     """Make VERSION the current version of a job."""
     data = job_ops.set_version(opts.ctx(), name, version)
-    ensure_daemon_for(opts.home, data)
+    client.ensure_daemon_for(opts.home, data)
     opts.emit(data, lambda d: f"{d['name']} ({d['environment']}): version {d['version']} is current")
 
 
@@ -136,7 +137,7 @@ def job_set_version(opts, name, version):
 def job_promote(opts, name, version):
     """Copy a job's version to the next environment (dev → pre → prod)."""
     data = job_ops.promote(opts.ctx(), name, version)
-    ensure_daemon_for(opts.home, data)
+    client.ensure_daemon_for(opts.home, data)
     opts.emit(data, lambda d: f"promoted {d['name']} to {d['environment']} as version {d['version']}")
 
 
@@ -147,8 +148,6 @@ def job_promote(opts, name, version):
 @caller_options
 def job_run(opts, name, params):
     """Start a run of a saved job's current version."""
-    from ..runtime.process.script_run import parse_params
-
     run = job_ops.start(opts.ctx(), name, parse_params(params))
     _ensure_daemon(opts)
     opts.emit(run, lambda r: f"run {r['run_id']} of {r['job']}: {r['state']}")
@@ -171,7 +170,7 @@ def job_start(opts, name):
 def job_stop(opts, name, run_id):
     """Stop a job's active runs (a service, app or add-in stays stopped)."""
     runs = job_ops.stop(opts.ctx(), name, run_id)
-    ensure_daemon_for(opts.home, runs=runs)
+    client.ensure_daemon_for(opts.home, runs=runs)
     opts.emit(runs, lambda rs: "\n".join(
         f"run {r['run_id']}: {'stopped' if r['state'] == 'killed' else 'stop requested'}" for r in rs
     ) or "nothing was running")
@@ -189,10 +188,12 @@ def job_restart(opts, name):
 
 @job.command("rerun")
 @click.argument("run_id", type=int)
+@click.option("--failed-only", is_flag=True,
+              help="A workflow run: run only the tasks that did not succeed, reuse the rest.")
 @caller_options
-def job_rerun(opts, run_id):
+def job_rerun(opts, run_id, failed_only):
     """Run again the job, version and parameters of RUN_ID."""
-    run = job_ops.rerun(opts.ctx(), run_id)
+    run = job_ops.rerun(opts.ctx(), run_id, failed_only=failed_only)
     _ensure_daemon(opts)
     opts.emit(run, lambda r: f"run {r['run_id']} of {r['job']} (rerun of {run_id}): {r['state']}")
 
@@ -279,4 +280,4 @@ def logs(opts, name, run_id, follow, tail, stderr, task):
 
 
 def _ensure_daemon(opts) -> None:
-    ensure_daemon(opts.home)
+    client.ensure_daemon(opts.home)

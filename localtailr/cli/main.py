@@ -7,14 +7,13 @@ the daemon, the web app or psutil, and ``localtailr run`` starts its script soon
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
 
 import click
 
-from .. import store
 from ..core.home import private_umask
-from ..platform import acl
+from ..platform import home as home_ops
+from ..platform import status
 from .common import caller_options
 
 # command name -> "module:attribute" (modules under localtailr.cli)
@@ -69,39 +68,16 @@ def cli(ctx, home, as_user, env, as_json):
 @caller_options
 def init(opts):
     """Create the home (if missing) and its database; print where it is."""
-    opts.home.ensure()
-    conn = store.connection(opts.home)
-    opts.emit(
-        {"home": str(opts.home.root), "schema_version": store.schema_version(conn)},
-        lambda d: f"localtailr home ready at {d['home']} (schema {d['schema_version']})",
-    )
+    opts.emit(home_ops.init(opts.home, opts.ctx),
+              lambda d: f"localtailr home ready at {d['home']} (schema {d['schema_version']})")
 
 
 @cli.command()
 @caller_options
 def info(opts):
-    """What is in the home: counts of users, groups, keys, secrets, blobs, jobs and runs."""
-    ctx = opts.ctx()
-    conn = ctx.conn
-    count = lambda table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    data = {
-        "home": str(opts.home.root),
-        "schema_version": store.schema_version(conn),
-        "user": ctx.user,
-        "environment": ctx.environment,
-        "users": count("users"),
-        "groups": count("groups"),
-        "keys": count("kv"),
-        "secrets": count("secrets"),
-        "blobs": count("blobs"),
-        "blob_bytes": conn.execute("SELECT coalesce(sum(size), 0) FROM blobs").fetchone()[0],
-        "jobs": count("jobs"),
-        "runs": count("runs"),
-    }
-    opts.emit(data)
-
-
-KEPT_ON_RESET = ("README.md",)
+    """What is in the home: counts of users, groups, keys, secrets, blobs, jobs and runs
+    (of what you may read)."""
+    opts.emit(status.home(opts.ctx()))
 
 
 @cli.command()
@@ -117,21 +93,7 @@ def reset(opts, yes):
     if not yes:
         click.echo(f"error: this deletes {opts.home.root} and everything in it; add --yes", err=True)
         sys.exit(1)
-    if not store.is_home(opts.home):
-        raise ValueError(f"{opts.home.root} is not a localtailr home (it has no localtailr database"
-                         " state.db): nothing deleted")
-    acl.require_admin(opts.ctx(), "reset the home")
-    store.forget(opts.home)
-    root = opts.home.root
-    for entry in root.iterdir() if root.is_dir() else ():
-        if entry.name in KEPT_ON_RESET:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-    if root.is_dir() and not any(root.iterdir()):
-        root.rmdir()
+    home_ops.reset(opts.home, opts.ctx)
     opts.emit({"removed": str(opts.home.root)}, lambda d: f"removed {d['removed']}")
 
 

@@ -118,7 +118,8 @@ def _parse_field(text: str, field: _Field, expr: str) -> tuple[str, frozenset[in
                 f"cron expression {expr!r}: '?' is only allowed for day of month or day of week"
             )
         return "*", frozenset(range(field.low, field.high + 1))
-    items, values = [], set()
+    items: list[str] = []
+    values: set[int] = set()
     for item in text.split(","):
         base, slash, step_text = item.partition("/")
         step = 1
@@ -158,7 +159,8 @@ def _parse_field(text: str, field: _Field, expr: str) -> tuple[str, frozenset[in
 
 def _render(values: frozenset[int]) -> str:
     """A sorted list of numbers, runs of three or more written as ranges."""
-    out, run = [], []
+    out: list[str] = []
+    run: list[int] = []
     for v in sorted(values):
         if run and v == run[-1] + 1:
             run.append(v)
@@ -276,7 +278,8 @@ def zone(tz: str | None) -> ZoneInfo | None:
 
 
 def _offset(z: ZoneInfo, t: float) -> float:
-    return datetime.fromtimestamp(t, z).utcoffset().total_seconds()
+    offset = datetime.fromtimestamp(t, z).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
 
 
 _WEEK = 7 * 86400

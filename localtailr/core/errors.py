@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 
 
 class LocaltailrError(Exception):
@@ -41,3 +42,12 @@ class SecretKeyError(LocaltailrError):
 class DiskFullError(LocaltailrError):
     """The disk holding the home is full (SQLite's "database or disk is full"); nothing was
     changed. Freeing space makes the store usable again."""
+
+
+class ImageBuildError(RuntimeError):
+    """Building an image failed; the message says why and where the log is (``log_path``)."""
+
+    def __init__(self, message: str, key: str, log_path: os.PathLike):
+        super().__init__(message)
+        self.key = key
+        self.log_path = log_path

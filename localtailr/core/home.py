@@ -25,9 +25,11 @@ import os
 import stat
 from pathlib import Path
 
-ENV_VAR = "LOCALTAILR_HOME"
+from . import settings
+
+ENV_VAR = settings.HOME.name
 PRIVATE_UMASK = 0o077
-USER_UMASK_VAR = "LOCALTAILR_USER_UMASK"  # the caller's umask, octal, for job processes
+USER_UMASK_VAR = settings.USER_UMASK.name  # the caller's umask, octal, for job processes
 OPEN_BITS = 0o077  # group and other permission bits
 
 _tightened: set[Path] = set()  # homes this process has checked (see Home.tighten)
@@ -87,6 +89,7 @@ class Home:
     cost every command-line call a few milliseconds."""
 
     __slots__ = ("root",)
+    root: Path
 
     def __init__(self, root: Path):
         object.__setattr__(self, "root", root)

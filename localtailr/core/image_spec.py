@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ..runtime.images.interpreters import Interpreter, find_interpreter
 from .buildscript import BuildScript, parse_build_script
 from .image_key import KEY_FORMAT, KEY_LENGTH, host_paths, source_folder  # noqa: F401 (re-exported)
+from .python_request import Interpreter, parse_request
 from .requirements import AUTO, find_project, normalise, parse_requirements, project_requires_python
 
 # An Image's dict form (``Image.to_dict()``): the fields that make the environment, and
@@ -48,9 +48,7 @@ class ImageSpec:
             raise TypeError(f"python_version {python_version!r} must be a string such as '3.12'")
         python_version = python_version.strip() or "auto"
         if python_version != "auto":
-            from ..runtime.images.interpreters import _parse_request
-
-            _parse_request(python_version)
+            parse_request(python_version)
         elif isinstance(python_requirements, str) and python_requirements.strip() == AUTO:
             project = find_project(base_dir)
             wanted = project_requires_python(project) if project else None
@@ -96,9 +94,6 @@ class ImageSpec:
         except (ValueError, TypeError, OSError) as exc:
             raise ValueError(f"invalid image: {exc}") from None
 
-    def interpreter(self) -> Interpreter:
-        return find_interpreter(self.python_version)
-
     @cached_property
     def env(self) -> dict[str, str]:
         """Variables set by the ENV lines of both build scripts."""
@@ -106,9 +101,9 @@ class ImageSpec:
         out.update(self.build_script_post.env(out))
         return out
 
-    def key(self, interpreter: Interpreter | None = None) -> str:
-        """The cache key: a hash of interpreter, requirements, build scripts and host paths."""
-        interpreter = interpreter or self.interpreter()
+    def key(self, interpreter: Interpreter) -> str:
+        """The cache key: a hash of ``interpreter`` (``runtime.images.interpreters`` finds
+        the one for ``python_version``), requirements, build scripts and host paths."""
         cache = self.__dict__.setdefault("_keys", {})
         found = cache.get(interpreter)
         if found is None:

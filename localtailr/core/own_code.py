@@ -18,7 +18,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-IMPORTING = "LOCALTAILR_IMPORTING_JOB_CODE"
+from . import settings
+
+IMPORTING = settings.IMPORTING_JOB_CODE.name
 DONT_RUN_WORKFLOW = "DATATAILR_BATCH_DONT_RUN_WORKFLOW"
 
 

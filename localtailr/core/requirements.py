@@ -67,7 +67,7 @@ def normalise(entries: Iterable[str]) -> list[str]:
     out = set()
     for entry in entries:
         req = Requirement(validate(entry))
-        text = canonicalize_name(req.name)
+        text: str = canonicalize_name(req.name)
         if req.extras:
             text += "[" + ",".join(sorted(canonicalize_name(e) for e in req.extras)) + "]"
         if req.url:

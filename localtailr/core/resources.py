@@ -16,6 +16,7 @@ def parse_memory(value: object) -> int:
     """Bytes for a memory figure such as "128m", "1g", "512Mi", "1.5g" or an int of bytes."""
     if isinstance(value, bool):
         raise ValueError(f"invalid memory {value!r}")
+    number: float
     if isinstance(value, int):
         number, unit = value, ""
     elif isinstance(value, str) and (m := _MEMORY.fullmatch(value)):

@@ -14,6 +14,7 @@ from ..core.schedule import Schedule
 from ..platform import acl as acl_ops
 from ..platform import jobs as job_ops
 from ..platform import logs as log_ops
+from ..runtime import client
 from . import filters, jobdef
 from .args import Args, spec
 from .calling import LIST_OPTIONS, ctx, page
@@ -26,11 +27,7 @@ STOP_WAIT = 20.0  # seconds ``job rm`` waits for a job it stopped to end
 
 
 def _ensure_daemon(c) -> None:
-    from ..runtime.daemon import (
-        daemon,  # the runtime's client, imported only by calls that start work
-    )
-
-    daemon.ensure_running(c.home, quiet=True)
+    client.ensure_daemon(c.home, quiet=True)
 
 
 def _job(c, name: str) -> dict:

@@ -6,12 +6,12 @@ import os
 import sqlite3
 
 from .. import store
-from ..core import environments
+from ..core import environments, settings
 from ..core.errors import PermissionError
 from ..core.home import Home
 
-USER_VAR = "LOCALTAILR_USER"
-HOME_VAR = "LOCALTAILR_HOME"
+USER_VAR = settings.USER.name
+HOME_VAR = settings.HOME.name
 ROOT_USER = "root"
 ADMIN_GROUP_ID = 1
 

@@ -26,13 +26,12 @@ from ..core import entrypoints, env_text, environments, names
 from ..core.errors import NotFoundError
 from ..core.home import Home
 from ..core.image_spec import ImageSpec
+from ..core.runs import ACTIVE, LONG_RUNNING, TERMINAL
+from ..store import runs as runs_store
 from . import acl
 from .context import Context
 
 TYPES = ("batch", "service", "app", "excel", "workflow")
-LONG_RUNNING = ("service", "app", "excel")
-ACTIVE = ("pending", "building", "starting", "running")
-TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
 TRIGGERS = ("manual", "schedule", "restart", "rerun")
 
 _NAME_RUN = re.compile(r"[^a-z0-9]+")
@@ -510,23 +509,14 @@ def _insert_run(
 ) -> int:
     version = job["current_version"] if version is None else version
     definition = _definition(conn, job["job_id"], version)
-    run_as = conn.execute(
-        "SELECT user_id FROM users WHERE name = ?", (definition.get("run_as") or ctx.user,)
-    ).fetchone()
-    if run_as is None:
-        raise ValueError(f"run_as user {definition.get('run_as')!r} of job {job['name']!r} no longer exists")
-    now = time.time()
-    run_id = conn.execute(
-        "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params,"
-        " scheduled_for, created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-        (job["job_id"], version, run_as[0], job["environment"], trigger, json.dumps(params),
-         scheduled_for, now),
-    ).lastrowid
-    conn.execute(
-        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, 'pending', ?)",
-        (run_id, now, detail or f"{trigger} by {ctx.user}"),
-    )
-    return run_id
+    try:
+        run_as = runs_store.run_as_id(conn, definition.get("run_as"), ctx.caller.user_id)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (job {job['name']!r})") from None
+    return runs_store.create(
+        conn, job_id=job["job_id"], version=version, run_as=run_as,
+        environment=job["environment"], trigger=trigger, params=json.dumps(params),
+        scheduled_for=scheduled_for, detail=detail or f"{trigger} by {ctx.user}")
 
 
 def notify(home: Home) -> bool:
@@ -616,20 +606,10 @@ def run(
 
 def _request_stop(ctx: Context, conn, runs: list, detail: str | None = None) -> list[int]:
     """Ask the daemon to stop ``runs``; a run still pending is ended here (nobody owns it yet)."""
-    now = time.time()
     ids = []
     for r in runs:
         ids.append(r["run_id"])
-        taken = conn.execute(
-            "UPDATE runs SET state = 'killed', reason = ?, ended_at = ?"
-            " WHERE run_id = ? AND state = 'pending'",
-            (f"stopped by {ctx.user}", now, r["run_id"]),
-        ).rowcount
-        state = "killed" if taken else "stop-requested"
-        conn.execute(
-            "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-            (r["run_id"], now, state, detail or f"stopped by {ctx.user}"),
-        )
+        runs_store.request_stop(conn, r["run_id"], detail or f"stopped by {ctx.user}")
         children = conn.execute(
             f"SELECT * FROM runs WHERE parent_run_id = ? AND state IN ({','.join('?' * len(ACTIVE))})",
             (r["run_id"], *ACTIVE),
@@ -685,10 +665,9 @@ def rerun(ctx: Context, run_id: int, failed_only: bool = False) -> dict:
     the others' results are reused (Pachyderm's restart_datum).
     """
     if failed_only:
-        from ..runtime.workflows import engine as workflow_runner
-
         _require_run(ctx, _run_row(ctx, run_id), "operate", "rerun failures")
-        new_id = workflow_runner.rerun_failed(ctx.home, run_id, ctx.caller.user_id)
+        with store.transaction(ctx.conn) as conn:
+            new_id = runs_store.rerun_failures(conn, run_id, ctx.caller.user_id)
         notify(ctx.home)
         return get_run(ctx, new_id, events=False)
     with store.transaction(ctx.conn) as conn:

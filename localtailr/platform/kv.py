@@ -270,7 +270,8 @@ def delete(ctx: Context, key: str, kind: Kind = KEYS, commit_id: int | None = No
 
 def _readable(ctx: Context, kind: Kind) -> tuple[str, list]:
     """The WHERE clause (and its arguments) of the caller's readable keys, in SQL."""
-    where, args = "environment = ?", [ctx.environment]
+    where = "environment = ?"
+    args: list[object] = [ctx.environment]
     if not ctx.caller.is_admin:
         principals = ctx.caller.principals
         where += (" AND EXISTS (SELECT 1 FROM acl WHERE resource = ? || key AND permission = 'read'"

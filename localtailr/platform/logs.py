@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..core import names
 from ..core.errors import NotFoundError
+from ..core.runs import TERMINAL
 from . import jobs
 from .context import Context
 
@@ -150,7 +151,7 @@ def follow(
         yield raw.decode("utf-8", errors="replace")
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        ended = jobs._run_row(ctx, rid)["state"] in jobs.TERMINAL
+        ended = jobs._run_row(ctx, rid)["state"] in TERMINAL
         chunk, position, identity = _read_new(current, old, position, identity)
         if chunk:
             pending += chunk

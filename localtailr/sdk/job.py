@@ -15,27 +15,11 @@ from ..core import entrypoints, own_code
 from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
+from ..runtime.client import ensure_daemon, ensure_daemon_for
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
 from .run import JobRun
-
-
-def ensure_daemon(home) -> dict:
-    """Start the daemon of ``home`` if it is not running; its info."""
-    from ..runtime.daemon import daemon
-
-    return daemon.ensure_running(home)
-
-
-def ensure_daemon_for(home, job: dict | None = None, runs: list[dict] | None = None) -> None:
-    """Start the daemon when what a call left needs it: a ``job`` with a schedule or one
-    that should be running (a service, app or add-in), ``runs`` whose stop was requested
-    (a process only the daemon stops; it adopts it first if it was down)."""
-    if job is not None and (job.get("schedule") or job.get("desired_state") == "running"):
-        ensure_daemon(home)
-    elif runs and any(r.get("state") not in _jobs.TERMINAL for r in runs):
-        ensure_daemon(home)
 
 
 class _Job:

@@ -23,17 +23,14 @@ from typing import Any
 
 from localtailr.core import env_text, own_code
 from localtailr.core.dag import DAG, Node, function_reference, resolve_value, source_file_of
-from localtailr.sdk.task import (
+from localtailr.core.task_call import (
     BATCH_JOB_ARGUMENTS,
-    DEFAULT_TASK_CPU,
-    DEFAULT_TASK_MEMORY,
-    Task,
     call_task,
     default_system_args,
     load_function,
     run_node,
-    task,
 )
+from localtailr.sdk.task import DEFAULT_TASK_CPU, DEFAULT_TASK_MEMORY, Task, task
 
 __all__ = [
     "BATCH_JOB_ARGUMENTS",

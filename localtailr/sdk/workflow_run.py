@@ -11,99 +11,78 @@ Registered with ``sdk.workflow.set_submitter`` when ``localtailr`` is imported.
   schedule row (``runtime.schedules``) in the same transaction: an unknown
   run-after job or any other bad input saves nothing;
 - unless ``save_only``, creates the parent run (``pending``), makes sure the daemon
-  runs (``daemon.ensure_running``) and returns a ``WorkflowRun`` handle;
+  runs (``runtime.client.ensure_daemon``) and returns a ``WorkflowRun`` handle;
   ``save_only`` returns the job (a dict).
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from .. import store
-from ..core import own_code
+from ..core import own_code, settings
 from ..core.home import Home
+from ..platform import jobs, workflows
 from ..platform import logs as _logs
-from ..platform.context import context as _context
+from ..platform.context import Context, context
+from ..runtime import client
 from . import workflow as sdk_workflow
 from .workflow import task, workflow
 
 __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflow"]
 
-TERMINAL = ("succeeded", "failed", "killed", "lost", "skipped")
-
-
-def _next_look(deadline: float | None) -> float:
-    # at least once a second even without a commit (a daemon that died commits nothing)
-    soon = time.monotonic() + 1.0
-    return soon if deadline is None else min(soon, deadline)
-
 
 class WorkflowRun:
     """A handle on one workflow run: ``state``, ``wait()``, ``logs()``, ``results()``,
-    ``tasks()``, ``stop()``, ``rerun_failed()``."""
+    ``tasks()``, ``stop()``, ``rerun_failed()``. Each call is made as the caller of the
+    moment (``LOCALTAILR_USER``), with that caller's rights on the workflow's job."""
 
     def __init__(self, home: Home, run_id: int, job: str):
         self.home = home
         self.run_id = run_id
         self.job = job
 
+    def _ctx(self) -> Context:
+        return context(self.home)
+
     @property
     def state(self) -> str:
-        conn = store.connection(self.home)
-        return conn.execute("SELECT state FROM runs WHERE run_id = ?", (self.run_id,)).fetchone()[0]
+        return jobs.get_run(self._ctx(), self.run_id, events=False)["state"]
 
     @property
     def reason(self) -> str | None:
-        conn = store.connection(self.home)
-        return conn.execute("SELECT reason FROM runs WHERE run_id = ?", (self.run_id,)).fetchone()[0]
+        return jobs.get_run(self._ctx(), self.run_id, events=False)["reason"]
 
     def wait(self, timeout: float | None = 600.0) -> str:
         """Wait until the run ends; its final state. TimeoutError after ``timeout`` seconds.
 
-        The daemon is started if it is not running; without a daemon module the run is
-        driven from this process. Called from inside the run (a task whose module waits
-        for its workflow at the top level) it cannot end: the current state is returned.
+        The daemon is started if it is not running. Called from inside the run (a task
+        whose module waits for its workflow at the top level) it cannot end: the current
+        state is returned.
         """
         own = _own_run(self.home)
         if own is not None and self.run_id in (own["run_id"], own["parent_run_id"]):
             return self.state
-        if _daemon_available():
-            _start_daemon(self.home)
-        else:
-            from ..runtime.workflows.driver import drive
-
-            return drive(self.home, self.run_id, timeout or 10**9)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        conn = store.connection(self.home)
-        seen = None
-        while (state := self.state) not in TERMINAL:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"workflow run {self.run_id} is still {state} after {timeout}s")
-            # the state changes only with a commit: look again once there is one
-            seen = store.wait_for_commit(conn, seen, _next_look(deadline))
-        return state
+        client.ensure_daemon(self.home)
+        try:
+            return jobs.wait(self._ctx(), self.run_id, timeout)["state"]
+        except TimeoutError as exc:
+            raise TimeoutError(f"workflow {exc}") from None
 
     def results(self) -> dict[str, Any]:
-        """``{task name: result}`` of the tasks that succeeded."""
-        from ..runtime.workflows.engine import results
-
-        return results(self.home, self.run_id)
+        """``{task name: result}`` of the tasks that succeeded (needs READ)."""
+        return workflows.results(self._ctx(), self.run_id)
 
     def tasks(self) -> list[dict]:
-        """Every task attempt: state, reason, times, result repr, error."""
-        from ..runtime.workflows.engine import tasks
-
-        return tasks(self.home, self.run_id)
+        """Every task attempt: state, reason, times, result repr, error (needs READ)."""
+        return workflows.tasks(self._ctx(), self.run_id)
 
     def logs(self, tail: int | None = None, stderr: bool = False) -> str:
         """What the tasks printed: each task's latest attempt under a ``== task ==`` line
         (with ``tail``, its last lines)."""
         latest = {t["task_name"]: t["run_id"] for t in self.tasks()}  # oldest first: last wins
-        ctx = _context(self.home, os.environ.get("LOCALTAILR_USER") or None)
+        ctx = self._ctx()
         parts = []
         for name, rid in latest.items():
             body = _logs.read(ctx, run_id=rid, stderr=stderr, tail=tail)
@@ -111,17 +90,13 @@ class WorkflowRun:
         return "".join(parts)
 
     def stop(self) -> None:
-        """Stop the run: its running tasks are killed, the rest skipped."""
-        from ..runtime.workflows.engine import stop
-
-        stop(self.home, self.run_id, os.environ.get("LOCALTAILR_USER") or "root")
+        """Stop the run: its running tasks are killed, the rest skipped (needs OPERATE)."""
+        workflows.stop(self._ctx(), self.run_id)
 
     def rerun_failed(self) -> WorkflowRun:
-        """A new run that reuses what succeeded here and runs the rest."""
-        from ..runtime.workflows.engine import rerun_failed
-
-        new = WorkflowRun(self.home, rerun_failed(self.home, self.run_id), self.job)
-        _start_daemon(self.home)
+        """A new run that reuses what succeeded here and runs the rest (needs OPERATE)."""
+        new = WorkflowRun(self.home, workflows.rerun_failed(self._ctx(), self.run_id), self.job)
+        client.ensure_daemon(self.home)
         return new
 
     def __int__(self) -> int:
@@ -131,19 +106,6 @@ class WorkflowRun:
         return f"WorkflowRun(job={self.job!r}, run_id={self.run_id}, state={self.state!r})"
 
 
-def _daemon_available() -> bool:
-    try:
-        import localtailr.runtime.daemon.daemon  # noqa: F401
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
-def _start_daemon(home: Home) -> None:
-    if _daemon_available():
-        from ..runtime.daemon import daemon
-
-        daemon.ensure_running(home)
 
 
 def module_folder(module_name: str, source_file: str | None = None) -> str | None:
@@ -227,8 +189,6 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
 
     Returns (the job, the new run id or None), all in one transaction.
     """
-    from ..platform import workflows
-    from ..platform.context import context
     from .acl import acl_dict
 
     definition = build_definition(dag_json, opts)
@@ -249,19 +209,14 @@ def submit(dag_json: dict, opts: dict, save_only: bool) -> WorkflowRun | dict | 
     job, run_id = save(dag_json, opts, start=not save_only, home=home)
     if run_id is None:
         return job
-    _start_daemon(home)
-    from ..store import wakeup
-
-    wakeup.notify(home)  # after the commit (jobs.start's own notify came before it)
+    client.ensure_daemon(home)
+    client.notify(home)  # after the commit (jobs.start's own notify came before it)
     return WorkflowRun(home, run_id, job["name"])
 
 
 def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | None:
     """The workflow's job (``save_only``) or run as it is: the run this process is a task
     of, else the latest run; None if there is none (or the caller may not read it)."""
-    from ..platform import jobs
-    from ..platform.context import context
-
     environment = getattr(opts.get("environment"), "value", opts.get("environment"))
     ctx = context(home, environment=environment)
     name = jobs.normalise_name(opts["name"])
@@ -279,10 +234,7 @@ def existing(home: Home, opts: dict, save_only: bool) -> WorkflowRun | dict | No
 
 def _own_run(home: Home) -> dict | None:
     """The run this process is (``LOCALTAILR_RUN_ID``), None outside a run."""
-    from ..platform import jobs
-    from ..platform.context import context
-
-    value = os.environ.get("LOCALTAILR_RUN_ID", "")
+    value = settings.RUN_ID.text()
     if not value.isdigit():
         return None
     try:

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..core.errors import DiskFullError
 from ..core.home import Home
@@ -677,18 +676,3 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
                     _check_full(conn, exc)
                     raise
                 time.sleep(delay)
-
-
-def database(conn: sqlite3.Connection):
-    """The sqlite-utils view of a connection (for listings and introspection, not hot paths).
-
-    Imported here, not at the top: sqlite-utils costs ~250 ms to import, which
-    every job start would otherwise pay.
-    """
-    import sqlite_utils
-
-    return sqlite_utils.Database(conn)
-
-
-def db_file(home: Home) -> Path:
-    return home.db_path

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 
+from ..core import settings
 from ..core.errors import SecretKeyError
 from ..core.home import Home
 
-ENV_VAR = "LOCALTAILR_SECRET_KEY"
+ENV_VAR = settings.SECRET_KEY.name
 
 
 def _parse(text: str, source: str) -> list[bytes]:

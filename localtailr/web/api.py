@@ -19,9 +19,10 @@ from werkzeug.exceptions import HTTPException
 from ..core import names
 from ..core.errors import DiskFullError, NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
-from ..platform import blob, groups, jobs, kv, logs, tags, users
+from ..core.runs import TERMINAL
+from ..platform import blob, groups, health, jobs, kv, logs, tags, users
+from ..platform import status as queries
 from ..platform.context import Context
-from . import health, queries
 from .security import caller_context
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -306,5 +307,5 @@ def log_tail(ctx):
         text = "".join(text.splitlines(keepends=True)[-lines:]) if lines else ""
     state = jobs.get_run(ctx, run_id, events=False)["state"]
     return {"run_id": run_id, "text": text, "cursor": cursor, "state": state,
-            "ended": state in jobs.TERMINAL, "at": time.time()}
+            "ended": state in TERMINAL, "at": time.time()}
 

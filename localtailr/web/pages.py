@@ -13,12 +13,14 @@ from flask import Blueprint, Response, current_app, render_template, request
 from ..core import environments
 from ..core.errors import NotFoundError
 from ..core.errors import PermissionError as LtPermissionError
+from ..core.runs import LONG_RUNNING, TERMINAL
 from ..platform import (
     acl,
     blob,
     blob_history,
     commits,
     groups,
+    health,
     jobs,
     kv,
     lineage,
@@ -26,14 +28,14 @@ from ..platform import (
     results,
     users,
 )
-from . import health, queries, svg
+from ..platform import status as queries
+from . import svg
 from .page_cache import PAGE_CACHE
 from .security import USER_HEADER, caller_context, requested_environment
 
 bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 25
-LONG_RUNNING = ("service", "app", "excel")
 FAILED = ("failed", "lost")
 HISTORY = 30  # runs in a job's history chart
 LOG_PAGE = 256 * 1024  # bytes of a log rendered with its page (the script follows the rest)
@@ -174,7 +176,7 @@ def run_page(run_id: int):
     io = {i: lineage.run_io(ctx, i) for i in ids}  # what each task (or the run) read and wrote
     return render_template(
         "run.html", run=run, graph=graph, stream=stream, ran_for=ran_for, log=log, cursor=cursor, io=io,
-        active=run["state"] not in jobs.TERMINAL, result=result, short_repr=SHORT_REPR,
+        active=run["state"] not in TERMINAL, result=result, short_repr=SHORT_REPR,
         may_operate=results.may(ctx, run["environment"], run["job"], "operate"),
         show_exit_code=run["exit_code"] is not None and not exit_said)
 
@@ -377,7 +379,7 @@ def search():
                            total=sum(len(v) for v in found.values()))
 
 
-def template_filters(app) -> None:
+def template_filters(app) -> None:  # noqa: C901 - counts the filters defined inside
     """Filters the templates use: times, durations, sizes."""
 
     @app.template_filter("when")

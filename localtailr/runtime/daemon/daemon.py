@@ -11,14 +11,14 @@ spawned and on the socket of every fork server (``forkservers``: they fork batch
 runs and say when one ended), at most a second, or until the next schedule fire
 (``scheduler.seconds_to_next``); then it ends the runs whose process ended, starts pending
 runs, acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and
-calls the hooks: ``localtailr.runtime.schedule.scheduler.tick(home)`` (at each fire time, and at
-least once a second) and ``localtailr.runtime.workflows.engine.advance_all(home)`` (at least
-once a second, and when a run ended), when those modules exist. At most once a second it
+calls the hooks: ``schedule.scheduler.tick(home)`` (at each fire time, and at least once a
+second) and ``workflows.engine.advance_all(home)`` (at least once a second, and when a run
+ended). At most once a second it
 records its heartbeats in the ``tags`` table (one statement): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
-supervision pass (epoch seconds as text). When ``localtailr.web.app.create_app(home)`` exists it serves
-that app on 127.0.0.1 (``--port``, ``LOCALTAILR_PORT``, else the port the home used last
-(``<home>/web.port``), else a free one) in a thread.
+supervision pass (epoch seconds as text). Given a way to serve the web app (``localtailr.daemon_main``
+gives ``web.server.serve``) it serves that app on 127.0.0.1 (``--port``, ``LOCALTAILR_PORT``,
+else the port the home used last (``<home>/web.port``), else a free one) in a thread.
 
 Killed with SIGKILL and started again, it adopts the runs whose process is still the same
 (pid and create time), marks the others ``lost``, and restarts the services, apps and
@@ -47,19 +47,19 @@ from typing import Any
 import psutil
 
 from ... import store
+from ...core import settings
 from ...core.home import Home, private_umask
+from ...core.runs import ACTIVE, LONG_RUNNING
 from ...platform import blob_gc
 from ...platform.context import context
 from ...store import runs as run_state
 from ...store import wakeup
 from ..process import supervisor
 from ..process.forkserver_pool import ForkServers
-from ..process.supervisor import LONG_RUNNING, LaunchError, Supervised
+from ..process.supervisor import LaunchError, Supervised
 from ..schedule import scheduler
 from ..workflows import engine as workflow_runner
 
-GRACE = float(os.environ.get("LOCALTAILR_STOP_GRACE", "5"))  # seconds from SIGTERM to SIGKILL
-APP_START_TIMEOUT = float(os.environ.get("LOCALTAILR_APP_START_TIMEOUT", "120"))
 IDLE_WAIT = 1.0  # longest sleep of the loop
 BEAT_EVERY = 1.0  # seconds between heartbeat writes
 COALESCE = 0.05  # runs due to be sampled this soon are sampled now, together
@@ -70,8 +70,6 @@ SHUTDOWN_REASON = "killed: the daemon was stopped (localtailr down)"
 LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 LAUNCH_ATTEMPTS = 3  # daemon restarts during one run's launch before the run is failed
 REQUEUED = "re-queued: the daemon restarted during the build"
-GC_EVERY = float(os.environ.get("LOCALTAILR_GC_EVERY", "600"))  # seconds between blob collections
-GC_GRACE = float(os.environ.get("LOCALTAILR_GC_GRACE", str(blob_gc.GRACE)))
 
 
 def log(message: str) -> None:
@@ -168,7 +166,7 @@ def ensure_running(home: Home | None = None, quiet: bool = False, timeout: float
     env = {**os.environ, "LOCALTAILR_HOME": str(home.root)}
     with os.fdopen(home.open_private(log_path(home)), "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "localtailr.runtime.daemon.daemon", str(home.root)],
+            [sys.executable, "-m", "localtailr.daemon_main", str(home.root)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
             cwd=str(home.root), close_fds=True)
     deadline = time.monotonic() + timeout
@@ -192,11 +190,12 @@ def _reap_later(proc: subprocess.Popen) -> None:
     threading.Thread(target=proc.wait, daemon=True).start()
 
 
-def stop(home: Home | None = None, grace: float = GRACE, timeout: float | None = None) -> bool:
+def stop(home: Home | None = None, grace: float | None = None, timeout: float | None = None) -> bool:
     """Stop the home's daemon (``localtailr down``): its runs are stopped (SIGTERM, SIGKILL
     after the daemon's grace period; ``grace`` is how long to wait for that). True if a daemon was running. Whatever is left (a daemon that does
     not answer, runs of a daemon killed earlier) is killed here."""
     home = home or Home.current()
+    grace = settings.STOP_GRACE.number() if grace is None else grace
     info = running_info(home)
     was_running = info is not None
     if info is not None:
@@ -298,11 +297,18 @@ class AlreadyRunning(RuntimeError):
 
 
 class Daemon:
-    """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT."""
+    """The loop. ``Daemon(home).serve()`` runs until SIGTERM/SIGINT. With ``serve_web``
+    (``web.server.serve``) and ``serve_dt`` (``dt.server.serve``), given by the process that
+    composes the faces with the runtime, it serves the web app on ``port`` and the dt socket."""
 
-    def __init__(self, home: Home, port: int | None = None, on_ready: Callable[[dict], None] | None = None):
+    def __init__(self, home: Home, port: int | None = None,
+                 serve_web: Callable[[Home, int], Any] | None = None,
+                 on_ready: Callable[[dict], None] | None = None,
+                 serve_dt: Callable[[Home], Any] | None = None):
         self.home = home.ensure()
         self.port = port
+        self.serve_web = serve_web
+        self.serve_dt = serve_dt
         self.on_ready = on_ready  # called with daemon.json's content once it serves
         self.runs: dict[int, Supervised] = {}
         self.building: set[int] = set()
@@ -321,7 +327,7 @@ class Daemon:
         self.next_beat = 0.0
         self.forkservers = ForkServers(
             str(self.home.root), log_path(self.home),
-            enabled=os.environ.get("LOCALTAILR_FORK_SERVER", "1") != "0")
+            enabled=settings.FORK_SERVER.text() != "0")
         self._procs: dict | None = None  # a scan of /proc shared by one step
         self.reloader = None  # watchdog-based, started with the first app in dev
 
@@ -379,18 +385,18 @@ class Daemon:
         wakeup.notify(self.home)
 
     def start_web(self) -> None:
-        from ...web import server as web_server
-
-        port = self.port if self.port is not None else int(os.environ.get("LOCALTAILR_PORT") or 0)
+        if self.serve_web is None:
+            return
+        port = self.port if self.port is not None else settings.PORT.whole()
         port = port or remembered_port(self.home)
         try:
             try:
-                server = web_server.serve(self.home, port)
+                server = self.serve_web(self.home, port)
             except OSError as exc:
                 if not port:
                     raise
                 log(f"port {port} is taken ({exc}); serving the web app on a free port")
-                server = web_server.serve(self.home, 0)
+                server = self.serve_web(self.home, 0)
         except Exception as exc:  # noqa: BLE001 - the daemon runs without its page
             log(f"the web app did not start: {type(exc).__name__}: {exc}")
             return
@@ -401,11 +407,11 @@ class Daemon:
 
     def start_dt(self) -> None:
         """Answer ``dt`` calls on ``<home>/dt.sock`` (the dt face's socket, as the web app
-        is the web face's); ``dt`` runs calls itself when it is not there."""
-        from ...dt import server as dt_server
-
+        is the web face's, given as ``serve_dt``); ``dt`` runs calls itself when it is not there."""
+        if self.serve_dt is None:
+            return
         try:
-            self.dt = dt_server.serve(self.home)
+            self.dt = self.serve_dt(self.home)
         except OSError as exc:
             log(f"the dt socket did not start: {exc}")
 
@@ -436,8 +442,8 @@ class Daemon:
 
     def stop_all(self, reason: str) -> None:
         for sv in self.runs.values():
-            sv.request_stop(reason, GRACE)
-        deadline = time.monotonic() + GRACE
+            sv.request_stop(reason, settings.STOP_GRACE.number())
+        deadline = time.monotonic() + settings.STOP_GRACE.number()
         while self.runs and time.monotonic() < deadline:
             self.forkservers.pump()
             self.reap(restart=False)
@@ -620,16 +626,16 @@ class Daemon:
             log(f"app {name} reloaded: {watched[job_id]} changed")
 
     def collect_garbage(self) -> None:
-        """Every GC_EVERY seconds, in its own thread (a large store takes a while to list):
+        """Every LOCALTAILR_GC_EVERY seconds, in its own thread (a large store takes a while to list):
         apply blob retention and free unreferenced objects and stale temporary files."""
         while not self.stopping:
             try:
-                report = blob_gc.collect(context(self.home, 0), grace=GC_GRACE)
+                report = blob_gc.collect(context(self.home, 0), grace=settings.GC_GRACE.number())
                 if report["bytes_freed"] or report["versions_dropped"]:
                     log("blob gc: " + ", ".join(f"{k} {v}" for k, v in report.items()))
             except Exception as exc:  # noqa: BLE001 - try again next time
                 log(f"blob gc failed: {type(exc).__name__}: {exc}")
-            for _ in range(max(1, int(GC_EVERY * 10))):
+            for _ in range(max(1, int(settings.GC_EVERY.number() * 10))):
                 if self.stopping:
                     return
                 time.sleep(0.1)
@@ -670,7 +676,7 @@ class Daemon:
             if row["type"] in LONG_RUNNING:
                 for other in list(self.runs.values()):
                     if other.job_id == row["job_id"] and other.stopping is None:
-                        other.request_stop(f"replaced by run {run_id}", GRACE)
+                        other.request_stop(f"replaced by run {run_id}", settings.STOP_GRACE.number())
             self.start(run_id)
 
     def start(self, run_id: int) -> None:
@@ -760,7 +766,7 @@ class Daemon:
             sv.kill_tree()
             sv.close()
             run_state.transition(self.home, sv.run_id, "failed", reason[:2000],
-                                 only_from=run_state.ACTIVE)
+                                 only_from=ACTIVE)
         except Exception as exc:  # noqa: BLE001 - the next start marks it lost
             log(f"run {sv.run_id} not recorded failed: {type(exc).__name__}: {exc}")
 
@@ -833,15 +839,11 @@ class Daemon:
                 "('pending', 'building', 'starting', 'running')", (row["job_id"], run_id)).fetchone()
             if newer:
                 return
-            cur = conn.execute(
-                "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
-                "restarts, attempt, created_at, scheduled_for) "
-                "VALUES (?, ?, 'pending', ?, ?, 'restart', ?, ?, ?, ?, ?)",
-                (row["job_id"], row["current_version"], row["run_as"], row["environment"],
-                 row["params"], quick, row["attempt"] + 1, now, now + delay))
-            new_id = cur.lastrowid
-            conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                         (new_id, now, "pending", f"restart of run {run_id} in {delay:g}s"))
+            new_id = run_state.create(
+                conn, job_id=row["job_id"], version=row["current_version"], run_as=row["run_as"],
+                environment=row["environment"], trigger="restart", params=row["params"],
+                restarts=quick, attempt=row["attempt"] + 1, scheduled_for=now + delay, now=now,
+                detail=f"restart of run {run_id} in {delay:g}s")
         if quick >= CRASH_LOOP_AFTER:
             tail = " | ".join([line for line in supervisor.log_tail(
                 self.home.run_dir(run_id) / "stderr", 25)
@@ -850,9 +852,8 @@ class Daemon:
             detail = f"{last}; restart {quick} in {delay:g}s; log tail: {tail}"
             run_state.event(self.home, run_id, "crash-looping", detail[:2000])
             run_state.event(self.home, new_id, "crash-looping", detail[:2000])
-            store.write(conn, "UPDATE runs SET reason = ? WHERE run_id = ?",
-                        (f"{row['reason'] or last} (crash-looping: restart {quick} "
-                         f"in {delay:g}s)", run_id))
+            run_state.transition(self.home, run_id, None, reason=(
+                f"{row['reason'] or last} (crash-looping: restart {quick} in {delay:g}s)"))
         if delay:
             heapq.heappush(self.timers, time.monotonic() + delay)
         else:
@@ -883,14 +884,14 @@ class Daemon:
         if not self.runs:
             return
         for run_id, reason in self._stop_requests(self.runs).items():
-            self.runs[run_id].request_stop(reason, GRACE)
+            self.runs[run_id].request_stop(reason, settings.STOP_GRACE.number())
         conn = store.connection(self.home)
         ids = list(self.runs)
         marks = ",".join("?" * len(ids))
         for row in conn.execute(
                 f"SELECT r.run_id FROM runs r JOIN jobs j ON j.job_id = r.job_id "
                 f"WHERE r.run_id IN ({marks}) AND j.desired_state = 'stopped'", ids):
-            self.runs[row["run_id"]].request_stop("stopped", GRACE)
+            self.runs[row["run_id"]].request_stop("stopped", settings.STOP_GRACE.number())
 
     def ensure_long_running(self, force: bool = False) -> None:
         """Queue a run for every service, app or add-in that should run and has none."""
@@ -908,15 +909,15 @@ class Daemon:
                 continue  # its restart is the business of maybe_restart (backoff)
             now = time.time()
             with store.transaction(conn):
-                cur = conn.execute(
-                    "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, "
-                    "params, attempt, created_at) VALUES (?, ?, 'pending', ?, ?, 'restart', ?, ?, ?)",
-                    (row["job_id"], last["version"] if last else row["current_version"],
-                     last["run_as"] if last else row["owner_id"], row["environment"],
-                     last["params"] if last else "{}", (last["attempt"] + 1) if last else 1, now))
-                conn.execute("INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                             (cur.lastrowid, now, "pending", "restarted by the daemon"))
-            log(f"job {row['job_id']} should be running: queued run {cur.lastrowid}")
+                new_id = run_state.create(
+                    conn, job_id=row["job_id"],
+                    version=last["version"] if last else row["current_version"],
+                    run_as=last["run_as"] if last else row["owner_id"],
+                    environment=row["environment"], trigger="restart",
+                    params=last["params"] if last else "{}",
+                    attempt=(last["attempt"] + 1) if last else 1, now=now,
+                    detail="restarted by the daemon")
+            log(f"job {row['job_id']} should be running: queued run {new_id}")
 
     # -- supervision ----------------------------------------------------------------
 
@@ -973,9 +974,9 @@ class Daemon:
             url = f"http://127.0.0.1:{sv.port}/"
             run_state.transition(self.home, sv.run_id, "running", f"answering at {url}", url=url)
             log(f"run {sv.run_id} answering at {url}")
-        elif now - sv.started > APP_START_TIMEOUT and sv.stopping is None:
+        elif now - sv.started > (limit := settings.APP_START_TIMEOUT.number()) and sv.stopping is None:
             sv.request_stop(f"failed: no answer on port {sv.port} within "
-                            f"{APP_START_TIMEOUT:g} s", GRACE)
+                            f"{limit:g} s", settings.STOP_GRACE.number())
 
     def check_service_url(self, sv: Supervised) -> None:
         """A service runs from the start (it may serve nothing); its URL is recorded once
@@ -993,8 +994,8 @@ class Daemon:
             for sv, (cpu, rss) in metrics:
                 conn.execute("INSERT INTO run_metrics (run_id, at, cpu, rss) VALUES (?, ?, ?, ?)",
                              (sv.run_id, at, round(cpu, 4), rss))
-                conn.execute("UPDATE runs SET peak_rss = ?, peak_cpu = ? WHERE run_id = ?",
-                             (sv.peak_rss, round(sv.peak_cpu, 3), sv.run_id))
+                run_state.set_columns(conn, sv.run_id, peak_rss=sv.peak_rss,
+                                      peak_cpu=round(sv.peak_cpu, 3))
                 sv.metric_rows += 1
                 if sv.metric_rows > supervisor.METRIC_ROWS and sv.metric_rows % 100 == 0:
                     conn.execute(
@@ -1003,17 +1004,16 @@ class Daemon:
                         (sv.run_id, sv.run_id, supervisor.METRIC_ROWS - 1))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m localtailr.runtime.daemon.daemon [HOME]``: run the daemon in the foreground."""
+def main(argv: list[str] | None = None, serve_web: Callable[[Home, int], Any] | None = None,
+         serve_dt: Callable[[Home], Any] | None = None) -> int:
+    """Run the daemon in the foreground, serving the web app through ``serve_web`` if given
+    (the daemon's process is ``python -m localtailr.daemon_main [HOME]``, which gives it)."""
     argv = sys.argv[1:] if argv is None else argv
     home = Home(Path(argv[0]).absolute()) if argv else Home.current()
     try:
-        Daemon(home).serve()
+        Daemon(home, serve_web=serve_web, serve_dt=serve_dt).serve()
     except AlreadyRunning as exc:
         log(str(exc))
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

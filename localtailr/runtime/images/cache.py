@@ -27,12 +27,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ...core import settings
+from ...core.errors import ImageBuildError
 from ...core.home import Home
 from ...core.image_key import current_interpreter_path
 from ...core.image_spec import ImageSpec, host_paths, source_folder
+from ...platform.images import build_lock as _lock
+from ...store.keylock import Timeout
 from .built import (  # noqa: F401 (re-exported: the cache's public names)
     LOG_NAME,
     MARKER,
@@ -44,26 +48,15 @@ from .built import (  # noqa: F401 (re-exported: the cache's public names)
 )
 from .built import marker_path as _marker
 from .built import touch as _touch
-from .interpreters import Interpreter
-from .keylock import KeyLock, Timeout
+from .interpreters import Interpreter, find_interpreter
 
 PTH_NAME = "_localtailr_host.pth"
-WHEELHOUSE_ENV = "LOCALTAILR_WHEELHOUSE"
-OFFLINE_ENV = "LOCALTAILR_OFFLINE"
-INSTALLER_ENV = "LOCALTAILR_INSTALLER"  # "uv" (default) or "pip"
-IN_USE_STATES = ("pending", "building", "starting", "running")
+WHEELHOUSE_ENV = settings.WHEELHOUSE.name
+OFFLINE_ENV = settings.OFFLINE.name
+INSTALLER_ENV = settings.INSTALLER.name
 LOCK_WAIT = 3600.0
 
 Progress = Callable[[str], None]
-
-
-class ImageBuildError(RuntimeError):
-    """Building an image failed; the message says why and where the log is."""
-
-    def __init__(self, message: str, key: str, log_path: Path):
-        super().__init__(message)
-        self.key = key
-        self.log_path = log_path
 
 
 def _built(home: Home, key: str, spec: ImageSpec, interp: Interpreter) -> BuiltImage:
@@ -79,6 +72,11 @@ def _built(home: Home, key: str, spec: ImageSpec, interp: Interpreter) -> BuiltI
     )
 
 
+def image_key(spec: ImageSpec) -> str:
+    """The cache key of ``spec`` with the interpreter this machine has for it."""
+    return spec.key(find_interpreter(spec.python_version))
+
+
 def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) -> BuiltImage:
     """A ready environment for ``spec``: from the cache, else built once.
 
@@ -92,7 +90,7 @@ def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) 
             failing step and the end of its output; the log is kept in ``venvs/``).
         InterpreterNotFoundError: if the Python version is missing and strict mode is on.
     """
-    interp = spec.interpreter()
+    interp = find_interpreter(spec.python_version)
     key = spec.key(interp)
     marker = _marker(home, key)
     try:
@@ -130,7 +128,7 @@ def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: s
 
 def find_uv() -> str | None:
     """The uv binary, or None (then pip is used). ``LOCALTAILR_INSTALLER=pip`` forces pip."""
-    if os.environ.get(INSTALLER_ENV, "uv") == "pip":
+    if settings.INSTALLER.text() == "pip":
         return None
     try:
         from uv import find_uv_bin
@@ -173,12 +171,8 @@ def network_available(timeout: float = 1.5) -> bool:
 def offline_mode() -> bool:
     """True when installs must not use the network: ``LOCALTAILR_OFFLINE=1``, or no network
     (``LOCALTAILR_OFFLINE=0`` forces online)."""
-    value = os.environ.get(OFFLINE_ENV, "")
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("0", "false", "no"):
-        return False
-    return not network_available()
+    forced = settings.OFFLINE.flag()
+    return forced if forced is not None else not network_available()
 
 
 class _Builder:
@@ -242,7 +236,7 @@ class _Builder:
         started = time.monotonic()
         spec, interp = self.spec, self.interp
         self.uv = find_uv()
-        self.wheelhouse = os.environ.get(WHEELHOUSE_ENV) or None
+        self.wheelhouse = settings.WHEELHOUSE.text() or None
         self.offline = bool(spec.requirements) and offline_mode()
         if interp.warning:
             self.say(f"WARNING: {interp.warning}")
@@ -417,12 +411,6 @@ def _folder_size(path: Path) -> int:
     return total
 
 
-def _lock(home: Home, key: str) -> KeyLock:
-    locks = home.venvs / ".locks"
-    locks.mkdir(exist_ok=True)
-    return KeyLock(str(locks / f"{key}.lock"))
-
-
 def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
            progress: Progress) -> BuiltImage:
     home.ensure()
@@ -462,169 +450,3 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
         lock.release()
 
 
-# -- listing, logs, garbage collection ------------------------------------------------
-
-
-def in_use_keys(home: Home) -> set[str]:
-    """Image keys of runs that are pending, building, starting or running."""
-    from ... import store
-
-    marks = ",".join("?" * len(IN_USE_STATES))
-    rows = store.connection(home).execute(
-        f"SELECT DISTINCT image_key FROM runs WHERE state IN ({marks}) "
-        "AND image_key IS NOT NULL",
-        IN_USE_STATES,
-    ).fetchall()
-    return {row[0] for row in rows}
-
-
-def list_images(home: Home) -> list[dict]:
-    """Every image: key, python, requirements, state, size, created_at, last_used, in_use,
-    path (newest use first)."""
-    from ... import store
-
-    home.ensure()
-    rows = {row["key"]: dict(row) for row in
-            store.connection(home).execute("SELECT * FROM images").fetchall()}
-    on_disk = {}
-    for entry in home.venvs.iterdir():
-        marker = entry / MARKER
-        if not entry.name.startswith((".", "failed-")) and marker.exists():
-            on_disk[entry.name] = marker
-    used = in_use_keys(home)
-    out = []
-    for key in set(rows) | set(on_disk):
-        row = rows.get(key)
-        marker = on_disk.get(key)
-        if row is None:
-            try:
-                data = json.loads(marker.read_text())
-            except (OSError, ValueError):
-                data = {}
-            row = {"key": key, "python": data.get("python", ""),
-                   "requirements": json.dumps(data.get("requirements", [])),
-                   "state": "ready", "size": data.get("size"),
-                   "created_at": data.get("created_at"), "last_used": None}
-        last_used = row["last_used"]
-        if marker is not None:
-            last_used = max(last_used or 0.0, marker.stat().st_mtime)
-        state = row["state"]
-        if marker is None and state == "ready":
-            state = "missing"
-        elif marker is None and state == "building" and _lock_free(home, key):
-            state = "interrupted"  # its builder was killed: nothing half-built is used
-        out.append({
-            "key": key,
-            "python": row["python"],
-            "requirements": json.loads(row["requirements"] or "[]"),
-            "state": state,
-            "size": row["size"],
-            "created_at": row["created_at"],
-            "last_used": last_used,
-            "in_use": key in used,
-            "path": str(home.venvs / key) if marker is not None else None,
-        })
-    out.sort(key=lambda r: r["last_used"] or r["created_at"] or 0, reverse=True)
-    return out
-
-
-def resolve_key(home: Home, key: str) -> str:
-    """The full key for ``key`` or a unique prefix of one."""
-    if not re.fullmatch(r"[0-9a-f]{1,64}", key or ""):
-        raise ValueError(f"image key {key!r} is not valid; accepted: the hex key shown by "
-                         "'localtailr image ls', or a unique prefix of it")
-    known = {r["key"] for r in list_images(home)}
-    known |= {p.name[len("failed-"):-len(".log")] for p in home.venvs.glob("failed-*.log")}
-    matches = sorted(k for k in known if k.startswith(key))
-    if key in known:
-        return key
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ValueError(f"no image {key!r}; see 'localtailr image ls'")
-    raise ValueError(f"image key {key!r} is ambiguous: {', '.join(matches)}")
-
-
-def image_log(home: Home, key: str) -> str:
-    """The build log of an image (of its last failed build when it has none)."""
-    key = resolve_key(home, key)
-    for path in (home.venvs / key / LOG_NAME, home.venvs / f"failed-{key}.log"):
-        if path.exists():
-            return path.read_text(encoding="utf-8", errors="replace")
-    raise ValueError(f"image {key!r} has no build log")
-
-
-def remove_image(home: Home, key: str) -> bool:
-    """Remove one image if no process is building it; True if removed."""
-    from ... import store
-
-    lock = _lock(home, key)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    try:
-        final = home.venvs / key
-        if final.exists():
-            trash = home.venvs / f".trash-{key}-{os.getpid()}"
-            os.rename(final, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        (home.venvs / f"failed-{key}.log").unlink(missing_ok=True)
-        conn = store.connection(home)
-        with store.transaction(conn):
-            conn.execute("DELETE FROM images WHERE key = ?", (key,))
-        return True
-    finally:
-        lock.release()
-
-
-def gc(home: Home, older_than_seconds: float, in_use_keys: Iterable[str] = ()) -> list[str]:
-    """Remove images not used for ``older_than_seconds``; never one in use.
-
-    In use: a key in ``in_use_keys`` or the image of a pending/building/starting/running
-    run. Also clears failed-build logs and leftovers of killed builds as old.
-
-    Returns:
-        The keys removed.
-    """
-    if older_than_seconds < 0:
-        raise ValueError(f"older_than_seconds {older_than_seconds!r} must be >= 0")
-    keep = set(in_use_keys) | _in_use(home)
-    cutoff = time.time() - older_than_seconds
-    removed = []
-    for image in list_images(home):
-        if image["key"] in keep or image["state"] == "building":
-            continue
-        if (image["last_used"] or image["created_at"] or 0) > cutoff:
-            continue
-        if remove_image(home, image["key"]):
-            removed.append(image["key"])
-    for entry in home.venvs.iterdir():
-        if not entry.name.startswith((".tmp-", ".trash-", "failed-")):
-            continue
-        if entry.lstat().st_mtime > cutoff:
-            continue
-        key = entry.name.split("-")[1].split(".")[0]
-        if key in keep:
-            continue
-        if entry.name.startswith(".tmp-") and not _lock_free(home, key):
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-    return removed
-
-
-def _in_use(home: Home) -> set[str]:
-    return in_use_keys(home)
-
-
-def _lock_free(home: Home, key: str) -> bool:
-    lock = _lock(home, key)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    lock.release()
-    return True

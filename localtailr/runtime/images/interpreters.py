@@ -11,17 +11,17 @@ error.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from ...core import settings
 from ...core.image_key import current_interpreter_path
+from ...core.python_request import ACCEPTED, Interpreter
+from ...core.python_request import VERSION_RE as _VERSION_RE
+from ...core.python_request import parse_request as _parse_request
 
-STRICT_ENV = "LOCALTAILR_STRICT_PYTHON"
-ACCEPTED = "'auto', a version such as '3.12' or '3.12.1', or a specifier such as '>=3.11'"
-_VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
+STRICT_ENV = settings.STRICT_PYTHON.name
 
 _versions: dict[tuple[str, int, int], str] = {}
 _found: dict[str, Interpreter] = {}
@@ -29,16 +29,6 @@ _found: dict[str, Interpreter] = {}
 
 class InterpreterNotFoundError(ValueError):
     """No interpreter on this machine matches the requested Python version."""
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """A real Python interpreter and its version."""
-
-    path: str  # absolute, symlinks resolved: never a shim
-    version: str  # "3.11.7"
-    requested: str = "auto"
-    warning: str | None = None
 
 
 def current() -> Interpreter:
@@ -117,18 +107,6 @@ def candidates(minor: str | None = None) -> list[tuple[str, str]]:
     return list(found.items())
 
 
-def _parse_request(request: str):
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    text = request.strip()
-    if _VERSION_RE.fullmatch(text):
-        return text, None
-    try:
-        return None, SpecifierSet(text)
-    except InvalidSpecifier:
-        raise ValueError(f"python_version {request!r} is not valid; accepted: {ACCEPTED}") from None
-
-
 def _key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
@@ -145,7 +123,7 @@ def find_interpreter(request: str | None = "auto") -> Interpreter:
         raise TypeError(f"python_version {request!r} must be a string; accepted: {ACCEPTED}")
     if request in ("auto", ""):
         return current()
-    strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+    strict = settings.STRICT_PYTHON.text() not in ("", "0")
     memo = _found.get(request)
     if memo is not None and (memo.warning is None or not strict):
         return memo

@@ -22,7 +22,7 @@ the job type, the app framework and the port.
   ``{"result": value}`` or ``{"error": message, "type": exception name}``.
   ``GET /functions`` lists them.
 - a run of a workflow task (``task`` in launch.json) is handed to
-  ``localtailr.runtime.workflows.task_runner.main(launch: dict) -> int`` when that module exists.
+  ``localtailr.runtime.workflows.task_runner.main(launch: dict) -> int``.
 
 Failures are written to ``failure.json`` in the run folder (the supervisor turns it into
 the run's reason) and end the process with code 1 (code 2: the entrypoint could not be

@@ -48,7 +48,7 @@ MARK = "LOCALTAILR_RUN_ID"
 MARK_WIDTH = 40  # characters reserved for the run id in the server's initial environment
 SERVER_MARK = "forkserver".ljust(MARK_WIDTH, "-")
 TASK_MODULES = ("localtailr.runtime.workflows.task_runner", "localtailr.store", "localtailr.core.home",
-                "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
+                "localtailr.core.task_call", "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
 TASK_NAMES = ("task", "workflow", "Schedule")
 
 

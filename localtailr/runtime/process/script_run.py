@@ -18,12 +18,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ...core import env_text
+from ...core import env_text, settings
 from ...core.home import Home
 from ...core.image_key import KEY_FORMAT, current_interpreter_path, host_paths
+from ...core.params import PARAM_PREFIX, param_env_name
 from ...core.requirements import parse_script_header
 from ..images.built import BuiltImage, alias_lookup, alias_remember
 
@@ -38,29 +39,11 @@ except ImportError:
 # A cached run imports only what finding its environment takes: the image cache (the
 # builder, its interpreter search, subprocess, the store) is imported on a miss.
 
-PARAMS_ENV = "LOCALTAILR_PARAMS"
-PARAM_PREFIX = "LOCALTAILR_PARAM_"
-RUN_ID_ENV = "LOCALTAILR_RUN_ID"
+PARAMS_ENV = settings.PARAMS.name
+RUN_ID_ENV = settings.RUN_ID.name
 
 SecretGetter = Callable[[str], str]
 Progress = Callable[[str], None]
-
-
-def parse_params(items: Iterable[str]) -> dict[str, str]:
-    """``["k=v", ...]`` (from ``--param k=v``) as a dict. Raises ValueError on a bad item."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"parameter {item!r} is not valid; accepted: KEY=VALUE")
-        out[key.strip()] = value
-    return out
-
-
-def param_env_name(key: str) -> str:
-    """The variable a parameter is exposed as: ``LOCALTAILR_PARAM_`` + KEY upper-cased,
-    other characters than letters and digits replaced by ``_``."""
-    return PARAM_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
 
 
 def secret_env_name(name: str) -> str:
@@ -88,7 +71,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
     raw = parse_script_header(source, check=False)
     alias = sha256(json.dumps(
         [KEY_FORMAT, raw.text, current_interpreter_path(), host_paths(),
-         os.environ.get("LOCALTAILR_STRICT_PYTHON", "")]
+         settings.STRICT_PYTHON.text()]
     ).encode()).hexdigest()[:32]
     built = alias_lookup(home, alias)
     if built is not None:

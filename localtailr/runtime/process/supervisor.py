@@ -30,12 +30,15 @@ from pathlib import Path
 import psutil
 
 from ... import store
+from ...core import settings
+from ...core.entrypoints import infer_framework
 from ...core.home import USER_UMASK_VAR, Home
+from ...core.image_spec import ImageSpec
 from ...core.resources import format_memory, parse_cpu, parse_memory
+from ...platform.jobs import job_environment_vars
 from ...store import runs as run_state
+from ..images.cache import MARKER, ensure_image, image_key
 
-LOG_CAP = int(os.environ.get("LOCALTAILR_LOG_CAP") or 10 * 1024 * 1024)  # bytes of stdout or
-# stderr before rotation to *.1, held by the run's log pump (``logpump``)
 PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
 IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit; doubled while
@@ -49,7 +52,6 @@ BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its bu
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 APP_TYPES = ("app", "excel")
-LONG_RUNNING = ("service", "app", "excel")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
@@ -284,26 +286,19 @@ def load_run(home: Home, run_id: int) -> RunInfo:
 
 def image_spec(definition: dict):
     """The ImageSpec of a definition (an empty image when it has none)."""
-    from ...sdk.image import Image
-
-    data = definition.get("image") or {}
-    return Image.from_dict(data).spec() if data else Image().spec()
+    return ImageSpec.from_image_dict(definition.get("image") or {})
 
 
 def image_ready(home: Home, spec) -> bool:
     """Whether the spec's environment is in the cache already (no build needed)."""
-    from ..images.cache import MARKER
-
     try:
-        return (home.venvs / spec.key() / MARKER).exists()
+        return (home.venvs / image_key(spec) / MARKER).exists()
     except Exception:  # noqa: BLE001 - an interpreter lookup error shows when building
         return False
 
 
 def build_image(home: Home, spec, log_to: Path | None = None):
     """Build (or take from the cache) the run's environment; LaunchError if it fails."""
-    from ..images.cache import ensure_image
-
     lines: list[str] = []
 
     def progress(line: str) -> None:
@@ -319,8 +314,6 @@ def build_image(home: Home, spec, log_to: Path | None = None):
 
 
 def framework_of(info: RunInfo) -> str | None:
-    from ...core.entrypoints import infer_framework
-
     given = info.definition.get("framework")
     if given:
         return str(given).lower()
@@ -350,8 +343,6 @@ def base_environ() -> dict[str, str]:
 def job_environ(home: Home, info: RunInfo, image, port: int | None) -> dict[str, str]:
     """The process's environment: the image's, the job's env_vars, then the platform's
     contract (``DATATAILR_*``, ``PORT``, ``LOCALTAILR_*``)."""
-    from ...platform.jobs import job_environment_vars
-
     env = image.environ(base_environ())
     definition = {**info.definition, "name": info.job_name, "type": info.job_type,
                   "environment": info.environment, "run_as": info.run_as}
@@ -661,8 +652,8 @@ class Supervised:
         self.metric_last = (now, cpu, rss)
         return cpu, rss
 
-    def rotate_logs(self, cap: int = LOG_CAP) -> bool:
-        """Rotate stdout and stderr when over ``cap`` bytes, losing no line: the tree is
+    def rotate_logs(self, cap: int | None = None) -> bool:
+        """Rotate stdout and stderr when over ``cap`` bytes (``LOCALTAILR_LOG_CAP``), losing no line: the tree is
         stopped (SIGSTOP, unless the throttle has it stopped already) while a log is copied
         to ``*.1`` and emptied, then continued; the writers keep their O_APPEND
         descriptors and go on at the start. If the tree does not stop at once, the
@@ -670,7 +661,7 @@ class Supervised:
         over = []
         for name in ("stdout", "stderr"):
             try:
-                if os.stat(self.run_dir / name).st_size > cap:
+                if os.stat(self.run_dir / name).st_size > (cap or settings.LOG_CAP.whole()):
                     over.append(self.run_dir / name)
             except OSError:
                 pass
@@ -706,12 +697,12 @@ def _state(pid: int) -> bytes | None:
         return None
 
 
-def rotate(path: Path, cap: int = LOG_CAP) -> bool:
+def rotate(path: Path, cap: int | None = None) -> bool:
     """Copy ``path`` to ``path.1`` and empty it when it is over ``cap`` bytes. Lines written
     between the copy and the truncation would be lost: the caller holds the writers
     stopped (``Supervised.rotate_logs``)."""
     try:
-        if path.stat().st_size <= cap:
+        if path.stat().st_size <= (cap or settings.LOG_CAP.whole()):
             return False
         shutil.copyfile(path, path.with_name(path.name + ".1"))
         os.truncate(path, 0)
@@ -777,7 +768,7 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     launch_data = {"run_id": info.run_id, "home": str(home.root), "type": info.job_type,
                    "framework": framework, "port": port, "entrypoint": entry,
                    "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None,
-                   "log_cap": LOG_CAP}
+                   "log_cap": settings.LOG_CAP.whole()}
     (run_dir / "launch.json").write_text(json.dumps(launch_data))
     env = job_environ(home, info, image, port)
     server = None
@@ -841,7 +832,8 @@ def start_run(home: Home, run_id: int) -> Supervised:
 
     Raises LaunchError (the run is then ``failed`` with that reason)."""
     try:
-        run_state.transition(home, run_id, "building", only_from=("pending", "building"))
+        if not run_state.transition(home, run_id, "building", only_from=("pending", "building")):
+            raise LaunchError(f"run {run_id} is no longer pending (stopped before it started)")
         info, spec = prepare(home, run_id)
         image = build_image(home, spec, home.run_dir(run_id) / "stderr")
         return launch(home, info, image)

@@ -29,16 +29,17 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import sqlite3
 import time
 
 from ... import store
+from ...core import settings
 from ...core.home import Home
+from ...store import runs
 from ...store.clock import clock
 from .plan import CATCHUP, plan
 
-CATCHUP_VAR = "LOCALTAILR_SCHEDULE_CATCHUP"
+CATCHUP_VAR = settings.SCHEDULE_CATCHUP.name
 _ENDED = {
     "success": ("succeeded",),
     "failure": ("failed", "killed", "lost"),
@@ -51,7 +52,7 @@ def _iso(ts: float) -> str:
 
 
 def _catchup(value: str | None) -> str:
-    value = value or os.environ.get(CATCHUP_VAR) or "once"
+    value = value or settings.SCHEDULE_CATCHUP.text()
     if value not in CATCHUP:
         raise ValueError(f"catchup={value!r}: use one of {', '.join(CATCHUP)}")
     return value
@@ -61,7 +62,10 @@ def create_run(
     conn: sqlite3.Connection, job_id: int, trigger: str,
     scheduled_for: float | None = None, now: float | None = None,
 ) -> int:
-    """Insert a pending run of the job's current version (inside the caller's transaction)."""
+    """Insert a pending run of the job's current version (inside the caller's transaction).
+
+    A job whose ``run_as`` user no longer exists gets its run, failed with that reason (a
+    scheduled run never silently runs as someone else)."""
     job = conn.execute(
         "SELECT j.*, v.definition FROM jobs j JOIN job_versions v "
         "ON v.job_id = j.job_id AND v.version = j.current_version WHERE j.job_id = ?",
@@ -69,23 +73,17 @@ def create_run(
     ).fetchone()
     if job is None:
         raise ValueError(f"no job {job_id}")
-    run_as = job["owner_id"]
-    user = _run_as_name(job["definition"])
-    if user:
-        found = conn.execute("SELECT user_id FROM users WHERE name = ?", (user,)).fetchone()
-        if found is not None:
-            run_as = found[0]
+    failure = None
+    try:
+        run_as = runs.run_as_id(conn, _run_as_name(job["definition"]), job["owner_id"])
+    except ValueError as exc:
+        run_as, failure = job["owner_id"], str(exc)
     at = time.time() if now is None else now
-    cur = conn.execute(
-        "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
-        "scheduled_for, created_at) VALUES (?, ?, 'pending', ?, ?, ?, '{}', ?, ?)",
-        (job_id, job["current_version"], run_as, job["environment"], trigger, scheduled_for, at),
-    )
-    run_id = int(cur.lastrowid)
-    conn.execute(
-        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, 'pending', ?)",
-        (run_id, at, trigger),
-    )
+    run_id = runs.create(conn, job_id=job_id, version=job["current_version"], run_as=run_as,
+                         environment=job["environment"], trigger=trigger,
+                         scheduled_for=scheduled_for, detail=trigger, now=at)
+    if failure is not None:
+        runs.set_state(conn, run_id, "failed", failure, now=at)
     return run_id
 
 
@@ -120,10 +118,8 @@ def _blocking_run(conn: sqlite3.Connection, job_id: int) -> int | None:
 
 def _skip(conn: sqlite3.Connection, active: int, what: str) -> None:
     """Record on the active run that a fire was skipped because of it."""
-    conn.execute(
-        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, 'fire-skipped', ?)",
-        (active, time.time(), f"{what} skipped: run {active} is still active "
-                              "(Schedule(allow_overlap=True) starts overlapping runs)"))
+    runs.add_event(conn, active, "fire-skipped", f"{what} skipped: run {active} is still active "
+                   "(Schedule(allow_overlap=True) starts overlapping runs)")
 
 
 def _fire(conn: sqlite3.Connection, job_id: int, trigger: str, what: str,

@@ -35,16 +35,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from ... import store
 from ...core.home import Home
-
-ACTIVE = ("pending", "building", "starting", "running")
-DONE = ("succeeded", "failed", "killed", "lost", "skipped")
-STOP_REQUESTED = "stop-requested"
-TASK_ERROR = "task-error"  # run_events state the task runner records with the error
+from ...core.runs import ACTIVE, TERMINAL
+from ...store import runs
+from ...store.clock import now as clock_now
+from ...store.runs import STOP_REQUESTED, failure_detail, latest_children
 
 _definitions: dict[tuple[str, int, int, float], dict] = {}
 
@@ -82,77 +80,25 @@ def definition(conn: sqlite3.Connection, job_id: int, version: int) -> dict:
     return found
 
 
-def latest_children(conn: sqlite3.Connection, parent_run_id: int) -> dict[str, sqlite3.Row]:
-    """The last attempt of each node of a workflow run: ``{task name: run row}``."""
-    out: dict[str, sqlite3.Row] = {}
-    for row in conn.execute(
-        "SELECT * FROM runs WHERE parent_run_id = ? ORDER BY run_id", (parent_run_id,)
-    ):
-        out[row["task_name"]] = row
-    return out
-
-
-def _event_detail(conn: sqlite3.Connection, run_id: int, state: str) -> str | None:
-    row = conn.execute(
-        "SELECT detail FROM run_events WHERE run_id = ? AND state = ? ORDER BY rowid DESC LIMIT 1",
-        (run_id, state),
-    ).fetchone()
-    return None if row is None else (row[0] or "")
-
-
-def failure_detail(conn: sqlite3.Connection, child: sqlite3.Row) -> str:
-    """Why a child failed: the task's error when it recorded one, else the run's reason."""
-    error = _event_detail(conn, child["run_id"], TASK_ERROR)
-    return error or child["reason"] or child["state"]
-
-
 # -- writing ---------------------------------------------------------------------
-
-def _event(conn: sqlite3.Connection, run_id: int, state: str, detail: str | None, now: float) -> None:
-    conn.execute(
-        "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-        (run_id, now, state, detail),
-    )
-
 
 def set_state(
     conn: sqlite3.Connection, run_id: int, state: str, reason: str | None, now: float
 ) -> None:
-    """Move a run to ``state`` (stamping started_at / ended_at) and record the event."""
-    if state == "running":
-        conn.execute(
-            "UPDATE runs SET state = ?, reason = ?, started_at = COALESCE(started_at, ?) "
-            "WHERE run_id = ?",
-            (state, reason, now, run_id),
-        )
-    elif state in DONE:
-        conn.execute(
-            "UPDATE runs SET state = ?, reason = ?, ended_at = ? WHERE run_id = ?",
-            (state, reason, now, run_id),
-        )
-    else:
-        conn.execute("UPDATE runs SET state = ?, reason = ? WHERE run_id = ?", (state, reason, run_id))
-    _event(conn, run_id, state, reason, now)
+    """Move a run to ``state`` with ``reason`` (through the runs module's table)."""
+    runs.set_state(conn, run_id, state, reason, now=now, reason=reason)
 
 
 def _new_child(
     conn: sqlite3.Connection, parent: sqlite3.Row, task_name: str, attempt: int,
     state: str, reason: str | None, now: float,
 ) -> int:
-    cur = conn.execute(
-        "INSERT INTO runs (job_id, version, parent_run_id, task_name, state, reason, run_as, "
-        "environment, trigger, params, scheduled_for, image_key, attempt, created_at, ended_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            parent["job_id"], parent["version"], parent["run_id"], task_name, state, reason,
-            parent["run_as"], parent["environment"], parent["trigger"], parent["params"],
-            parent["scheduled_for"], parent["image_key"], attempt, now,
-            now if state in DONE else None,
-        ),
-    )
-    run_id = int(cur.lastrowid)
-    _event(conn, run_id, state, reason, now)
-    return run_id
+    return runs.create(
+        conn, job_id=parent["job_id"], version=parent["version"], parent_run_id=parent["run_id"],
+        task_name=task_name, state=state, reason=reason, run_as=parent["run_as"],
+        environment=parent["environment"], trigger=parent["trigger"], params=parent["params"],
+        scheduled_for=parent["scheduled_for"], image_key=parent["image_key"], attempt=attempt,
+        now=now, detail=reason)
 
 
 # -- the engine ------------------------------------------------------------------
@@ -181,8 +127,10 @@ def _retry_at(node: dict, child: sqlite3.Row) -> float | None:
 
 
 def _ending(conn: sqlite3.Connection, parent: sqlite3.Row, defn: dict, now: float):
-    """(final state, reason) if the run must end early (stop, fail_after, expire_after)."""
-    stop = _event_detail(conn, parent["run_id"], STOP_REQUESTED)
+    """(final state, reason) if the run must end early (stop, fail_after, expire_after).
+
+    ``now`` is localtailr's clock (``store.clock``): a test moves it instead of sleeping."""
+    stop = runs.event_detail(conn, parent["run_id"], STOP_REQUESTED)
     if stop is not None:
         return "killed", stop or "stopped"
     fail_after = defn.get("fail_after")
@@ -205,7 +153,8 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     conn = store.connection(home)
     notify = False
     with store.transaction(conn):
-        state, notify = _advance(conn, parent_run_id, time.time() if now is None else now)
+        state, notify = _advance(conn, parent_run_id, time.time() if now is None else now,
+                                 clock_now(home) if now is None else now)
     if notify:
         from ...store import wakeup
 
@@ -213,13 +162,15 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
     return state
 
 
-def _advance(conn: sqlite3.Connection, parent_run_id: int, now: float) -> tuple[str, bool]:
+def _advance(  # noqa: C901 - the engine's rules in the order they apply, read in one place
+    conn: sqlite3.Connection, parent_run_id: int, now: float, limits_now: float
+) -> tuple[str, bool]:
     parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
     if parent is None:
         raise ValueError(f"no run {parent_run_id}")
     if parent["parent_run_id"] is not None:
         raise ValueError(f"run {parent_run_id} is a task of workflow run {parent['parent_run_id']}")
-    if parent["state"] in DONE:
+    if parent["state"] in TERMINAL:
         return parent["state"], False
     defn = definition(conn, parent["job_id"], parent["version"])
     nodes: dict[str, dict] = defn["_nodes"]
@@ -231,7 +182,7 @@ def _advance(conn: sqlite3.Connection, parent_run_id: int, now: float) -> tuple[
         parent = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
     children = latest_children(conn, parent_run_id)
 
-    ending = _ending(conn, parent, defn, now)
+    ending = _ending(conn, parent, defn, limits_now)
     if ending is not None:
         return _end_early(conn, parent, defn, children, ending, now)
 
@@ -313,8 +264,8 @@ def _end_early(
             set_state(conn, child["run_id"], "killed", reason, now)
         elif child["state"] in ACTIVE:
             still += 1
-            if _event_detail(conn, child["run_id"], STOP_REQUESTED) is None:
-                _event(conn, child["run_id"], STOP_REQUESTED, reason, now)
+            if runs.event_detail(conn, child["run_id"], STOP_REQUESTED) is None:
+                runs.add_event(conn, child["run_id"], STOP_REQUESTED, reason, now)
                 notify = True
     if still:
         return parent["state"], notify
@@ -346,102 +297,5 @@ def advance_all(home: Home, now: float | None = None) -> dict[int, str]:
     return out
 
 
-# -- operations on a workflow run -------------------------------------------------
-
-def stop(home: Home, parent_run_id: int, user: str = "root") -> None:
-    """Ask a workflow run to stop: its running tasks are killed, the rest skipped."""
-    conn = store.connection(home)
-    with store.transaction(conn):
-        row = conn.execute(
-            "SELECT state, parent_run_id FROM runs WHERE run_id = ?", (parent_run_id,)
-        ).fetchone()
-        if row is None:
-            raise ValueError(f"no run {parent_run_id}")
-        if row["parent_run_id"] is not None:
-            raise ValueError(
-                f"run {parent_run_id} is a task of workflow run {row['parent_run_id']}: "
-                "stop the workflow run"
-            )
-        if row["state"] not in DONE:
-            _event(conn, parent_run_id, STOP_REQUESTED, f"stopped by {user}", time.time())
-    advance(home, parent_run_id)
 
 
-def rerun_failed(home: Home, parent_run_id: int, user_id: int | None = None) -> int:
-    """A new run of the same job version that runs only what did not succeed before.
-
-    Nodes that succeeded in ``parent_run_id`` get a ``succeeded`` child in the new
-    run with a copy of their result (reason ``reused from run N``); the others run
-    again. Returns the new parent run's id.
-    """
-    conn = store.connection(home)
-    now = time.time()
-    with store.transaction(conn):
-        old = conn.execute("SELECT * FROM runs WHERE run_id = ?", (parent_run_id,)).fetchone()
-        if old is None or old["parent_run_id"] is not None:
-            raise ValueError(f"run {parent_run_id} is not a workflow run")
-        if old["state"] not in DONE:
-            raise ValueError(
-                f"workflow run {parent_run_id} is still {old['state']}: stop it or let it "
-                "finish before rerunning its failures"
-            )
-        cur = conn.execute(
-            "INSERT INTO runs (job_id, version, state, run_as, environment, trigger, params, "
-            "scheduled_for, image_key, created_at) VALUES (?, ?, 'pending', ?, ?, 'rerun', ?, ?, ?, ?)",
-            (
-                old["job_id"], old["version"], old["run_as"] if user_id is None else user_id,
-                old["environment"], old["params"],
-                old["scheduled_for"], old["image_key"], now,
-            ),
-        )
-        new_id = int(cur.lastrowid)
-        _event(conn, new_id, "pending", f"rerun of the failures of run {parent_run_id}", now)
-        new = conn.execute("SELECT * FROM runs WHERE run_id = ?", (new_id,)).fetchone()
-        for name, child in latest_children(conn, parent_run_id).items():
-            if child["state"] != "succeeded":
-                continue
-            reused = _new_child(
-                conn, new, name, 1, "succeeded", f"reused from run {child['run_id']}", now
-            )
-            conn.execute(
-                "INSERT INTO run_results (run_id, data, repr) "
-                "SELECT ?, data, repr FROM run_results WHERE run_id = ?",
-                (reused, child["run_id"]),
-            )
-    advance(home, new_id)
-    return new_id
-
-
-def tasks(home: Home, parent_run_id: int) -> list[dict]:
-    """Every attempt of every task of a workflow run, oldest first, as dicts."""
-    conn = store.connection(home)
-    rows = conn.execute(
-        "SELECT r.*, rr.repr AS result_repr FROM runs r "
-        "LEFT JOIN run_results rr ON rr.run_id = r.run_id "
-        "WHERE r.parent_run_id = ? ORDER BY r.run_id",
-        (parent_run_id,),
-    ).fetchall()
-    out = []
-    for row in rows:
-        item = dict(row)
-        if row["state"] == "failed":
-            item["error"] = failure_detail(conn, row)
-        out.append(item)
-    return out
-
-
-def results(home: Home, parent_run_id: int, names: Iterable[str] | None = None) -> dict[str, Any]:
-    """``{task name: result}`` of the tasks of a workflow run that succeeded."""
-    import pickle
-
-    conn = store.connection(home)
-    out: dict[str, Any] = {}
-    for name, child in latest_children(conn, parent_run_id).items():
-        if child["state"] != "succeeded" or (names is not None and name not in names):
-            continue
-        row = conn.execute(
-            "SELECT data FROM run_results WHERE run_id = ?", (child["run_id"],)
-        ).fetchone()
-        if row is not None:
-            out[name] = pickle.loads(row[0])
-    return out

@@ -9,7 +9,7 @@ The run is a child run (``parent_run_id`` and ``task_name`` set). The runner:
    ``scheduled_for`` in the schedule's timezone (else ``DATATAILR_BATCH_ARG_RUNDATE``,
    else today), ``scheduled_time``, ``started_at`` (the workflow run's start),
    ``batch_name`` (the workflow's name) and ``job_name`` (the node's name);
-4. calls the task (``sdk.task.run_node``), pickles its result and stores it with
+4. calls the task (``core.task_call.run_node``), pickles its result and stores it with
    its ``repr`` in ``run_results``;
 5. exits 0, or 1 after printing the traceback to stderr and recording a
    ``task-error`` run event whose detail is the error in one line.
@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import sys
-import time
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -151,12 +150,13 @@ def _failure_file(home_root: str, run_id: int, detail: str) -> None:
 def run(run_id: int, home_root: str) -> int:
     """Run child run ``run_id`` of the home at ``home_root``; the exit code."""
     from localtailr import store
+    from localtailr.store import runs
 
     conn = _connect(home_root)
     try:
         defn, node, inputs, system = load(conn, run_id)
         _sys_path(defn)
-        from localtailr.sdk.task import run_node
+        from localtailr.core.task_call import run_node
 
         result = run_node(node, inputs, system)
         try:
@@ -188,10 +188,7 @@ def run(run_id: int, home_root: str) -> int:
         _failure_file(home_root, run_id, detail)
         try:
             with store.transaction(conn):
-                conn.execute(
-                    "INSERT INTO run_events (run_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                    (run_id, time.time(), TASK_ERROR, detail),
-                )
+                runs.add_event(conn, run_id, TASK_ERROR, detail)
         except Exception:  # noqa: BLE001 - the exit code still says it failed
             traceback.print_exc()
         return EXIT_FAILED
@@ -211,9 +208,8 @@ def main(argv: list[str] | dict | None = None) -> int:
             print("usage: python -m localtailr.runtime.workflows.task_runner <run_id>", file=sys.stderr)
             return 2
         run_id, home = args[0], None
-    home = home or os.environ.get("LOCALTAILR_HOME")
     if not home:
-        from localtailr.core.home import default_path
+        from localtailr.core.home import default_path  # LOCALTAILR_HOME, read now
 
         home = str(default_path())
     return run(int(run_id), str(home))

@@ -1,0 +1,1 @@
+"""What the tests share: the job modules their runs import, seeds and helpers (no tests here)."""
