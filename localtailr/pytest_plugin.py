@@ -80,7 +80,7 @@ class Runtime:
     @property
     def clock(self):
         """The home's clock (``store.clock.Clock``): ``freeze``, ``advance``, ``reset``."""
-        from .store.clock import clock
+        from .store.clock import clock  # the store loads only for tests that use the clock
 
         return clock(self.home)
 
@@ -92,7 +92,7 @@ class Runtime:
 
     def stop_daemon(self) -> bool:
         """``localtailr down`` for this home: every run stopped, nothing left behind."""
-        from .runtime import client
+        from .runtime import client  # the runtime loads only for tests that use it
 
         return client.stop_daemon(self.home)
 

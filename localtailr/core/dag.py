@@ -24,6 +24,8 @@ import pickle
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .resources import parse_cpu, parse_memory
+
 FORMAT = 1
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 _BAD_NAME_CHARS = ("/", "\\", "\x00")
@@ -121,8 +123,6 @@ class Node:
         self, resources: Any = None, memory: str | None = None, cpu: float | None = None
     ) -> Node:
         """Set this node's memory and cpu (from a ``Resources`` or the figures); returns it."""
-        from localtailr.core.resources import parse_cpu, parse_memory
-
         if resources is not None:
             memory, cpu = resources.memory, resources.cpu
         if memory is not None:

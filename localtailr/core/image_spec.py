@@ -53,6 +53,7 @@ class ImageSpec:
             project = find_project(base_dir)
             wanted = project_requires_python(project) if project else None
             if wanted:
+                # packaging (~20 ms): only for a project's requires-python
                 from packaging.specifiers import SpecifierSet
 
                 current = ".".join(str(p) for p in sys.version_info[:3])

@@ -44,6 +44,7 @@ _SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$")
 
 def validate(entry: str) -> str:
     """Check one requirement; return it stripped. Raises ValueError naming it if malformed."""
+    # packaging (~20 ms): a cached script run never needs it
     from packaging.requirements import InvalidRequirement, Requirement
 
     if not isinstance(entry, str):
@@ -61,6 +62,7 @@ def validate(entry: str) -> str:
 
 def normalise(entries: Iterable[str]) -> list[str]:
     """Canonical, sorted, de-duplicated form of validated requirements (for hashing)."""
+    # packaging (~20 ms): a cached script run never needs it
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -362,6 +364,7 @@ def parse_script_header(source: str, check: bool = True) -> ScriptHeader:
         requirements.extend(validate(d) for d in deps)
         rp = meta.get("requires-python")
         if rp is not None:
+            # packaging (~20 ms): only for requires-python
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
             try:

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from ..core import entrypoints
+from ..core.resources import parse_memory
 from ..core.schedule import Schedule
 from ..platform import code
 from ..platform import jobs as job_ops
@@ -278,8 +279,6 @@ def micros(ts: float | None) -> int:
 
 
 def _memory_bytes(text) -> int:
-    from ..core.resources import parse_memory
-
     return parse_memory(text) if text else 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -111,8 +112,6 @@ def _hash_file(path: Path | int) -> str:
 
 def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
     """Copy the file at ``path`` into ``dst`` and hash it, at once; (sha256, size)."""
-    import threading
-
     before = os.stat(path)
     result: dict = {}
 

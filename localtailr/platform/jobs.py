@@ -26,9 +26,11 @@ from ..core import entrypoints, env_text, environments, names
 from ..core.errors import NotFoundError
 from ..core.home import Home
 from ..core.image_spec import ImageSpec
+from ..core.resources import Resources
 from ..core.runs import ACTIVE, LONG_RUNNING, TERMINAL
 from ..store import runs as runs_store
-from . import acl
+from ..store import wakeup
+from . import acl, schedules
 from .context import Context
 
 TYPES = ("batch", "service", "app", "excel", "workflow")
@@ -95,8 +97,6 @@ def check_env_vars(env_vars: object) -> dict:
 
 def check_resources(resources: object) -> dict:
     """``{"memory": "256m", "cpu": 1.0}`` validated (a Resources or its dict form)."""
-    from ..core.resources import Resources
-
     if resources is None:
         return Resources().to_dict()
     if isinstance(resources, Resources):
@@ -405,8 +405,6 @@ def _next_version(conn, job_id: int) -> int:
 
 def _make_current(conn, job_id: int, version: int, d: dict):
     """Make ``version`` (definition ``d``) the job's current one, with its schedule."""
-    from . import schedules
-
     conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, job_id))
     schedules.save(conn, job_id, d.get("schedule"))
     return conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -521,8 +519,6 @@ def _insert_run(
 
 def notify(home: Home) -> bool:
     """Wake the daemon if there is one (False when there is none)."""
-    from ..store import wakeup
-
     return wakeup.notify(home)
 
 

@@ -555,7 +555,7 @@ def wait_for_commit(conn: sqlite3.Connection, seen: int | None, until: float | N
 def _jitter() -> float:
     """A factor in [0.5, 1.5) that spreads retries apart (random imported only on a retry:
     it costs every command-line call a millisecond)."""
-    import random
+    import random  # only on a retry: it costs every command-line call a millisecond
 
     return random.uniform(0.5, 1.5)
 

@@ -90,7 +90,7 @@ def touch(home: Home, key: str, marker: Path, mtime: float) -> None:
 
     try:
         if "localtailr.store" in sys.modules:
-            from ... import store
+            from ... import store  # only if loaded already: a cached run does not import the store
 
             store.write(store.connection(home),
                         "UPDATE images SET last_used = ? WHERE key = ?", (now, key))

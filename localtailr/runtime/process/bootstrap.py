@@ -37,6 +37,7 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]  # run by path: this folder must not shadow user modules
 
+import importlib  # noqa: E402
 import json  # noqa: E402
 
 IMPORT_FAILED = 2
@@ -81,17 +82,15 @@ def load_module(entry: dict):
     if path and path not in sys.path:
         sys.path.insert(0, path)
     if entry.get("kind") == "script":
-        import importlib.util
+        from importlib import util  # ~3 ms at job start: only for a script entrypoint
 
-        spec = importlib.util.spec_from_file_location("__localtailr_main__", entry["file"])
+        spec = util.spec_from_file_location("__localtailr_main__", entry["file"])
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {entry['file']}")
-        module = importlib.util.module_from_spec(spec)
+        module = util.module_from_spec(spec)
         sys.modules["__localtailr_main__"] = module
         spec.loader.exec_module(module)
         return module
-    import importlib
-
     return importlib.import_module(entry["module"])
 
 
@@ -140,7 +139,7 @@ def load_entrypoint(run_dir: str, entry: dict):
 
 
 def _traceback() -> None:
-    import traceback
+    import traceback  # ~7 ms: only on a failure
 
     traceback.print_exc()
     sys.stderr.flush()
@@ -174,14 +173,14 @@ def _exec_server(run_dir: str, argv: list[str]) -> None:
 
 
 def _is_asgi(obj) -> bool:
-    import inspect
+    import inspect  # ~10 ms: only for an app
 
     call = getattr(obj, "__call__", None)  # noqa: B004
     return call is not None and inspect.iscoroutinefunction(call) and not inspect.isfunction(obj)
 
 
 def _serve_wsgi(app, port: int) -> None:
-    from werkzeug.serving import make_server
+    from werkzeug.serving import make_server  # the job's own dependency: only for a Flask app
 
     print(f" * serving on http://127.0.0.1:{port}/", flush=True)
     make_server("127.0.0.1", port, app, threaded=True).serve_forever()
@@ -221,7 +220,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
                                "--allow-websocket-origin", f"127.0.0.1:{port}",
                                "--allow-websocket-origin", f"localhost:{port}"])
     if framework == "flask":
-        import flask
+        import flask  # the job's own dependency: only for this framework
 
         _force_host_port(flask.Flask, "run", port)
         app = fn if isinstance(fn, flask.Flask) else fn()
@@ -232,7 +231,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
                           "named 'app'")
         _serve_wsgi(app, port)
     elif framework == "fastapi":
-        import uvicorn
+        import uvicorn  # the job's own dependency: only for this framework
 
         original = uvicorn.run
 
@@ -249,7 +248,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
                           "named 'app'")
         original(app, host="127.0.0.1", port=port, log_level="info")
     elif framework == "dash":
-        import dash
+        import dash  # the job's own dependency: only for this framework
 
         _force_host_port(dash.Dash, "run", port)
         app = fn if isinstance(fn, dash.Dash) else fn()
@@ -268,7 +267,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
 
 def excel_functions(fn, module) -> dict:
     """The entrypoint, and the public functions defined in its module, by name."""
-    import inspect
+    import inspect  # ~10 ms: only for an excel job
 
     out = {}
     for name, obj in vars(module).items():
@@ -290,8 +289,8 @@ def _jsonable(value):
 
 
 def serve_excel(functions: dict, port: int) -> None:
-    import inspect
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import inspect  # ~10 ms: only for an excel job
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # only for an excel job
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, data) -> None:
@@ -399,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 def _start_log_pump(run_dir: str, cap: int) -> None:
     """Send stdout and stderr through the run's log pump (``logpump.py``, loaded by path);
     without it (it could not start) the daemon rotates the files itself."""
-    import importlib.util
+    import importlib.util  # ~3 ms at job start: only when the log pump runs
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
     try:
@@ -414,6 +413,7 @@ def _start_log_pump(run_dir: str, cap: int) -> None:
 def _run(run_dir: str, launch: dict) -> int:
     if launch.get("task"):
         try:
+            # the localtailr package: only for a task (others run user code first)
             from localtailr.runtime.workflows import task_runner
         except ModuleNotFoundError as exc:
             fail(run_dir, f"workflow tasks need localtailr.runtime.workflows.task_runner: {exc}")

@@ -76,7 +76,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
     built = alias_lookup(home, alias)
     if built is not None:
         return built
-    from ...core.image_spec import ImageSpec
+    from ...core.image_spec import ImageSpec  # the image builder, only on a cache miss
     from ..images.cache import ensure_image
 
     header = parse_script_header(source)
@@ -200,6 +200,6 @@ def run_script(
 
 
 def _main_thread() -> bool:
-    import threading
+    import threading  # only to wait for a child (`localtailr run` execs instead)
 
     return threading.current_thread() is threading.main_thread() and sys.platform != "win32"

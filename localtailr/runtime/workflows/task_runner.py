@@ -26,7 +26,14 @@ import pickle
 import sys
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from localtailr import store
+from localtailr.core.home import Home
+from localtailr.core.task_call import run_node
+from localtailr.store import runs
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,8 +48,6 @@ class TaskFailed(Exception):
 def _iso(ts: float, tz: str | None) -> datetime:
     when = datetime.fromtimestamp(ts, UTC)
     if tz:
-        from zoneinfo import ZoneInfo
-
         return when.astimezone(ZoneInfo(tz))
     return when.astimezone()
 
@@ -65,11 +70,6 @@ def system_args(defn: dict, parent: Any, node_name: str) -> dict[str, str]:
 
 
 def _connect(home_root: str):
-    from pathlib import Path
-
-    from localtailr import store
-    from localtailr.core.home import Home
-
     return store.connect(Home(Path(home_root)))
 
 
@@ -149,15 +149,10 @@ def _failure_file(home_root: str, run_id: int, detail: str) -> None:
 
 def run(run_id: int, home_root: str) -> int:
     """Run child run ``run_id`` of the home at ``home_root``; the exit code."""
-    from localtailr import store
-    from localtailr.store import runs
-
     conn = _connect(home_root)
     try:
         defn, node, inputs, system = load(conn, run_id)
         _sys_path(defn)
-        from localtailr.core.task_call import run_node
-
         result = run_node(node, inputs, system)
         try:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
