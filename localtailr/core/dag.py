@@ -136,7 +136,7 @@ class Node:
     def upstream(self) -> list[Node]:
         """Nodes this one waits for: those in its arguments, then explicit ones, no repeats."""
         if self._encoded is not None:
-            names = _referenced_names(self._encoded["args"], self._encoded["kwargs"])
+            names = referenced_names(self._encoded["args"], self._encoded["kwargs"])
             found = [self.dag.node(n) for n in names]
         else:
             found = list(iter_nodes((self.args, self.kwargs)))
@@ -369,7 +369,7 @@ class DAG:
             dag.nodes.append(node)
         names = dag.names()
         for nd, node in zip(data["nodes"], dag.nodes):
-            refs = _referenced_names(nd["args"], nd["kwargs"]) + list(nd.get("after", []))
+            refs = referenced_names(nd["args"], nd["kwargs"]) + list(nd.get("after", []))
             for ref in refs:
                 if ref not in names:
                     raise ValueError(f"task {node.name!r} refers to unknown task {ref!r}")
@@ -486,8 +486,9 @@ def decode_value(data: Mapping, lookup: Callable[[str], Any]) -> Any:
     raise ValueError(f"not an encoded argument: {str(data)[:80]!r}")
 
 
-def _referenced_names(args: list, kwargs: dict) -> list[str]:
-    """Node names referenced in encoded arguments, first occurrence order."""
+def referenced_names(args: list, kwargs: dict) -> list[str]:
+    """Node names referenced in encoded arguments (``encode_value``), first occurrence order.
+    A constant is never a reference, even a dict with a ``"node"`` key."""
     out: list[str] = []
 
     def walk(enc: Any) -> None:

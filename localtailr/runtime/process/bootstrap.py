@@ -76,22 +76,29 @@ def fail(run_dir: str, reason: str, code: int = 1) -> None:
 
 
 def load_module(entry: dict):
-    """Import the entrypoint's module: by name, or (kind "script") from its file as
-    ``__localtailr_main__`` so that its ``if __name__ == "__main__"`` block does not run."""
+    """Import the entrypoint's module: by name, or (kind "script") from its file the way
+    ``core/user_code.py`` names a ``__main__`` script, so its ``__main__`` block does not run."""
     path = entry.get("sys_path")
     if path and path not in sys.path:
         sys.path.insert(0, path)
     if entry.get("kind") == "script":
-        from importlib import util  # ~3 ms at job start: only for a script entrypoint
-
-        spec = util.spec_from_file_location("__localtailr_main__", entry["file"])
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {entry['file']}")
-        module = util.module_from_spec(spec)
-        sys.modules["__localtailr_main__"] = module
-        spec.loader.exec_module(module)
-        return module
+        return _user_code().import_module("__main__", entry["file"])
     return importlib.import_module(entry["module"])
+
+
+def _user_code():
+    """``localtailr/core/user_code.py``, loaded by path (this file runs before the package)."""
+    name = "_localtailr_user_code"
+    if name not in sys.modules:
+        from importlib import util  # ~3 ms at job start: only for a __main__ script
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, os.pardir, os.pardir, "core", "user_code.py")
+        spec = util.spec_from_file_location(name, os.path.normpath(path))
+        module = util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 def resolve(module, qualname: str):

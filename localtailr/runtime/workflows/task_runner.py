@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from localtailr import store
+from localtailr.core.dag import referenced_names
 from localtailr.core.home import Home
 from localtailr.core.task_call import run_node
 from localtailr.store import runs
@@ -98,7 +99,7 @@ def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, 
             (run["parent_run_id"], up),
         ).fetchone()
         if found is None:
-            if up in _referenced(node):
+            if up in referenced_names(node.get("args", []), node.get("kwargs", {})):
                 raise TaskFailed(f"task {node['name']!r} needs the result of {up!r}, which has none")
             continue
         inputs[up] = pickle.loads(found[0])
@@ -106,24 +107,6 @@ def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, 
         "SELECT * FROM runs WHERE run_id = ?", (run["parent_run_id"],)
     ).fetchone()
     return defn, node, inputs, system_args(defn, parent, node["name"])
-
-
-def _referenced(node: dict) -> set[str]:
-    names: set[str] = set()
-
-    def walk(enc: Any) -> None:
-        if isinstance(enc, dict):
-            if "node" in enc:
-                names.add(enc["node"])
-            for v in enc.values():
-                walk(v)
-        elif isinstance(enc, list):
-            for v in enc:
-                walk(v)
-
-    walk(node.get("args", []))
-    walk(node.get("kwargs", {}))
-    return names
 
 
 def _sys_path(defn: dict) -> None:
