@@ -19,7 +19,8 @@ def parse(argv: list[str]) -> tuple[str, list[str], dict] | None:
     """(verb, arguments, options) of a command the fast path answers, else None."""
     if len(argv) < 3 or argv[0] != "kv" or argv[1] not in ("get", "put"):
         return None
-    verb, args, opts = argv[1], [], {"as_json": False}
+    verb, args = argv[1], []
+    opts: dict[str, str | bool] = {"as_json": False}
     rest = iter(argv[2:])
     for token in rest:
         if token == "--json":

@@ -86,6 +86,7 @@ class ImageSpec:
                                           and all(isinstance(r, str) for r in reqs))):
             raise ValueError(f"invalid image: python_requirements must be a string or a list of"
                              f" strings, not {reqs!r}")
+        reqs = list(reqs) if isinstance(reqs, tuple) else reqs
         for name in ("python_version", "build_script_pre", "build_script_post"):
             if image.get(name) is not None and not isinstance(image[name], str):
                 raise ValueError(f"invalid image: {name} must be a string, not {image[name]!r}")

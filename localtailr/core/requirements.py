@@ -275,6 +275,10 @@ class ScriptHeader:
     class: a cached ``localtailr run`` reads it and would pay for importing dataclasses.)"""
 
     __slots__ = ("requirements", "secrets", "requires_python", "text")
+    requirements: list[str]
+    secrets: list[str]
+    requires_python: str | None
+    text: str
 
     def __init__(self, requirements: list[str] | None = None, secrets: list[str] | None = None,
                  requires_python: str | None = None, text: str = ""):
@@ -293,7 +297,8 @@ class ScriptHeader:
     def __eq__(self, other: object) -> bool:
         return self._values() == other._values() if type(other) is ScriptHeader else NotImplemented
 
-    __hash__ = None  # mutable lists inside, as the dataclass had
+    # unhashable (mutable lists inside), as the dataclass was; mypy types __hash__ as a method
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"ScriptHeader(requirements={self.requirements!r}, secrets={self.secrets!r}, "

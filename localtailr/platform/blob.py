@@ -139,7 +139,8 @@ def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
     return result["sha"], size
 
 
-def _chunks_of(data: bytes | str | BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
+def _chunks_of(data: bytes | str | BinaryIO | Iterable[bytes]) -> Iterator[bytes | memoryview]:
+    """``data`` in chunks (slices of one reused buffer for a file: use each before the next)."""
     if isinstance(data, str):
         yield data.encode()
     elif isinstance(data, (bytes, bytearray, memoryview)):
@@ -286,7 +287,7 @@ def _retryable(data) -> bool:
 def put(
     ctx: Context,
     name: str,
-    data: bytes | str | BinaryIO | Iterable[bytes],
+    data: bytes | str | BinaryIO | Iterable[bytes] | _LocalFile,
     acl_: dict | None = None,
     progress=None,
 ) -> dict:
@@ -518,7 +519,8 @@ def _readable_under(ctx: Context, path: str) -> tuple[str, list]:
     prefix = ""
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
-    where, args = "name >= ?", [prefix]
+    where = "name >= ?"
+    args: list[str | int] = [prefix]
     if prefix:  # a range of the primary key: names that start with the folder's
         where += " AND name < ?"
         args.append(prefix[:-1] + "0")

@@ -61,9 +61,9 @@ def add(ctx: Context, name: str) -> dict:
     with store.transaction(ctx.conn) as conn:
         if _find(conn, name) is not None:
             raise ValueError(f"group {name!r} already exists")
-        gid = conn.execute(
-            "INSERT INTO groups (name, created_at) VALUES (?, ?)", (name, time.time())
-        ).lastrowid
+        gid = store.insert(
+            conn, "INSERT INTO groups (name, created_at) VALUES (?, ?)", (name, time.time())
+        )
     identity_changed()
     return get(ctx, gid)
 

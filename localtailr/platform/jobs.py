@@ -365,11 +365,12 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
         acl.check_principals(conn, new_acl)
     if job is None:
         desired = "stopped" if d["type"] in LONG_RUNNING else None
-        job_id = conn.execute(
+        job_id = store.insert(
+            conn,
             "INSERT INTO jobs (name, environment, type, current_version, desired_state, owner_id,"
             " created_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
             (d["name"], d["environment"], d["type"], desired, ctx.caller.user_id, now),
-        ).lastrowid
+        )
         version = _next_version(conn, job_id)
         acl.replace(conn, res, new_acl if new_acl is not None else acl.owner_acl(ctx.caller.user_id))
     else:

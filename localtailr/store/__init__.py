@@ -623,6 +623,14 @@ def _rollback(conn: sqlite3.Connection) -> None:
             pass
 
 
+def insert(conn: sqlite3.Connection, sql: str, args: tuple = ()) -> int:
+    """Run the INSERT ``sql``; the rowid of the row it made."""
+    rowid = conn.execute(sql, args).lastrowid
+    if rowid is None:  # sqlite3 sets it after every INSERT: only a non-INSERT gets here
+        raise ValueError(f"not an INSERT: {sql[:60]!r}")
+    return rowid
+
+
 def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 50) -> sqlite3.Cursor:
     """Run one statement on its own (autocommit), retrying with backoff while the database
     answers "locked" (beyond busy_timeout); DiskFullError if the disk is full."""

@@ -28,6 +28,13 @@ class BuiltImage:
     would pay for importing dataclasses.)"""
 
     __slots__ = _FIELDS
+    key: str
+    path: Path
+    python: str
+    env: dict[str, str]
+    log_path: Path
+    python_version: str
+    warnings: tuple[str, ...]
 
     def __init__(self, key: str, path: Path, python: str, env: dict[str, str], log_path: Path,
                  python_version: str = "", warnings: tuple[str, ...] = ()):

@@ -139,8 +139,9 @@ def prepare_script(
     env[RUN_ID_ENV] = run_id
     env["LOCALTAILR_HOME"] = str(home.root)
     env.pop("PYTHONPATH", None)
-    for name in secrets:
-        env[secret_env_name(name)] = secret_getter(name)
+    if secret_getter is not None:  # else there are no secrets (checked above)
+        for name in secrets:
+            env[secret_env_name(name)] = secret_getter(name)
     return ScriptLaunch([image.python, str(script), *args], env, run_dir, run_id, image)
 
 
