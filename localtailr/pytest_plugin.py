@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ class Runtime:
 
 
 @pytest.fixture
-def localtailr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def localtailr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """An isolated localtailr home for this test, used by the whole Python API."""
     home = make_home(tmp_path / "localtailr-home")
     monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))

@@ -501,8 +501,8 @@ def get_acl(ctx: Context, name: str) -> dict:
     return acl.get(ctx.conn, resource(name))
 
 
-def set_acl(ctx: Context, name: str, acl_: dict) -> dict:
-    """Replace the blob's ACL; needs WRITE."""
+def set_acl(ctx: Context, name: str, acl_: dict | None) -> dict:
+    """Replace the blob's ACL (None: an empty one); needs WRITE."""
     new_acl = acl.normalise(acl_)
     validate_name(name)
     with store.transaction(ctx.conn) as conn:

@@ -129,7 +129,8 @@ def remove_users(ctx: Context, name: str | int, users: list) -> dict:
     return get(ctx, gid)
 
 
-def is_member(ctx: Context, name: str | int, user: str | int) -> bool:
+def is_member(ctx: Context, name: str | int, user: object) -> bool:
+    """Whether ``user`` (a name or id; anything else is a ValueError) is in group ``name``."""
     row = _must(ctx.conn, name)
     uid = _user_ids(ctx.conn, [user])[0]
     return (

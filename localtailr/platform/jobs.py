@@ -816,7 +816,8 @@ def runs(
         # index finds them and they are sorted. Other filters walk the runs in order.
         sql += f" AND {'+' if state == 'active' else ''}r.parent_run_id IS NULL"
     sql += " ORDER BY r.run_id DESC"
-    out, skipped, readable = [], 0, {}
+    out: list[dict] = []
+    skipped, readable = 0, {}
     for row in ctx.conn.execute(sql, args):
         if row["job_id"] not in readable:
             job = ctx.conn.execute("SELECT name, environment FROM jobs WHERE job_id = ?", (row["job_id"],)).fetchone()

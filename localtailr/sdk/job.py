@@ -456,7 +456,7 @@ class BatchJob(_NoFramework):
         ensure_daemon(ctx.home)
         return run
 
-    url = None  # type: ignore[assignment] - a batch job serves nothing
+    url = None  # a batch job serves nothing
 
 
 __all__ = ["App", "BatchJob", "ExcelAddin", "Service"]

@@ -37,6 +37,7 @@ class Task:
     """A function decorated with ``@task``: builds a node in a workflow body, runs elsewhere."""
 
     is_task = True  # what core.task_call.load_function unwraps
+    __qualname__: str  # the function's, set by functools.update_wrapper
 
     def __init__(self, func: Callable, memory: str, cpu: float, retries: int, retry_backoff: float):
         if not callable(func):

@@ -148,6 +148,8 @@ def _image(opts: dict) -> dict:
             build_script_pre=opts.get("build_script_pre") or "",
             build_script_post=opts.get("build_script_post") or "",
         )
+    if isinstance(image, Image):
+        return image.to_dict()
     return image.to_dict() if hasattr(image, "to_dict") else dict(image)
 
 

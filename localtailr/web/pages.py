@@ -425,7 +425,7 @@ def template_filters(app) -> None:  # noqa: C901 - counts the filters defined in
         except (ZoneInfoNotFoundError, ValueError):
             tz = None
         at = datetime.fromtimestamp(t, tz).astimezone(tz)
-        return at.strftime("%Y-%m-%d %H:%M:%S ") + (zone if tz else at.strftime("%Z"))
+        return at.strftime("%Y-%m-%d %H:%M:%S ") + (zone if tz and zone else at.strftime("%Z"))
 
     @app.template_filter("iso")
     def iso(t) -> str:

@@ -74,7 +74,8 @@ def cookie_name(req: Request) -> str:
 
 
 def _matches(given: str | None, expected: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    return given is not None and given != "" and hmac.compare_digest(given.encode(),
+                                                                     expected.encode())
 
 
 # -- checks run before every request ---------------------------------------------

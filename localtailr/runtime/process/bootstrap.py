@@ -40,6 +40,10 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.a
 import importlib  # noqa: E402
 import json  # noqa: E402
 
+TYPE_CHECKING = False  # not typing's: importing typing would cost every job's start
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 IMPORT_FAILED = 2
 FRAMEWORKS = ("streamlit", "dash", "panel", "fastapi", "flask")
 
@@ -68,7 +72,7 @@ def _user_umask() -> None:
             pass
 
 
-def fail(run_dir: str, reason: str, code: int = 1) -> None:
+def fail(run_dir: str, reason: str, code: int = 1) -> NoReturn:
     _write(run_dir, "failure.json", json.dumps({"reason": reason}))
     sys.stderr.write(f"localtailr: {reason}\n")
     sys.stderr.flush()
@@ -86,7 +90,7 @@ def load_module(entry: dict):
     return importlib.import_module(entry["module"])
 
 
-def _user_code():
+def _user_code() -> Any:
     """``localtailr/core/user_code.py``, loaded by path (this file runs before the package)."""
     name = "_localtailr_user_code"
     if name not in sys.modules:
@@ -95,6 +99,8 @@ def _user_code():
         here = os.path.dirname(os.path.abspath(__file__))
         path = os.path.join(here, os.pardir, os.pardir, "core", "user_code.py")
         spec = util.spec_from_file_location(name, os.path.normpath(path))
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
         module = util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules[name] = module
@@ -410,6 +416,8 @@ def _start_log_pump(run_dir: str, cap: int) -> None:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
     try:
         spec = importlib.util.spec_from_file_location("_localtailr_logpump", path)
+        if spec is None or spec.loader is None:
+            raise OSError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.start(run_dir, cap)

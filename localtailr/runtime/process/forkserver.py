@@ -99,7 +99,7 @@ class Server:
         self.send({"ready": os.getpid()})
         buf = b""
         while True:
-            ready, _, _ = select.select([self.sock, self.wake_r], [], [])
+            ready, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
             if self.wake_r in ready:
                 try:
                     while os.read(self.wake_r, 512):
@@ -107,7 +107,7 @@ class Server:
                 except BlockingIOError:
                     pass
                 self.reap()
-            if self.sock in ready:
+            if self.sock.fileno() in ready:
                 data = self.sock.recv(1 << 16)
                 if not data:
                     return None

@@ -186,6 +186,9 @@ def main(argv: list[str] | dict | None = None) -> int:
             print("usage: python -m localtailr.runtime.workflows.task_runner <run_id>", file=sys.stderr)
             return 2
         run_id, home = args[0], None
+    if run_id is None:
+        print("localtailr: the launch names no run_id", file=sys.stderr)
+        return 2
     if not home:
         from localtailr.core.home import default_path  # LOCALTAILR_HOME, read now
 
