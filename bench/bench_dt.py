@@ -136,15 +136,15 @@ def _dt_folders(folder: Path) -> tuple[Path, Path]:
 
 def bench_kv_get(folder: Path, venv: Path, daemon: bool) -> dict:
     from localtailr.core.home import Home
-    from localtailr.runtime.daemon import daemon as daemons
+    from localtailr.runtime.daemon import control
 
     ours, floor = _dt_folders(folder)
     env_ours, env_floor = _env(folder, venv, ours), _env(folder, venv, floor)
     subprocess.run([str(ours / "dt"), "kv", "put", "answer", "42"], env=env_ours, check=True)
     if daemon:
-        daemons.ensure_running(Home(folder / "home"), quiet=True)
+        control.ensure_running(Home(folder / "home"), quiet=True)
     else:
-        daemons.stop(Home(folder / "home"))
+        control.stop(Home(folder / "home"))
     a, b = [], []
     for i in range(ROUNDS):
         first, second = (a, b) if i % 2 == 0 else (b, a)
@@ -209,9 +209,9 @@ def run() -> list[dict]:
     finally:
         try:
             from localtailr.core.home import Home
-            from localtailr.runtime.daemon import daemon
+            from localtailr.runtime.daemon import control
 
-            daemon.stop(Home(folder / "home"))
+            control.stop(Home(folder / "home"))
         except Exception:  # noqa: BLE001 - cleaning up
             pass
         if old_home is None:

@@ -85,10 +85,10 @@ class _Bench:
     def run(self, definition: dict) -> dict:
         from localtailr.platform import jobs
         from localtailr.platform.context import context
-        from localtailr.runtime.daemon import daemon
+        from localtailr.runtime.daemon import control
 
         run = jobs.run(context(self.home), definition)
-        daemon.ensure_running(self.home, quiet=True)  # what the SDK's .run() does
+        control.ensure_running(self.home, quiet=True)  # what the SDK's .run() does
         return run
 
     def row_of(self, run_id: int):
@@ -109,9 +109,9 @@ class _Bench:
     def close(self) -> None:
         import shutil
 
-        from localtailr.runtime.daemon import daemon
+        from localtailr.runtime.daemon import control
 
-        daemon.stop(self.home)
+        control.stop(self.home)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -272,12 +272,12 @@ def _cpu(pid: int) -> float:
 
 def bench_idle(b: _Bench, sup: _Supervisord | None, services: int = 20,
                windows: int = 4, seconds: float = 12.0) -> list[dict]:
-    from localtailr.runtime.daemon import daemon
+    from localtailr.runtime.daemon import control
 
     runs = [b.run(b.definition(f"idle-{i}", "idle", type="service")) for i in range(services)]
     b.wait(lambda: all(b.row_of(r["run_id"])["state"] == "running" for r in runs), 120)
     time.sleep(5.0)  # past the first samples: idle runs are sampled less often
-    pids = {"lt": daemon.running_info(b.home)["pid"]}
+    pids = {"lt": control.running_info(b.home)["pid"]}
     if sup:
         pids["sv"] = sup.proc.pid
     shares: dict[str, list[float]] = {k: [] for k in pids}
@@ -299,11 +299,11 @@ def bench_idle(b: _Bench, sup: _Supervisord | None, services: int = 20,
 
 def bench_rss_under_traffic(b: _Bench, warm: int = 1000, requests: int = 10_000) -> dict:
     """The daemon's RSS after ``warm`` page requests, then after ``requests`` more."""
-    from localtailr.runtime.daemon import daemon
+    from localtailr.runtime.daemon import control
     from localtailr.web import security
 
     requests = int(os.environ.get("LOCALTAILR_BENCH_PAGE_REQUESTS", requests))
-    info = daemon.running_info(b.home)
+    info = control.running_info(b.home)
     proc = psutil.Process(info["pid"])
     headers = {"Authorization": f"Bearer {security.token(b.home)}",
                "Host": f"127.0.0.1:{info['port']}"}

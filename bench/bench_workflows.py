@@ -210,14 +210,14 @@ def bench_chains(home, mod) -> list[dict]:
 
 def bench_fire_lag(home, mod) -> dict:
     from localtailr import store
-    from localtailr.runtime.daemon import daemon
+    from localtailr.runtime.daemon import control
     from localtailr.store.clock import clock
 
     c = clock(home)
     c.advance(60 - c.now() % 60 + 1)  # just past a minute: the saving ends before the next
     for i in range(SCHEDULED_JOBS):
         mod.every_minute(f"scheduled {i}")(save_only=True)
-    daemon.ensure_running(home, quiet=True)
+    control.ensure_running(home, quiet=True)
     # Move the clock so that the next minute starts in 2 s of real time; the daemon reads
     # the clock file and wakes for the fire time by itself.
     now = c.now()
@@ -234,7 +234,7 @@ def bench_fire_lag(home, mod) -> dict:
         count = conn.execute(f"SELECT count(*) {query}", (due,)).fetchone()[0]
     lags = sorted((r[0] + offset - r[1]) * 1000
                   for r in conn.execute(f"SELECT created_at, scheduled_for {query}", (due,)))
-    daemon.stop(home)
+    control.stop(home)
     c.reset()
     p99 = lags[int(len(lags) * 0.99) - 1] if lags else None
     return _row(
@@ -259,15 +259,15 @@ def run() -> list[dict]:
     try:
         mod = importlib.import_module("bench_wf_tasks")
         rows += bench_chains(home, mod)
-        from localtailr.runtime.daemon import daemon
+        from localtailr.runtime.daemon import control
 
-        daemon.stop(home)  # a fresh daemon for the schedules
+        control.stop(home)  # a fresh daemon for the schedules
         rows.append(bench_fire_lag(home, mod))
     finally:
         try:
-            from localtailr.runtime.daemon import daemon
+            from localtailr.runtime.daemon import control
 
-            daemon.stop(home)
+            control.stop(home)
         except Exception:  # noqa: BLE001 - cleaning up
             pass
         sys.path.remove(str(folder))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from .dt import server as dt_server
-from .runtime.daemon.daemon import main as run_daemon
+from .runtime.daemon.loop import main as run_daemon
 from .web import server as web_server
 
 

@@ -15,7 +15,7 @@ from support.runtime_support import events, read, runs_of, submit, wait_for, wai
 from localtailr import KV, BatchJob, Environment, Secrets
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control, restart_policy
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
@@ -25,26 +25,26 @@ def stops_daemon(localtailr_home, monkeypatch):
     """No daemon at the start; whatever one the test starts is stopped at the end."""
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
     yield localtailr_home
-    daemon_mod.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def test_a_second_up_says_where_the_first_one_is(stops_daemon, cli):
     assert cli("up", "-d").returncode == 0
-    info = daemon_mod.running_info(stops_daemon.home)
+    info = control.running_info(stops_daemon.home)
     for args in (("up",), ("up", "-d")):  # foreground and detached alike
         again = cli(*args)
         assert again.returncode == 0, again.stderr
         assert "already running" in again.stdout
         assert f"pid {info['pid']}" in again.stdout and str(stops_daemon.root) in again.stdout
-    assert daemon_mod.running_info(stops_daemon.home)["pid"] == info["pid"]
+    assert control.running_info(stops_daemon.home)["pid"] == info["pid"]
 
 
 def test_run_starts_the_daemon_on_demand_with_one_line(stops_daemon, capfd):
     job = BatchJob("On Demand", audit_jobs.read_kv_and_secret, python_version="auto")
-    assert daemon_mod.running_info(stops_daemon.home) is None
+    assert control.running_info(stops_daemon.home) is None
     capfd.readouterr()
     job.run()
-    info = daemon_mod.running_info(stops_daemon.home)
+    info = control.running_info(stops_daemon.home)
     err = capfd.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"localtailr daemon running (pid {info['pid']})")
     assert str(stops_daemon.root) in err[0]
@@ -56,13 +56,13 @@ def test_restart_delay_first_at_once_then_doubling_to_the_cap_and_reset_when_sta
     delays = []
     restarts = 0
     for _ in range(9):
-        restarts, delay = daemon_mod.restart_delay(restarts, uptime=0.3)
+        restarts, delay = restart_policy.restart_delay(restarts, uptime=0.3)
         delays.append(delay)
     assert delays == [0, 1, 2, 4, 8, 16, 30, 30, 30]
-    assert daemon_mod.BACKOFF_CAP == 30 and daemon_mod.STABLE_AFTER == 60
-    assert daemon_mod.restart_delay(restarts, uptime=59.9) == (10, 30)
-    assert daemon_mod.restart_delay(restarts, uptime=60.0) == (0, 0)  # stable: reset
-    assert daemon_mod.restart_delay(0, uptime=1.0) == (1, 0)  # and then as the first time
+    assert restart_policy.BACKOFF_CAP == 30 and restart_policy.STABLE_AFTER == 60
+    assert restart_policy.restart_delay(restarts, uptime=59.9) == (10, 30)
+    assert restart_policy.restart_delay(restarts, uptime=60.0) == (0, 0)  # stable: reset
+    assert restart_policy.restart_delay(0, uptime=1.0) == (1, 0)  # and then as the first time
 
 
 def test_backoff_is_capped_at_30_s_by_the_real_daemon(localtailr_home, daemon):

@@ -12,7 +12,7 @@ import pytest
 from support import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store, workflow
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 from localtailr.runtime.schedule import scheduler
 
 TIMEOUT = 120
@@ -129,13 +129,13 @@ def test_a_killed_and_restarted_daemon_fires_nothing_twice(localtailr_home, monk
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 1, 5, 9, 0, 30))
     wt.every_minute(save_only=True)
-    first = daemon_mod.ensure_running(home, quiet=True)
+    first = control.ensure_running(home, quiet=True)
     try:
         clock.advance(60)
         wait_for(lambda: top_runs(home, "schedule"), what="the 09:01 run")
         os.kill(first["pid"], signal.SIGKILL)
-        wait_for(lambda: not daemon_mod.lock_held(home), what="the lock to be released")
-        second = daemon_mod.ensure_running(home, quiet=True)
+        wait_for(lambda: not control.lock_held(home), what="the lock to be released")
+        second = control.ensure_running(home, quiet=True)
         assert second["pid"] != first["pid"]
         since = time.time()
         wait_for(lambda: _heartbeat(home) > since + 1, what="two scheduler ticks of the new daemon")
@@ -147,7 +147,7 @@ def test_a_killed_and_restarted_daemon_fires_nothing_twice(localtailr_home, monk
         assert [r["scheduled_for"] for r in top_runs(home, "schedule")] == [
             utc(2026, 1, 5, 9, 1), utc(2026, 1, 5, 9, 2)]
     finally:
-        daemon_mod.stop(home)
+        control.stop(home)
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_expire_after_ends_a_run_that_takes_too_long(localtailr_home):
         (task,) = run.tasks()
         assert task["state"] == "killed"
     finally:
-        daemon_mod.stop(localtailr_home.home)
+        control.stop(localtailr_home.home)
 
 
 @workflow(name="Printing")
@@ -220,4 +220,4 @@ def test_a_run_is_inspectable_task_by_task(localtailr_home):
         assert tasks["number"]["result_repr"] == "2" and tasks["add"]["result_repr"] == "5"
         assert tasks["number"]["ended_at"] <= tasks["add"]["started_at"]
     finally:
-        daemon_mod.stop(home)
+        control.stop(home)

@@ -52,9 +52,9 @@ def test_blobs_large_files(localtailr_home):
 @pytest.fixture
 def daemon_stopped(localtailr_home):
     yield
-    from localtailr.runtime.daemon import daemon
+    from localtailr.runtime.daemon import control
 
-    daemon.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 @pytest.mark.slow

@@ -7,14 +7,14 @@ from support import jobs_entry
 from localtailr import BatchJob, Environment, Service
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 
 
 @pytest.fixture
 def daemon_home(localtailr_home, monkeypatch):
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
     yield localtailr_home
-    daemon_mod.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def wait_status(svc, status, timeout=120):
@@ -31,7 +31,7 @@ def wait_status(svc, status, timeout=120):
 def test_service_runs_logs_and_stops(daemon_home):
     svc = Service("Simple Service - alice", jobs_entry.serve, python_version="auto")
     run = svc.run()  # starts the daemon on demand
-    assert daemon_mod.running_info(daemon_home.home) is not None
+    assert control.running_info(daemon_home.home) is not None
     wait_status(svc, "running")
     lines = logs.follow(context(), run["run_id"], timeout=120)
     assert next(lines) == "service up simple-service-alice"

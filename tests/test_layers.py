@@ -30,7 +30,7 @@ def test_the_contract_holds():
     ("store/runs.py", "from localtailr.platform import acl"),
     ("platform/acl.py", "from localtailr.runtime import client"),
     ("runtime/schedule/plan.py", "from localtailr.sdk import job"),
-    ("sdk/kv.py", "from localtailr.runtime.process import supervisor"),
+    ("sdk/kv.py", "from localtailr.runtime.process import supervised"),
     ("web/svg.py", "from localtailr import store"),
 ])
 def test_an_upward_import_breaks_the_contract(tmp_path, module, upward):

@@ -60,6 +60,7 @@ def through_daemon(argv: list[str]) -> int | None:
         request = json.dumps({
             "argv": _absolute(argv), "user": os.environ.get("LOCALTAILR_USER") or None,
             "environment": os.environ.get("DATATAILR_JOB_ENVIRONMENT") or None,
+            "run_id": os.environ.get("LOCALTAILR_RUN_ID") or None,  # lineage of a job's calls
             "stdin": len(stdin) if argv[:2] == ["blob", "put"] else None,
         }).encode()
         try:

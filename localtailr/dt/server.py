@@ -2,7 +2,8 @@
 processes (``client``) hand their calls to the running daemon.
 
 A frame is a 4-byte big-endian length and that many bytes. A call is one JSON frame
-``{"argv", "user", "environment", "stdin"}`` (``stdin``: the byte count that follows, for
+``{"argv", "user", "environment", "run_id", "stdin"}`` (``run_id``: the job run making the
+call, so that what it reads and writes is recorded as that run's) (``stdin``: the byte count that follows, for
 ``blob put``); the answer is a JSON frame ``{"code", "stderr", "stdout"}`` followed by
 ``stdout`` bytes. Each call runs in its own thread through ``main.call`` as the user and
 environment it names — the same trust as running ``dt`` directly: only the home's owner
@@ -18,6 +19,7 @@ import socket
 import threading
 
 from ..core.home import Home
+from ..platform import provenance
 from ..platform.context import ROOT_USER
 from . import main
 from .calling import CALLER
@@ -31,9 +33,12 @@ def _answer(conn: socket.socket, home: Home) -> None:
             stdin = request.get("stdin")
             data = io.BytesIO(_recv(conn, int(stdin))) if stdin is not None else None
             argv = [str(a) for a in request["argv"]]
+            run_id = request.get("run_id")
+            run_id = int(run_id) if run_id is not None and str(run_id).isdigit() else None
         except (OSError, ValueError, KeyError, TypeError):
             return
         token = CALLER.set((home, request.get("user") or ROOT_USER, request.get("environment")))
+        acting = provenance.acting_for(run_id)
         try:
             value, args = main.call(argv, data)
             out, code, err = main.render(value, args.flag("pretty")), 0, ""
@@ -43,6 +48,7 @@ def _answer(conn: socket.socket, home: Home) -> None:
             out, code, err = b"", main.EXIT_FAILED, f"dt {' '.join(argv[:2])}: {exc}"
         finally:
             CALLER.reset(token)
+            provenance.done(acting)
         header = json.dumps({"code": code, "stderr": err, "stdout": len(out)}).encode()
         try:
             conn.sendall(len(header).to_bytes(HEADER, "big") + header + out)

@@ -13,6 +13,7 @@ the current one; PROMOTE to copy a version to the next environment (dev → pre 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -28,8 +29,8 @@ from ..core.home import Home
 from ..core.image_spec import ImageSpec
 from ..core.resources import Resources
 from ..core.runs import ACTIVE, LONG_RUNNING, TERMINAL
+from ..store import job_versions, wakeup
 from ..store import runs as runs_store
-from ..store import wakeup
 from . import acl, schedules
 from .context import Context
 
@@ -179,22 +180,16 @@ def _job_row(ctx: Context, name: str, environment: str | None = None):
 
 
 def _definition(conn, job_id: int, version: int) -> dict:
-    row = conn.execute(
-        "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
-    ).fetchone()
-    return json.loads(row[0]) if row else {}
+    """A job version's definition, the caller's own copy to change ({} if none)."""
+    return copy.deepcopy(job_versions.definition(conn, job_id, version) or {})
 
 
 def definition_for_run(conn, run_id: int) -> dict:
     """The definition (version) a run was created from; for the daemon."""
-    row = conn.execute(
-        "SELECT v.definition FROM runs r JOIN job_versions v"
-        " ON v.job_id = r.job_id AND v.version = r.version WHERE r.run_id = ?",
-        (run_id,),
-    ).fetchone()
-    if row is None:
+    found = job_versions.definition_for_run(conn, run_id)
+    if found is None:
         raise NotFoundError(f"run {run_id} not found")
-    return json.loads(row[0])
+    return copy.deepcopy(found)
 
 
 def _user_name(conn, user_id: int) -> str | None:

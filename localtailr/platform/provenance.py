@@ -7,6 +7,7 @@ beside the new version (``blob_versions.run_id``, ``kv_versions.run_id``).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import time
 
@@ -20,8 +21,26 @@ _environ_data = getattr(os.environ, "_data", None)
 _KEY = os.environ.encodekey(RUN_VAR) if _environ_data is not None else RUN_VAR
 
 
+# The run a call is made for when it is not this process's own: the daemon answering a
+# ``dt`` call that a job's process handed it over the socket (see dt/server.py).
+_CALL_RUN: contextvars.ContextVar[int | None] = contextvars.ContextVar("call_run", default=None)
+
+
+def acting_for(run_id: int | None) -> contextvars.Token:
+    """Record what this thread does as done by ``run_id`` until ``done(token)``."""
+    return _CALL_RUN.set(run_id)
+
+
+def done(token: contextvars.Token) -> None:
+    _CALL_RUN.reset(token)
+
+
 def current_run() -> int | None:
-    """The run this process belongs to (``LOCALTAILR_RUN_ID``), or None outside a job."""
+    """The run this call is made for (a ``dt`` call handed to the daemon), else the run this
+    process belongs to (``LOCALTAILR_RUN_ID``), or None outside a job."""
+    run = _CALL_RUN.get()
+    if run is not None:
+        return run
     value = (_environ_data if _environ_data is not None else os.environ).get(_KEY)
     if not value:
         return None

@@ -15,12 +15,18 @@ from ..core.home import Home
 from ..core.runs import TERMINAL
 
 
-def _daemon() -> ModuleType:
+def _control() -> ModuleType:
     # Imported on first use: the daemon's modules (psutil, the supervisor) take ~0.3 s, and
     # every job and workflow task imports the Python face, which imports this client.
-    from .daemon import daemon
+    from .daemon import control
 
-    return daemon
+    return control
+
+
+def _loop() -> ModuleType:
+    from .daemon import loop  # as _control: only `localtailr up` runs the loop here
+
+    return loop
 
 
 class AlreadyRunning(RuntimeError):
@@ -29,7 +35,7 @@ class AlreadyRunning(RuntimeError):
 
 def ensure_daemon(home: Home | None = None, quiet: bool = False, timeout: float = 30.0) -> dict:
     """The running daemon's info (``daemon.json``); start it detached first if none runs."""
-    return _daemon().ensure_running(home, quiet=quiet, timeout=timeout)
+    return _control().ensure_running(home, quiet=quiet, timeout=timeout)
 
 
 def ensure_daemon_for(home: Home, job: dict | None = None, runs: list[dict] | None = None) -> None:
@@ -44,12 +50,12 @@ def ensure_daemon_for(home: Home, job: dict | None = None, runs: list[dict] | No
 
 def daemon_info(home: Home) -> dict | None:
     """The running daemon's info, None if no daemon runs for ``home``."""
-    return _daemon().running_info(home)
+    return _control().running_info(home)
 
 
 def describe(info: dict) -> str:
     """One line saying where the daemon is: pid, URL, home and log."""
-    return _daemon()._describe(info)
+    return _control().describe(info)
 
 
 def serve(home: Home, port: int | None = None,
@@ -59,7 +65,7 @@ def serve(home: Home, port: int | None = None,
     """Run the daemon in this process until it is stopped (``localtailr up``), serving the
     web app through ``serve_web(home, port)`` and calling ``on_ready(info)`` once it serves.
     Raises AlreadyRunning if another daemon holds the home."""
-    module = _daemon()
+    module = _loop()
     try:
         module.Daemon(home, port=port, serve_web=serve_web, on_ready=on_ready,
                       serve_dt=serve_dt).serve()
@@ -69,12 +75,12 @@ def serve(home: Home, port: int | None = None,
 
 def stop_daemon(home: Home | None = None, timeout: float | None = None) -> bool:
     """Stop the home's daemon and what it runs; True if one was running."""
-    return _daemon().stop(home, timeout=timeout)
+    return _control().stop(home, timeout=timeout)
 
 
 def daemon_status(home: Home | None = None) -> dict:
     """What ``localtailr status`` shows: the daemon (if running) and the runs by state."""
-    return _daemon().status(home)
+    return _control().status(home)
 
 
 def prepare_script(home: Home, script: str | os.PathLike, params: Mapping[str, str],

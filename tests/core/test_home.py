@@ -18,7 +18,7 @@ import pytest
 from support import jobs_entry
 
 from localtailr import KV, BatchJob, Blob, Secrets, User
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 from localtailr.web import security
 
 
@@ -73,7 +73,7 @@ def test_the_token_never_reaches_the_daemon_log(localtailr_home):
         sock.sendall(f"GET /api/job/ls?token={token} HTTP/1.1 junk\r\n\r\n".encode())
         sock.recv(4096)
     assert _get(info["url"], "/api/health?last=1").status == 200
-    log = _wait_for_text(daemon_mod.log_path(home), "GET /api/health HTTP")
+    log = _wait_for_text(control.log_path(home), "GET /api/health HTTP")
     assert '"GET /jobs HTTP/1.1" 302' in log and '"GET / HTTP/1.1" 401' in log
     assert token not in log and "wrong-guess" not in log
     assert "token=[hidden]" in log  # the malformed line
@@ -98,7 +98,7 @@ def test_everything_in_the_home_is_private(localtailr_home):
         assert done["state"] == "succeeded", job.logs(stderr=True)
     finally:
         os.umask(old)
-    assert daemon_mod.log_path(home).exists()
+    assert control.log_path(home).exists()
     assert (home.runs / str(done["run_id"]) / "stdout").exists()
     assert _open_to_others(home.root) == []
 
@@ -159,7 +159,7 @@ def test_an_open_home_is_tightened_when_opened(cli, tmp_path):
 
 
 def test_a_loose_log_in_a_private_home_is_tightened(cli, localtailr_home):
-    log = daemon_mod.log_path(localtailr_home.home)
+    log = control.log_path(localtailr_home.home)
     log.write_text("from an older version\n")
     os.chmod(log, 0o644)
     assert cli("kv", "ls").returncode == 0
@@ -179,7 +179,7 @@ def test_up_detached_prints_the_page_url_with_its_token(localtailr_home, cli):
     assert _get(line, f"{parts.path}?{parts.query}").status == 302  # accepted: sets the cookie
     again = cli("up", "-d")
     assert "already running" in again.stdout and f"?token={token}" in again.stdout
-    log = daemon_mod.log_path(localtailr_home.home).read_text()
+    log = control.log_path(localtailr_home.home).read_text()
     assert token not in log
 
 
@@ -193,7 +193,7 @@ def test_status_prints_the_page_url_with_its_token(localtailr_home, cli):
     assert _get(line, f"{parts.path}?{parts.query}").status == 302  # accepted: sets the cookie
     data = json.loads(cli("status", "--json").stdout)
     assert data["page"] == line and "token" not in data["url"]
-    assert token not in daemon_mod.log_path(localtailr_home.home).read_text()
+    assert token not in control.log_path(localtailr_home.home).read_text()
 
 
 # -- reset refuses what is not a home ----------------------------------------------------------

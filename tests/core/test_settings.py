@@ -53,11 +53,11 @@ def test_read_at_call_time_and_bad_values_named(monkeypatch):
 
 
 def test_a_setting_changed_after_import_takes_effect(monkeypatch, tmp_path):
-    from localtailr.runtime.process import supervisor  # imported before the change
+    from localtailr.runtime.process import supervised  # imported before the change
 
     log = tmp_path / "stdout"
     log.write_bytes(b"x" * 2000)
     monkeypatch.setenv("LOCALTAILR_LOG_CAP", "4096")
-    assert not supervisor.rotate(log)
+    assert not supervised.rotate(log)
     monkeypatch.setenv("LOCALTAILR_LOG_CAP", "1000")
-    assert supervisor.rotate(log) and (tmp_path / "stdout.1").stat().st_size == 2000
+    assert supervised.rotate(log) and (tmp_path / "stdout.1").stat().st_size == 2000

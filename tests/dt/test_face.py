@@ -268,3 +268,29 @@ def jobdef_id(name: str, environment: str) -> str:
     import uuid
 
     return str(uuid.uuid5(uuid.UUID("A3FB3D5A-1AD4-4341-AA66-BAC8A26ECBAD"), name + environment))
+
+
+def test_a_jobs_dt_calls_through_the_daemon_are_recorded_as_that_runs(sdk, localtailr_home):
+    """Lineage through the dt face: a job's ``dt`` hands its call to the daemon, which records
+    the blob and key versions read and written as the calling run's, not as nobody's."""
+    from support import jobs_entry
+
+    from localtailr import BatchJob
+    from localtailr.platform import blob_history, jobs, lineage
+    from localtailr.platform.context import context
+
+    localtailr_home.start_daemon()
+    ctx = context()
+    run_id = jobs.run(ctx, BatchJob("writer", jobs_entry.hello, python_version="auto").to_dict())["run_id"]
+    jobs.wait(ctx, run_id, timeout=120)
+    run = {"LOCALTAILR_RUN_ID": str(run_id)}
+    assert sdk.dt("blob", "put", "blob://local-user-data/out.csv", input=b"a,b\n", **run).returncode == 0
+    assert sdk.dt("kv", "put", "loaded", "yes", **run).returncode == 0
+    assert sdk.dt("blob", "get", "blob://local-user-data/out.csv", **run).stdout == b"a,b\n"
+    assert sdk.dt("blob", "put", "blob://local-user-data/plain.csv", input=b"x\n").returncode == 0
+    names = {h["run_id"] for h in blob_history.history(ctx, "out.csv")}
+    assert names == {run_id}
+    assert {h["run_id"] for h in blob_history.history(ctx, "plain.csv")} == {None}
+    io = lineage.run_io(ctx, run_id)
+    assert "out.csv" in str(io["wrote"]) and "loaded" in str(io["wrote"])
+    assert "out.csv" in str(io["read"])

@@ -12,14 +12,14 @@ from support import jobs_entry
 from localtailr import BatchJob, Service, store
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 
 
 @pytest.fixture
 def daemon_home(localtailr_home, monkeypatch):
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
     yield localtailr_home
-    daemon_mod.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def module(tmp_path, name: str, says: str):
@@ -98,8 +98,8 @@ def test_ids_of_removed_jobs_and_runs_never_come_back(localtailr_home):
 
 def test_cached_definitions_do_not_outlive_a_home_made_again(tmp_path, monkeypatch):
     from localtailr.core.home import Home
-    from localtailr.runtime.process import supervisor
     from localtailr.runtime.workflows import engine as workflow_runner
+    from localtailr.store import job_versions
 
     home = Home(tmp_path / "home")
     monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))
@@ -111,7 +111,7 @@ def test_cached_definitions_do_not_outlive_a_home_made_again(tmp_path, monkeypat
         conn = store.connection(home)
         [(jid, version)] = conn.execute("SELECT job_id, current_version FROM jobs").fetchall()
         assert (jid, version) == (1, 1)  # a new home numbers from 1 again
-        assert supervisor.definition_of(home, jid, version)["env_vars"] == {"SAYS": says}
+        assert job_versions.definition(conn, jid, version)["env_vars"] == {"SAYS": says}
         assert workflow_runner.definition(conn, jid, version)["env_vars"] == {"SAYS": says}
         store.forget(home)
         shutil.rmtree(home.root)  # what `localtailr reset` does

@@ -12,14 +12,14 @@ from support import runtime_support
 from support.runtime_support import submit, wait_for, wait_state
 
 from localtailr import BatchJob, Schedule, Service
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
 
 def _kill_daemon(home, info) -> None:
     os.kill(info["pid"], signal.SIGKILL)
-    wait_for(lambda: not daemon_mod.lock_held(home), 30, "the lock to be released")
+    wait_for(lambda: not control.lock_held(home), 30, "the lock to be released")
 
 
 def _gone(pid: int) -> bool:
@@ -43,7 +43,7 @@ def test_stopping_a_service_while_the_daemon_is_down_brings_it_back(
     else:
         out = cli("job", "stop", "svc")
         assert out.returncode == 0, out.stderr
-    info = daemon_mod.running_info(home)
+    info = control.running_info(home)
     assert info is not None and info["pid"] != daemon["pid"]
     ended = wait_state(home, run["run_id"])
     assert ended["state"] == "killed", dict(ended)
@@ -56,4 +56,4 @@ def test_saving_a_scheduled_job_brings_the_daemon_back(localtailr_home, daemon):
     _kill_daemon(home, daemon)
     BatchJob("nightly", runtime_support.entry,
              schedule=Schedule(cron_expression="0 0 3 * * *")).save()
-    assert daemon_mod.running_info(home) is not None
+    assert control.running_info(home) is not None

@@ -13,7 +13,7 @@ from localtailr import store
 from localtailr.core import own_code
 from localtailr.platform import jobs, logs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 from localtailr.runtime.process import bootstrap
 
 
@@ -21,7 +21,7 @@ from localtailr.runtime.process import bootstrap
 def daemon_home(localtailr_home, monkeypatch):
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
     yield localtailr_home
-    daemon_mod.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def run_script(path) -> subprocess.CompletedProcess:

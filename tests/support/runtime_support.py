@@ -11,7 +11,7 @@ import pytest
 from localtailr import store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/: the folder support.* imports from
 TERMINAL = ("succeeded", "failed", "killed", "lost")
@@ -81,6 +81,6 @@ def daemon(localtailr_home, monkeypatch):
     ran, at the end of the test."""
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
     home = localtailr_home.home
-    info = daemon_mod.ensure_running(home, quiet=True)
+    info = control.ensure_running(home, quiet=True)
     yield info
-    daemon_mod.stop(home)
+    control.stop(home)

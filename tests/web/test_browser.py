@@ -150,11 +150,11 @@ def test_script_in_names_shows_as_text(site, browser, localtailr_home):
 def test_a_service_restart_appears_after_the_test_kills_it(site, browser, localtailr_home, monkeypatch):
     from support.runtime_support import submit, wait_for, wait_state
 
-    from localtailr.runtime.daemon import daemon as daemon_mod
+    from localtailr.runtime.daemon import control
 
     home = localtailr_home.home
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
-    info = daemon_mod.ensure_running(home, quiet=True)
+    info = control.ensure_running(home, quiet=True)
     try:
         base = info["url"].rstrip("/") if info.get("url") else site  # the daemon's own page when it has one
         run = submit(home, "ticker", "sleep_forever", type="service")
@@ -174,7 +174,7 @@ def test_a_service_restart_appears_after_the_test_kills_it(site, browser, localt
         assert "\nup " in browser.find_element(By.ID, "health-daemon").text
         shot(browser, "overview-with-daemon")
     finally:
-        daemon_mod.stop(home)
+        control.stop(home)
 
 
 def test_every_page_fits_a_phone_screen(site, browser, localtailr_home):

@@ -10,7 +10,7 @@ from support.browser import browser, shot, sign_in, wait  # noqa: F401 (fixtures
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon
+from localtailr.runtime.daemon import control
 from localtailr.sdk.job import BatchJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def live(localtailr_home):
-    info = daemon.ensure_running(localtailr_home.home, quiet=True)
+    info = control.ensure_running(localtailr_home.home, quiet=True)
     yield info["url"].rstrip("/")
-    daemon.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def test_log_of_a_real_job_follows_as_it_prints(live, browser, localtailr_home):  # noqa: F811

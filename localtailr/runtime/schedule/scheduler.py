@@ -28,14 +28,13 @@ Times of fire come from ``runtime.clock`` (tests can freeze and advance it).
 from __future__ import annotations
 
 import datetime
-import json
 import sqlite3
 import time
 
 from ... import store
 from ...core import settings
 from ...core.home import Home
-from ...store import runs, wakeup
+from ...store import job_versions, runs, wakeup
 from ...store.clock import clock
 from .plan import CATCHUP, plan
 
@@ -66,16 +65,14 @@ def create_run(
 
     A job whose ``run_as`` user no longer exists gets its run, failed with that reason (a
     scheduled run never silently runs as someone else)."""
-    job = conn.execute(
-        "SELECT j.*, v.definition FROM jobs j JOIN job_versions v "
-        "ON v.job_id = j.job_id AND v.version = j.current_version WHERE j.job_id = ?",
-        (job_id,),
-    ).fetchone()
-    if job is None:
+    job = conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    definition = None if job is None else job_versions.definition(
+        conn, job_id, job["current_version"])
+    if job is None or definition is None:
         raise ValueError(f"no job {job_id}")
     failure = None
     try:
-        run_as = runs.run_as_id(conn, _run_as_name(job["definition"]), job["owner_id"])
+        run_as = runs.run_as_id(conn, _run_as_name(definition), job["owner_id"])
     except ValueError as exc:
         run_as, failure = job["owner_id"], str(exc)
     at = time.time() if now is None else now
@@ -87,11 +84,8 @@ def create_run(
     return run_id
 
 
-def _run_as_name(definition: str) -> str | None:
-    try:
-        value = json.loads(definition).get("run_as")
-    except (ValueError, AttributeError):
-        return None
+def _run_as_name(definition: dict) -> str | None:
+    value = definition.get("run_as") if isinstance(definition, dict) else None
     return value if isinstance(value, str) else None
 
 
@@ -104,13 +98,9 @@ def _blocking_run(conn: sqlite3.Connection, job_id: int) -> int | None:
         (job_id,)).fetchone()
     if active is None:
         return None
-    row = conn.execute(
-        "SELECT v.definition FROM jobs j JOIN job_versions v ON v.job_id = j.job_id "
-        "AND v.version = j.current_version WHERE j.job_id = ?", (job_id,)).fetchone()
-    try:
-        schedule = json.loads(row[0]).get("schedule") if row is not None else None
-    except (ValueError, AttributeError):
-        schedule = None
+    job = conn.execute("SELECT current_version FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    definition = None if job is None else job_versions.definition(conn, job_id, job[0])
+    schedule = definition.get("schedule") if isinstance(definition, dict) else None
     if isinstance(schedule, dict) and schedule.get("allow_overlap") is True:
         return None
     return int(active[0])

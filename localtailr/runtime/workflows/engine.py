@@ -31,7 +31,6 @@ the daemon calls each time round its loop.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -40,44 +39,20 @@ from typing import Any
 from ... import store
 from ...core.home import Home
 from ...core.runs import ACTIVE, TERMINAL
-from ...store import runs, wakeup
+from ...store import job_versions, runs, wakeup
 from ...store.clock import now as clock_now
 from ...store.runs import STOP_REQUESTED, failure_detail, latest_children
-
-_definitions: dict[tuple[str, int, int, float], dict] = {}
-
 
 # -- reading ---------------------------------------------------------------------
 
 def definition(conn: sqlite3.Connection, job_id: int, version: int) -> dict:
-    """The parsed definition of a job version (cached: versions never change).
-
-    The cache key holds the version's creation time beside its ids: a home made
-    again (``localtailr reset``) numbers its jobs from 1 again, and must not find
-    the old home's definitions.
-    """
-    row = conn.execute(
-        "SELECT created_at FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
-    ).fetchone()
-    if row is None:
-        raise ValueError(f"job {job_id} has no version {version}")
-    key = (str(conn.execute("PRAGMA database_list").fetchone()[2]), job_id, version, row[0])
-    found = _definitions.get(key)
+    """The parsed definition of a job version (``store.job_versions``), with its workflow's
+    nodes by name (``_nodes``) and their names in order (``_order``)."""
+    found = job_versions.definition(conn, job_id, version)
     if found is None:
-        row = conn.execute(
-            "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?",
-            (job_id, version),
-        ).fetchone()
-        if row is None:
-            raise ValueError(f"job {job_id} has no version {version}")
-        found = json.loads(row[0])
-        wf = found.get("workflow") or {}
-        found["_nodes"] = {n["name"]: n for n in wf.get("nodes", [])}
-        found["_order"] = [n["name"] for n in wf.get("nodes", [])]
-        if len(_definitions) > 1000:
-            _definitions.clear()
-        _definitions[key] = found
-    return found
+        raise ValueError(f"job {job_id} has no version {version}")
+    nodes = (found.get("workflow") or {}).get("nodes", [])
+    return {**found, "_nodes": {n["name"]: n for n in nodes}, "_order": [n["name"] for n in nodes]}
 
 
 # -- writing ---------------------------------------------------------------------

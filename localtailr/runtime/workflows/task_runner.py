@@ -81,11 +81,11 @@ def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, 
         raise TaskFailed(f"no run {run_id} in this home")
     if run["parent_run_id"] is None or not run["task_name"]:
         raise TaskFailed(f"run {run_id} is not a task of a workflow run")
-    row = conn.execute(
-        "SELECT definition FROM job_versions WHERE job_id = ? AND version = ?",
-        (run["job_id"], run["version"]),
-    ).fetchone()
-    defn = json.loads(row[0])
+    from localtailr.store import job_versions  # loaded with the store (_connect): light imports
+
+    defn = job_versions.definition(conn, run["job_id"], run["version"])
+    if defn is None:
+        raise TaskFailed(f"job {run['job_id']} has no version {run['version']}")
     nodes = {n["name"]: n for n in (defn.get("workflow") or {}).get("nodes", [])}
     node = nodes.get(run["task_name"])
     if node is None:

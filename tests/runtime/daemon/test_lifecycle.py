@@ -17,7 +17,7 @@ from support.runtime_support import events, runs_of, submit, wait_for, wait_stat
 
 from localtailr import store
 from localtailr.core.home import Home
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 from localtailr.store import wakeup
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
@@ -32,7 +32,7 @@ def _alive(pid: int) -> bool:
 
 def test_one_daemon_a_home_and_its_info(localtailr_home, daemon):
     home = localtailr_home.home
-    info = daemon_mod.running_info(home)
+    info = control.running_info(home)
     assert info["pid"] == daemon["pid"] and info["home"] == str(home.root)
     assert set(info) >= {"pid", "pid_create_time", "started_at", "home", "socket", "log", "url",
                          "port", "cpu_limiting"}
@@ -40,11 +40,11 @@ def test_one_daemon_a_home_and_its_info(localtailr_home, daemon):
     # the daemon's process (localtailr.daemon_main) serves the web face beside its loop
     health = json.loads(urllib.request.urlopen(info["url"] + "api/health", timeout=30).read())
     assert health["daemon"]["pid"] == info["pid"]
-    assert daemon_mod.ensure_running(home, quiet=True)["pid"] == info["pid"]
+    assert control.ensure_running(home, quiet=True)["pid"] == info["pid"]
     second = subprocess.run([sys.executable, "-m", "localtailr.daemon_main", str(home.root)],
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 1 and f"pid {info['pid']}" in second.stderr
-    assert daemon_mod.running_info(home)["pid"] == info["pid"]
+    assert control.running_info(home)["pid"] == info["pid"]
 
 
 def test_long_home_paths_use_a_hashed_socket(tmp_path):
@@ -67,13 +67,13 @@ def test_daemon_in_a_long_home(tmp_path, monkeypatch):
 
     home = make_home(tmp_path / ("deep-" * 20) / "home")
     monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))
-    info = daemon_mod.ensure_running(home, quiet=True)
+    info = control.ensure_running(home, quiet=True)
     try:
         assert info["socket"] == wakeup.socket_path(home) and info["socket"].startswith("/tmp/")
         run = submit(home, "hello", "hello")
         assert wait_state(home, run["run_id"])["state"] == "succeeded"
     finally:
-        daemon_mod.stop(home)
+        control.stop(home)
     store.forget(home)
 
 
@@ -88,12 +88,12 @@ def test_kill_9_then_restart_adopts_marks_lost_and_restarts(localtailr_home, dae
     batch_pid = wait_state(home, batch["run_id"], "running")["pid"]
 
     os.kill(daemon["pid"], signal.SIGKILL)
-    wait_for(lambda: not daemon_mod.lock_held(home), 30, "the lock to be released")
+    wait_for(lambda: not control.lock_held(home), 30, "the lock to be released")
     assert _alive(kept_pid) and _alive(batch_pid)  # runs outlive their daemon
     os.killpg(doomed_pid, signal.SIGKILL)  # dies while no daemon watches
     wait_for(lambda: not _alive(doomed_pid), 30, "the doomed service to die")
 
-    info = daemon_mod.ensure_running(home, quiet=True)
+    info = control.ensure_running(home, quiet=True)
     assert info["pid"] != daemon["pid"]
     lost = wait_state(home, doomed["run_id"], ("lost",))
     assert lost["reason"].startswith("lost: process gone while the daemon was down (noticed ")
@@ -107,7 +107,7 @@ def test_kill_9_then_restart_adopts_marks_lost_and_restarts(localtailr_home, dae
     os.kill(batch_pid, signal.SIGTERM)
     ended = wait_state(home, batch["run_id"])
     assert ended["state"] == "failed" and "exit code unknown" in ended["reason"]
-    daemon_mod.stop(home)
+    control.stop(home)
     assert not _alive(kept_pid)
 
 
@@ -120,12 +120,12 @@ def test_reused_pid_is_not_adopted(localtailr_home):
         store.connection(home).execute(
             "UPDATE runs SET state = 'running', pid = ?, pid_create_time = ? WHERE run_id = ?",
             (stranger.pid, psutil.Process(stranger.pid).create_time() - 100, run["run_id"]))
-        daemon_mod.ensure_running(home, quiet=True)
+        control.ensure_running(home, quiet=True)
         try:
             assert wait_state(home, run["run_id"])["state"] == "lost"
             assert stranger.poll() is None  # never touched
         finally:
-            daemon_mod.stop(home)
+            control.stop(home)
     finally:
         stranger.kill()
         stranger.wait()

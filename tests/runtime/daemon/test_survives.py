@@ -14,7 +14,7 @@ from support.runtime_support import events, row, submit, wait_for, wait_state
 from localtailr import BatchJob, User, store
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control, loop, recovery
 from localtailr.store import runs as run_state
 
 HOSTILE = 10
@@ -58,13 +58,13 @@ def test_hostile_launches_fail_their_run_and_the_daemon_goes_on(localtailr_home,
         r = wait_state(home, hostile[-1])
         assert r["state"] == "failed", dict(r)
         assert "null" in r["reason"].lower() or "nul" in r["reason"].lower(), r["reason"]
-    assert psutil.pid_exists(pid) and daemon_mod.running_info(home)["pid"] == pid
+    assert psutil.pid_exists(pid) and control.running_info(home)["pid"] == pid
     later = jobs.start(context(user="bob"), "hello", params={"rundate": "2026-02-02"})
     assert wait_state(home, later["run_id"])["state"] == "succeeded"
     # a restart retries none of them
     seen = {i: events(home, i) for i in hostile}
-    daemon_mod.stop(home)
-    daemon_mod.ensure_running(home, quiet=True)
+    control.stop(home)
+    control.ensure_running(home, quiet=True)
     after = jobs.start(context(user="bob"), "hello")
     assert wait_state(home, after["run_id"])["state"] == "succeeded"
     assert {i: events(home, i) for i in hostile} == seen
@@ -76,8 +76,8 @@ def test_a_launch_interrupted_by_restarts_is_not_retried_for_ever(localtailr_hom
     home = localtailr_home.home
     run = submit(home, "hello", "hello")
     run_id = run["run_id"]
-    d = daemon_mod.Daemon(home)
-    for _ in range(daemon_mod.LAUNCH_ATTEMPTS):
+    d = loop.Daemon(home)
+    for _ in range(recovery.LAUNCH_ATTEMPTS):
         run_state.transition(home, run_id, "building")  # as a daemon that died mid-launch
         d.recover()
         assert row(home, run_id)["state"] == "pending"
@@ -92,7 +92,7 @@ def test_any_launch_error_fails_only_that_run(localtailr_home, monkeypatch):
     """An unexpected exception (not a LaunchError) while launching: the run fails with it."""
     home = localtailr_home.home
     run_id = submit(home, "hello", "hello")["run_id"]
-    d = daemon_mod.Daemon(home)
+    d = loop.Daemon(home)
     (home.run_dir(run_id)).mkdir(parents=True)
     (home.run_dir(run_id) / "launch.json").mkdir()  # a path in the way
     d.start_pending()

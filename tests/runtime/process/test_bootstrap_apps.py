@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from localtailr.runtime.process import supervisor
+from localtailr.runtime.process import launch
 
 RECORDER = textwrap.dedent("""
     import json, os, runpy, sys
@@ -72,7 +72,7 @@ def _launch(tmp_path, framework: str, entry: dict, port: int = 8765) -> tuple[di
         "run_id": 1, "type": "app", "framework": framework, "port": port, "entrypoint": entry}))
     env = {**os.environ, "PYTHONPATH": str(fakes), "ARGV_OUT": str(tmp_path / "argv.json"),
            "CALLED": str(tmp_path / "called")}
-    out = subprocess.run([sys.executable, supervisor.BOOTSTRAP, str(run_dir)], cwd=run_dir,
+    out = subprocess.run([sys.executable, launch.BOOTSTRAP, str(run_dir)], cwd=run_dir,
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     called = (tmp_path / "called").read_text() if (tmp_path / "called").exists() else ""

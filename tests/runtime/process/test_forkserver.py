@@ -15,7 +15,7 @@ from support.runtime_support import entry, events, read, wait_for, wait_state
 
 from localtailr.platform import jobs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon as daemon_mod
+from localtailr.runtime.daemon import control
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 MODULE = "support.forkserver_jobs"
@@ -147,7 +147,7 @@ def test_down_leaves_no_fork_server(localtailr_home, daemon):
     forked(home, "who", "identity")
     pids = [p.pid for p in servers_of(home)]
     assert pids
-    assert daemon_mod.stop(home)
+    assert control.stop(home)
     wait_for(lambda: not any(_alive(p) for p in pids), 30, "the fork servers to exit")
     assert servers_of(home) == []
 
@@ -170,25 +170,25 @@ def test_kill_9_of_the_daemon_then_restart_adopts_a_forked_task(localtailr_home,
         raise AssertionError("no task was forked")
 
     os.kill(daemon["pid"], signal.SIGKILL)
-    wait_for(lambda: not daemon_mod.lock_held(home), 30, "the lock to be released")
+    wait_for(lambda: not control.lock_held(home), 30, "the lock to be released")
     wait_for(lambda: not _alive(server), 30, "the fork server to exit with its daemon")
     assert _alive(task["pid"])  # the forked task outlives both
 
-    info = daemon_mod.ensure_running(home, quiet=True)
+    info = control.ensure_running(home, quiet=True)
     assert info["pid"] != daemon["pid"]
     wait_for(lambda: ("adopted", f"pid {task['pid']}") in events(home, task["run_id"]), 60,
              "the task to be adopted")
     go.write_text("forked")
     assert run.wait(120) == "succeeded", run.reason
     assert run.results() == {"wait_for_file": "forked"}
-    daemon_mod.stop(home)
+    control.stop(home)
 
 
 def test_fork_servers_can_be_switched_off(localtailr_home, monkeypatch):
     monkeypatch.setenv("LOCALTAILR_FORK_SERVER", "0")
     monkeypatch.setenv("LOCALTAILR_STOP_GRACE", "2")
     home = localtailr_home.home
-    daemon_mod.ensure_running(home, quiet=True)
+    control.ensure_running(home, quiet=True)
     try:
         for name in ("a", "b", "c"):
             run = submit(home, name, "identity")
@@ -196,4 +196,4 @@ def test_fork_servers_can_be_switched_off(localtailr_home, monkeypatch):
             assert forked_by(home, run["run_id"]) is None
         assert servers_of(home) == []
     finally:
-        daemon_mod.stop(home)
+        control.stop(home)

@@ -3,12 +3,13 @@ emptied. A real writer process, rotated as fast as it writes."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
 import psutil
 
-from localtailr.runtime.process import supervisor
+from localtailr.runtime.process import supervised
 
 LINES = 100_000
 
@@ -22,7 +23,7 @@ def test_rotation_while_writing_loses_no_line(localtailr_home):
     with open(run_dir / "stdout", "ab") as out:
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=out,
                                 start_new_session=True)
-    sv = supervisor.Supervised(home, 1, 1, "batch", proc.pid,
+    sv = supervised.Supervised(home, 1, 1, "batch", proc.pid,
                                psutil.Process(proc.pid).create_time(), None, "", None, proc=proc)
     kept, rotations = [], 0
     try:
@@ -47,10 +48,10 @@ def test_rotation_of_a_throttled_run_leaves_it_stopped(localtailr_home):
     (run_dir / "stdout").write_bytes(b"x\n" * 2000)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                             start_new_session=True)
-    sv = supervisor.Supervised(home, 2, 1, "batch", proc.pid,
+    sv = supervised.Supervised(home, 2, 1, "batch", proc.pid,
                                psutil.Process(proc.pid).create_time(), None, "", 0.5, proc=proc)
     try:
-        sv.signal(supervisor.signal.SIGSTOP)
+        sv.signal(signal.SIGSTOP)
         sv.paused_until = 1e18  # held by the throttle
         assert sv.rotate_logs(cap=1000)
         assert (run_dir / "stdout").stat().st_size == 0

@@ -9,8 +9,8 @@ import pytest
 from support import runtime_support
 from support.runtime_support import submit, wait_for, wait_state
 
-from localtailr.runtime.daemon import daemon as daemon_mod
-from localtailr.runtime.process import supervisor
+from localtailr.runtime.daemon import control
+from localtailr.runtime.process import cpu_limit
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
@@ -52,7 +52,7 @@ def _forked(home) -> bool:
 
 
 def test_status_says_how_processes_are_held(localtailr_home, cli):
-    assert supervisor.containment() in ("cgroups v2", "run marker + process tree")
-    assert daemon_mod.status(localtailr_home.home)["containment"] == supervisor.containment()
+    assert cpu_limit.containment() in ("cgroups v2", "run marker + process tree")
+    assert control.status(localtailr_home.home)["containment"] == cpu_limit.containment()
     out = cli("status")
-    assert f"processes {supervisor.containment()}" in out.stdout, out.stdout
+    assert f"processes {cpu_limit.containment()}" in out.stdout, out.stdout

@@ -12,7 +12,7 @@ import psutil
 from support import runtime_support
 from support.runtime_support import events, read, runs_of, submit, wait_for, wait_state
 
-from localtailr.runtime.process import supervisor
+from localtailr.runtime.process import launch, supervised
 
 NO_LIMIT = {"memory": "1g", "cpu": 2.0}
 
@@ -131,9 +131,9 @@ def test_forked_grandchildren_are_not_left_behind(localtailr_home, daemon):
 def test_logs_rotate_over_the_cap(tmp_path):
     log = tmp_path / "stdout"
     log.write_bytes(b"x" * 2048)
-    assert supervisor.rotate(log, cap=1024)
+    assert supervised.rotate(log, cap=1024)
     assert log.stat().st_size == 0 and (tmp_path / "stdout.1").stat().st_size == 2048
-    assert not supervisor.rotate(log, cap=1024)
+    assert not supervised.rotate(log, cap=1024)
 
 
 def test_bootstrap_runs_by_path_without_importing_localtailr(tmp_path):
@@ -144,7 +144,7 @@ def test_bootstrap_runs_by_path_without_importing_localtailr(tmp_path):
     (run_dir / "launch.json").write_text(json.dumps({
         "run_id": 1, "type": "batch", "entrypoint": {"module": "mod_x", "qualname": "main",
                                                      "sys_path": str(tmp_path), "kind": "module"}}))
-    out = subprocess.run([sys.executable, supervisor.BOOTSTRAP, str(run_dir)], capture_output=True,
+    out = subprocess.run([sys.executable, launch.BOOTSTRAP, str(run_dir)], capture_output=True,
                          text=True, cwd=run_dir, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -174,15 +174,15 @@ def test_stop_request_kills_even_a_job_that_ignores_sigterm(localtailr_home, dae
 
 
 def test_down_leaves_nothing_behind(localtailr_home, daemon):
-    from localtailr.runtime.daemon import daemon as daemon_mod
+    from localtailr.runtime.daemon import control
 
     home = localtailr_home.home
     a = submit(home, "svc-a", "sleep_forever", type="service")
     b = submit(home, "svc-b", "ignore_sigterm", type="service")
     pids = [wait_state(home, r["run_id"], "running")["pid"] for r in (a, b)]
-    assert daemon_mod.stop(home)
+    assert control.stop(home)
     assert not any(_alive(p) for p in pids)
-    assert daemon_mod.running_info(home) is None
+    assert control.running_info(home) is None
     for r in (a, b):
         assert wait_state(home, r["run_id"])["state"] == "killed"
     assert not [p for p in psutil.process_iter(["pid"]) if _in_home(p, home)]
@@ -206,7 +206,7 @@ def test_signal_is_named_in_the_reason(localtailr_home, daemon):
 
 
 def test_failure_reason_is_the_jobs_own_last_line_not_the_build_progress(tmp_path):
-    from localtailr.runtime.process.supervisor import failure_reason
+    from localtailr.runtime.process.launch import failure_reason
 
     (tmp_path / "stderr").write_text("localtailr: image 7e4e04f06fd1: ready in 0.0 s (0.0 MB)\n")
     assert failure_reason(tmp_path, -9) == "killed by signal SIGKILL"

@@ -27,9 +27,9 @@ TIMEOUT = 120
 @pytest.fixture(autouse=True)
 def _stop_daemon(localtailr_home):
     yield
-    from localtailr.runtime.daemon import daemon
+    from localtailr.runtime.daemon import control
 
-    daemon.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def utc(*args) -> float:
@@ -160,9 +160,9 @@ def test_scheduled_workflow_runs_with_the_fire_time_as_rundate(localtailr_home):
     clock = localtailr_home.clock
     clock.freeze(utc(2026, 3, 3, 23, 59, 30))
     job = wt.system_args(save_only=True, schedule=Schedule(cron_expression="0 0 0 * * *"))
-    from localtailr.runtime.daemon import daemon
+    from localtailr.runtime.daemon import control
 
-    daemon.ensure_running(localtailr_home.home, quiet=True)
+    control.ensure_running(localtailr_home.home, quiet=True)
     clock.advance(60)  # the daemon's tick sees the moved clock
     row = _wait_for_run(localtailr_home.home, "schedule")
     run = WorkflowRun(localtailr_home.home, row["run_id"], job["name"])

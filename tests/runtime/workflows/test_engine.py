@@ -30,10 +30,10 @@ TIMEOUT = 120
 def _stop_daemon(localtailr_home):
     yield
     try:
-        from localtailr.runtime.daemon import daemon
+        from localtailr.runtime.daemon import control
     except ModuleNotFoundError:
         return
-    daemon.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 def by_name(handle: WorkflowRun) -> dict[str, dict]:
@@ -204,11 +204,11 @@ def test_a_new_workflow_is_advanced_when_the_daemon_is_woken(localtailr_home, mo
     """The submit's wake-up makes the daemon create and start the first tasks at once, not
     at its periodic pass (which this daemon, stepped by hand, never reaches)."""
     from localtailr.runtime import client
-    from localtailr.runtime.daemon import daemon as daemon_mod
+    from localtailr.runtime.daemon import loop
 
     monkeypatch.setattr(client, "ensure_daemon", lambda home, **_: None)
     run = wt.chain()  # saved, parent run pending, wake-up sent (no daemon listens yet)
-    d = daemon_mod.Daemon(localtailr_home.home)
+    d = loop.Daemon(localtailr_home.home)
     d.next_periodic = d.next_tick = d.next_services = float("inf")
     try:
         d.step(woken=False)

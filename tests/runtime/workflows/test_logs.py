@@ -8,7 +8,7 @@ from support import wf_runtime_tasks as wt
 
 from localtailr.platform import logs
 from localtailr.platform.context import context
-from localtailr.runtime.daemon import daemon
+from localtailr.runtime.daemon import control
 
 TIMEOUT = 120
 
@@ -18,7 +18,7 @@ def talked(localtailr_home):
     run = wt.talkative()
     assert run.wait(TIMEOUT) == "succeeded"
     yield run
-    daemon.stop(localtailr_home.home)
+    control.stop(localtailr_home.home)
 
 
 @pytest.mark.slow
