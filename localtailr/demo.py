@@ -16,12 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import ACL, KV, Blob, Group, Secrets, User
+from . import ACL, KV, Blob, Group, Secrets, User, demo_jobs
 from .core.home import Home
 from .platform import blob as blob_ops
 from .platform import kv as kv_ops
 from .platform.context import context
 from .runtime import client
+from .sdk.job import App, Service
+from .web import security
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -60,17 +62,12 @@ def show() -> str:
 
 def deploy() -> None:
     """The living demo: a scheduled workflow (run once now), a service and a Flask app."""
-    from . import demo_jobs
-    from .sdk.job import App, Service
-
     Service("Heartbeat", entrypoint=demo_jobs.heartbeat, python_version="auto").run()
     App("Hello App", entrypoint=demo_jobs.hello_app, framework="flask", python_version="auto").run()
     demo_jobs.price_report()
 
 
 def status_url(home: Home) -> str:
-    from .web import security
-
     info = client.ensure_daemon(home, quiet=True)
     if not info.get("url"):
         return f"(the daemon runs without a status page: see {home.root / 'daemon.log'})"

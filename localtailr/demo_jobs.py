@@ -21,7 +21,7 @@ def heartbeat():
 
 def hello_app():
     """An app: a small Flask page."""
-    from flask import Flask
+    from flask import Flask  # only in the app's process, not the demo's batch jobs
 
     app = Flask("hello")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ class Runtime:
     @property
     def clock(self):
         """The home's clock (``store.clock.Clock``): ``freeze``, ``advance``, ``reset``."""
-        from .store.clock import clock
+        from .store.clock import clock  # the store loads only for tests that use the clock
 
         return clock(self.home)
 
@@ -92,7 +93,7 @@ class Runtime:
 
     def stop_daemon(self) -> bool:
         """``localtailr down`` for this home: every run stopped, nothing left behind."""
-        from .runtime import client
+        from .runtime import client  # the runtime loads only for tests that use it
 
         return client.stop_daemon(self.home)
 
@@ -101,7 +102,7 @@ class Runtime:
 
 
 @pytest.fixture
-def localtailr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def localtailr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """An isolated localtailr home for this test, used by the whole Python API."""
     home = make_home(tmp_path / "localtailr-home")
     monkeypatch.setenv("LOCALTAILR_HOME", str(home.root))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -278,8 +279,6 @@ def _progress(opts, total: int | None):
 @caller_options
 def blob_put(opts, name, path, **perms):
     """Store the file PATH (or - for stdin) as blob NAME."""
-    import os
-
     ctx = opts.ctx()
     acl = acl_from(ctx, perms)
     if path == "-":

@@ -19,7 +19,8 @@ def parse(argv: list[str]) -> tuple[str, list[str], dict] | None:
     """(verb, arguments, options) of a command the fast path answers, else None."""
     if len(argv) < 3 or argv[0] != "kv" or argv[1] not in ("get", "put"):
         return None
-    verb, args, opts = argv[1], [], {"as_json": False}
+    verb, args = argv[1], []
+    opts: dict[str, str | bool] = {"as_json": False}
     rest = iter(argv[2:])
     for token in rest:
         if token == "--json":
@@ -44,7 +45,7 @@ def run_script(argv: list[str]) -> bool:
     if len(argv) < 2 or argv[0] != "run" or any(a.startswith("-") for a in argv[1:]):
         return False
     try:
-        import os
+        import os  # what `localtailr run` needs, not `kv get`: the runtime client, the store
 
         from ..core import environments
         from ..core.home import Home, user_umask
@@ -71,7 +72,7 @@ def run_script(argv: list[str]) -> bool:
                                            progress=line.show)
         except Exception as exc:
             line.done()
-            from ..core.errors import ImageBuildError
+            from ..core.errors import ImageBuildError  # only on a failure
 
             if isinstance(exc, ImageBuildError):
                 from .images import _show_failed_build  # click, only to report the failure
@@ -90,7 +91,7 @@ def run_script(argv: list[str]) -> bool:
 
 
 def _context():
-    from ..platform.context import context
+    from ..platform.context import context  # the platform, only when a user must be checked
 
     return context()
 
@@ -102,7 +103,7 @@ def run(argv: list[str]) -> bool:
         return False
     verb, args, opts = parsed
     try:
-        from pathlib import Path
+        from pathlib import Path  # what `kv get|put` needs, not `localtailr run`
 
         from ..core.home import Home
         from ..platform import kv
@@ -114,7 +115,7 @@ def run(argv: list[str]) -> bool:
             value = kv.get(ctx, args[0])
             data, text = {"key": args[0], "value": value}, value
         else:
-            from .kv_report import put_report
+            from .kv_report import put_report  # only for put
 
             kv.put(ctx, args[0], args[1])
             data, text = put_report(ctx, args[0], kv.KEYS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..platform import groups, users
-from .common import caller_options, read_secret_value
+from ..platform import groups, tags, users
+from .common import caller_options, read_secret_value, table
 
 USER_COLUMNS = ["user_id", "name", "first_name", "last_name", "email", "groups", "is_system_user", "disabled"]
 
@@ -147,8 +147,6 @@ def group_rm_users(opts, name, users_):
 
 
 def _table(rows, columns):
-    from .common import table
-
     return table(rows, columns)
 
 
@@ -162,8 +160,6 @@ def tag():
 @caller_options
 def tag_get(opts, name):
     """Print the value of tag NAME."""
-    from ..platform import tags
-
     value = tags.get(opts.ctx(), name)
     opts.emit({"name": name, "value": value}, value)
 
@@ -174,8 +170,6 @@ def tag_get(opts, name):
 @caller_options
 def tag_set(opts, name, value):
     """Set tag NAME to VALUE (admins only)."""
-    from ..platform import tags
-
     tags.set(opts.ctx(), name, value)
     opts.emit({"name": name, "value": value}, f"{name} = {value}")
 
@@ -185,6 +179,4 @@ def tag_set(opts, name, value):
 @caller_options
 def tag_ls(opts, prefix):
     """List tags (whose names start with PREFIX)."""
-    from ..platform import tags
-
     opts.emit(tags.ls(opts.ctx(), prefix))

@@ -12,7 +12,7 @@ from .common import caller_options
 @caller_options
 def web(opts, port: int) -> None:
     """Serve the home's status page on 127.0.0.1 until Ctrl-C; print its URL with the token."""
-    from ..web import server
+    from ..web import server  # flask: only for `localtailr web`, not every command
 
     srv = server.serve(opts.home, port, opts.user)
     click.echo(f"localtailr status page for {opts.home.root}: {server.url(srv, opts.home)}", err=False)

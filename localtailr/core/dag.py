@@ -24,6 +24,8 @@ import pickle
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .resources import parse_cpu, parse_memory
+
 FORMAT = 1
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 _BAD_NAME_CHARS = ("/", "\\", "\x00")
@@ -121,8 +123,6 @@ class Node:
         self, resources: Any = None, memory: str | None = None, cpu: float | None = None
     ) -> Node:
         """Set this node's memory and cpu (from a ``Resources`` or the figures); returns it."""
-        from localtailr.core.resources import parse_cpu, parse_memory
-
         if resources is not None:
             memory, cpu = resources.memory, resources.cpu
         if memory is not None:
@@ -136,7 +136,7 @@ class Node:
     def upstream(self) -> list[Node]:
         """Nodes this one waits for: those in its arguments, then explicit ones, no repeats."""
         if self._encoded is not None:
-            names = _referenced_names(self._encoded["args"], self._encoded["kwargs"])
+            names = referenced_names(self._encoded["args"], self._encoded["kwargs"])
             found = [self.dag.node(n) for n in names]
         else:
             found = list(iter_nodes((self.args, self.kwargs)))
@@ -369,7 +369,7 @@ class DAG:
             dag.nodes.append(node)
         names = dag.names()
         for nd, node in zip(data["nodes"], dag.nodes):
-            refs = _referenced_names(nd["args"], nd["kwargs"]) + list(nd.get("after", []))
+            refs = referenced_names(nd["args"], nd["kwargs"]) + list(nd.get("after", []))
             for ref in refs:
                 if ref not in names:
                     raise ValueError(f"task {node.name!r} refers to unknown task {ref!r}")
@@ -486,8 +486,9 @@ def decode_value(data: Mapping, lookup: Callable[[str], Any]) -> Any:
     raise ValueError(f"not an encoded argument: {str(data)[:80]!r}")
 
 
-def _referenced_names(args: list, kwargs: dict) -> list[str]:
-    """Node names referenced in encoded arguments, first occurrence order."""
+def referenced_names(args: list, kwargs: dict) -> list[str]:
+    """Node names referenced in encoded arguments (``encode_value``), first occurrence order.
+    A constant is never a reference, even a dict with a ``"node"`` key."""
     out: list[str] = []
 
     def walk(enc: Any) -> None:

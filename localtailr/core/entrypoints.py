@@ -68,7 +68,8 @@ def entrypoint_of(obj: object) -> dict:
         return {"module": "__main__", "qualname": qualname, "sys_path": str(Path(file).parent),
                 "file": file, "kind": "script"}
     module = sys.modules.get(module_name)
-    if module is None or getattr(module, "__file__", None) is None:
+    module_file = getattr(module, "__file__", None)
+    if module is None or module_file is None:
         raise ValueError(
             f"invalid entrypoint {module_name}.{qualname}: its module has no file to import from"
         )
@@ -76,12 +77,12 @@ def entrypoint_of(obj: object) -> dict:
     for part in qualname.split("."):
         found = getattr(found, part, None)
     target = getattr(found, "func", found)
-    if target is not func and inspect.unwrap(target) is not func:
+    if target is not func and not (callable(target) and inspect.unwrap(target) is func):
         raise ValueError(
             f"invalid entrypoint {qualname!r}: {module_name}.{qualname} does not name this function"
             " (define it at the top level of the module under its own name)"
         )
-    return {"module": module_name, "qualname": qualname, **_location(module_name, module.__file__),
+    return {"module": module_name, "qualname": qualname, **_location(module_name, module_file),
             "kind": "module"}
 
 
@@ -141,7 +142,7 @@ def check(entrypoint: object, required: bool = True) -> dict | None:
     module = entrypoint.get("module")
     if not isinstance(module, str) or not module:
         raise ValueError(f"invalid entrypoint module {module!r}: expected a module name")
-    out = {"module": module}
+    out: dict[str, str | None] = {"module": module}
     for key in ("qualname", "sys_path", "file"):
         value = entrypoint.get(key)
         if value is not None and not isinstance(value, str):

@@ -53,6 +53,7 @@ class ImageSpec:
             project = find_project(base_dir)
             wanted = project_requires_python(project) if project else None
             if wanted:
+                # packaging (~20 ms): only for a project's requires-python
                 from packaging.specifiers import SpecifierSet
 
                 current = ".".join(str(p) for p in sys.version_info[:3])
@@ -85,6 +86,7 @@ class ImageSpec:
                                           and all(isinstance(r, str) for r in reqs))):
             raise ValueError(f"invalid image: python_requirements must be a string or a list of"
                              f" strings, not {reqs!r}")
+        reqs = list(reqs) if isinstance(reqs, tuple) else reqs
         for name in ("python_version", "build_script_pre", "build_script_post"):
             if image.get(name) is not None and not isinstance(image[name], str):
                 raise ValueError(f"invalid image: {name} must be a string, not {image[name]!r}")

@@ -44,6 +44,7 @@ _SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$")
 
 def validate(entry: str) -> str:
     """Check one requirement; return it stripped. Raises ValueError naming it if malformed."""
+    # packaging (~20 ms): a cached script run never needs it
     from packaging.requirements import InvalidRequirement, Requirement
 
     if not isinstance(entry, str):
@@ -61,6 +62,7 @@ def validate(entry: str) -> str:
 
 def normalise(entries: Iterable[str]) -> list[str]:
     """Canonical, sorted, de-duplicated form of validated requirements (for hashing)."""
+    # packaging (~20 ms): a cached script run never needs it
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -273,6 +275,10 @@ class ScriptHeader:
     class: a cached ``localtailr run`` reads it and would pay for importing dataclasses.)"""
 
     __slots__ = ("requirements", "secrets", "requires_python", "text")
+    requirements: list[str]
+    secrets: list[str]
+    requires_python: str | None
+    text: str
 
     def __init__(self, requirements: list[str] | None = None, secrets: list[str] | None = None,
                  requires_python: str | None = None, text: str = ""):
@@ -291,7 +297,8 @@ class ScriptHeader:
     def __eq__(self, other: object) -> bool:
         return self._values() == other._values() if type(other) is ScriptHeader else NotImplemented
 
-    __hash__ = None  # mutable lists inside, as the dataclass had
+    # unhashable (mutable lists inside), as the dataclass was; mypy types __hash__ as a method
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"ScriptHeader(requirements={self.requirements!r}, secrets={self.secrets!r}, "
@@ -362,6 +369,7 @@ def parse_script_header(source: str, check: bool = True) -> ScriptHeader:
         requirements.extend(validate(d) for d in deps)
         rp = meta.get("requires-python")
         if rp is not None:
+            # packaging (~20 ms): only for requires-python
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
             try:

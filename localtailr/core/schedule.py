@@ -6,7 +6,7 @@ Monday=1 … Sunday=7); docs/schedules.md has the table of examples.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from .cron import DAY_NAMES, MONTH_DAYS, MONTH_NAMES, match_name, normalize, zone
 
@@ -33,7 +33,7 @@ _PARAMS = (
 )
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -150,6 +150,7 @@ class Schedule:
         raw = normalize(cron_expression) if cron_expression.strip() else ""
         self.cron_expression = cron_expression.strip()
 
+        pair: list[tuple[str, list | None, str, int | None]]
         pair = [("at_minutes", at_minutes, "every_minute", every_minute)]
         pair += [("at_hours", at_hours, "every_hour", every_hour)]
         pair += [("in_month", in_month, "every_month", every_month)]

@@ -8,16 +8,12 @@ task's own process) both call tasks through here.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import own_code
+from . import own_code, user_code
 from .dag import decode_value
 
 BATCH_JOB_ARGUMENTS = ("rundate", "scheduled_time", "started_at", "batch_name", "job_name")
@@ -110,7 +106,7 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
         raise ValueError(f"invalid function reference {reference!r}: use 'module:qualname'")
     try:
         with own_code.importing_job_code():  # a module-level deploy must not deploy again
-            module = _import(module_name, source_file)
+            module = user_code.import_module(module_name, source_file)
         obj: Any = module
         for part in qualname.split("."):
             obj = getattr(obj, part)
@@ -123,37 +119,6 @@ def load_function(reference: str, source_file: str | None = None) -> Callable:
     if not callable(obj):
         raise TaskImportError(f"task function {reference!r} is not callable: {obj!r}")
     return obj
-
-
-def _import(module_name: str, source_file: str | None) -> Any:
-    if module_name != "__main__":
-        return importlib.import_module(module_name)
-    main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
-    if main is not None and source_file and main_file and (
-        os.path.realpath(main_file) == os.path.realpath(source_file)
-    ):
-        return main
-    if not source_file:
-        raise ImportError("the function was defined in __main__ and its file is unknown")
-    digest = hashlib.sha1(os.path.realpath(source_file).encode()).hexdigest()[:12]
-    alias = f"__localtailr_main_{digest}"
-    if alias in sys.modules:
-        return sys.modules[alias]
-    spec = importlib.util.spec_from_file_location(alias, source_file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {source_file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
-    folder = os.path.dirname(os.path.abspath(source_file))
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[alias]
-        raise
-    return module
 
 
 def run_node(node: Mapping, inputs: Mapping[str, Any], system_args: Mapping[str, Any]) -> Any:

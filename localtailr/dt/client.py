@@ -46,7 +46,7 @@ def through_daemon(argv: list[str]) -> int | None:
     path = os.path.join(_home(), SOCKET_NAME)
     if not argv or os.environ.get("LOCALTAILR_SECRET_KEY") or not os.path.exists(path):
         return None
-    import json
+    import json  # only when a daemon serves dt (the common case costs nothing)
     import socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,6 +83,6 @@ def main() -> int:
     code = through_daemon(argv)
     if code is not None:
         return code
-    from .main import run
+    from .main import run  # the whole dt face: only when no daemon answered
 
     return run(argv)

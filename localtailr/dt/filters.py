@@ -114,14 +114,14 @@ def compile(text: str | None, fields: Iterable[str]) -> Predicate:  # noqa: A001
 
     def conj() -> Predicate:
         parts = [term()]
-        while peek() and peek().lower() == "and":
+        while (peek() or "").lower() == "and":
             take()
             parts.append(term())
         return lambda row: all(p(row) for p in parts)
 
     def expr() -> Predicate:
         parts = [conj()]
-        while peek() and peek().lower() == "or":
+        while (peek() or "").lower() == "or":
             take()
             parts.append(conj())
         return lambda row: any(p(row) for p in parts)

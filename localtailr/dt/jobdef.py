@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from ..core import entrypoints
+from ..core.resources import parse_memory
 from ..core.schedule import Schedule
 from ..platform import code
 from ..platform import jobs as job_ops
@@ -109,7 +110,7 @@ def _requirements(text: object) -> str:
     if isinstance(text, list):
         text = "\n".join(map(str, text))
     lines = [line for line in str(text or "").splitlines() if line.strip()]
-    names = [(_NAME.match(line).group(1).lower().replace("_", "-") if _NAME.match(line) else "")
+    names = [m.group(1).lower().replace("_", "-") if (m := _NAME.match(line)) else ""
              for line in lines]
     kept = [line for line in lines if "localtailr" not in line.lower()]
     if "datatailr" not in names:
@@ -132,7 +133,7 @@ def _schedule(job: dict, options: dict) -> dict | None:
 
 
 def _schedule_values(helpers: dict) -> dict:
-    out = {}
+    out: dict[str, list[str] | list[int] | int] = {}
     for key, text in helpers.items():
         items = [t.strip() for t in str(text).split(",") if t.strip()]
         if key in ("weekdays", "in_month"):
@@ -171,8 +172,10 @@ def definition(ctx, job: dict, options: dict) -> tuple[dict, dict | None]:
                          "without build secrets")
     tasks = job.get("jobs")
     kind = TYPES[sdk_type]
-    if kind == "workflow" and not (isinstance(tasks, list) and tasks):
-        raise ValueError("malformed job JSON: a batch job needs its tasks in 'jobs'")
+    if not isinstance(tasks, list) or not tasks:
+        if kind == "workflow":
+            raise ValueError("malformed job JSON: a batch job needs its tasks in 'jobs'")
+        tasks = []
     entry = job.get("entrypoint") if kind != "workflow" else tasks[0].get("entrypoint")
     if not isinstance(entry, str) or ":" not in entry:
         raise ValueError(f"malformed job JSON: entrypoint {entry!r}; expected 'module:function'")
@@ -218,9 +221,9 @@ def definition(ctx, job: dict, options: dict) -> tuple[dict, dict | None]:
 
 
 def _framework(env: dict, entry: str, sys_path: str | None) -> str:
-    given = env.get("DATATAILR_FRAMEWORK")
+    given = entrypoints.framework(env.get("DATATAILR_FRAMEWORK"))
     if given:
-        return entrypoints.framework(given)
+        return given
     module = entry.partition(":")[0]
     if sys_path:
         base = Path(sys_path, *module.split("."))
@@ -234,7 +237,9 @@ def _framework(env: dict, entry: str, sys_path: str | None) -> str:
 
 
 def _workflow(job: dict, tasks: list) -> tuple[dict, list]:
-    nodes, meta, names = [], [], {}
+    nodes: list[dict] = []
+    meta: list[dict] = []
+    names: dict[int, str] = {}
     for position, t in enumerate(tasks):
         if not isinstance(t, dict):
             raise ValueError(f"malformed job JSON: task {position} is not an object")
@@ -278,8 +283,6 @@ def micros(ts: float | None) -> int:
 
 
 def _memory_bytes(text) -> int:
-    from ..core.resources import parse_memory
-
     return parse_memory(text) if text else 0
 
 

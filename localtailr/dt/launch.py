@@ -119,7 +119,7 @@ def _long_running(kind: str) -> dict:
 def service() -> None:
     """Run a service deployed through ``dt``: ``func(int(DATATAILR_SERVICE_PORT))``."""
     _long_running("service")
-    from datatailr.sbin import datatailr_run_service
+    from datatailr.sbin import datatailr_run_service  # the SDK, installed in the job's image
 
     datatailr_run_service.run()
 
@@ -161,7 +161,7 @@ class _AsgiPrefix:
 def app():
     """Serve an app deployed through ``dt`` as the genuine launcher would; what the local
     runtime serves (a WSGI/ASGI app or Dash app), or None when it ran the page itself."""
-    import importlib
+    import importlib  # only for an app: batch and service jobs need neither
     import runpy
 
     definition = _long_running("app")

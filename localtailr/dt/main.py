@@ -51,7 +51,7 @@ def _emit(value, pretty: bool) -> None:
     out.flush()
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split()) or "failed"
 
 

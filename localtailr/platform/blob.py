@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -111,8 +112,6 @@ def _hash_file(path: Path | int) -> str:
 
 def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
     """Copy the file at ``path`` into ``dst`` and hash it, at once; (sha256, size)."""
-    import threading
-
     before = os.stat(path)
     result: dict = {}
 
@@ -140,7 +139,8 @@ def _copy_and_hash(path: Path, dst: int, progress=None) -> tuple[str, int]:
     return result["sha"], size
 
 
-def _chunks_of(data: bytes | str | BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
+def _chunks_of(data: bytes | str | BinaryIO | Iterable[bytes]) -> Iterator[bytes | memoryview]:
+    """``data`` in chunks (slices of one reused buffer for a file: use each before the next)."""
     if isinstance(data, str):
         yield data.encode()
     elif isinstance(data, (bytes, bytearray, memoryview)):
@@ -287,7 +287,7 @@ def _retryable(data) -> bool:
 def put(
     ctx: Context,
     name: str,
-    data: bytes | str | BinaryIO | Iterable[bytes],
+    data: bytes | str | BinaryIO | Iterable[bytes] | _LocalFile,
     acl_: dict | None = None,
     progress=None,
 ) -> dict:
@@ -501,8 +501,8 @@ def get_acl(ctx: Context, name: str) -> dict:
     return acl.get(ctx.conn, resource(name))
 
 
-def set_acl(ctx: Context, name: str, acl_: dict) -> dict:
-    """Replace the blob's ACL; needs WRITE."""
+def set_acl(ctx: Context, name: str, acl_: dict | None) -> dict:
+    """Replace the blob's ACL (None: an empty one); needs WRITE."""
     new_acl = acl.normalise(acl_)
     validate_name(name)
     with store.transaction(ctx.conn) as conn:
@@ -519,7 +519,8 @@ def _readable_under(ctx: Context, path: str) -> tuple[str, list]:
     prefix = ""
     if path not in ("", "/", None):
         prefix = validate_name(path.rstrip("/")) + "/"
-    where, args = "name >= ?", [prefix]
+    where = "name >= ?"
+    args: list[str | int] = [prefix]
     if prefix:  # a range of the primary key: names that start with the folder's
         where += " AND name < ?"
         args.append(prefix[:-1] + "0")

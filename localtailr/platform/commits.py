@@ -77,9 +77,10 @@ class Commit:
         try:
             with store.transaction(ctx.conn) as conn:
                 now = time.time()
-                commit_id = conn.execute(
+                commit_id = store.insert(
+                    conn,
                     "INSERT INTO commits (message, author, run_id, created_at) VALUES (?, ?, ?, ?)",
-                    (self.message, ctx.caller.user_id, provenance.current_run(), now)).lastrowid
+                    (self.message, ctx.caller.user_id, provenance.current_run(), now))
                 for op in self.ops:
                     if op[0] == "put":
                         _, name, staged, new_acl = op

@@ -78,6 +78,10 @@ class Context:
         user: str | int | None = None,
     ):
         self.home, self.conn, self.environment = home, conn, environment
+        if user is None:
+            if caller is None:
+                raise ValueError("a context needs its caller or the user to check")
+            user = caller.name
         self._caller, self._user = caller, user
 
     @property
@@ -126,7 +130,7 @@ _resolved: dict[tuple, tuple[Home, str, str]] = {}
 _environ_data = getattr(os.environ, "_data", None)
 _KEY_VARS = [HOME_VAR, USER_VAR, environments.ENV_VAR]
 if _environ_data is not None:
-    _KEY_VARS = [os.environ.encodekey(v) for v in _KEY_VARS]  # type: ignore[attr-defined]
+    _KEY_VARS = [os.environ.encodekey(v) for v in _KEY_VARS]
 
 
 def _current(environment: object) -> tuple[Home, str, str]:

@@ -61,9 +61,9 @@ def add(ctx: Context, name: str) -> dict:
     with store.transaction(ctx.conn) as conn:
         if _find(conn, name) is not None:
             raise ValueError(f"group {name!r} already exists")
-        gid = conn.execute(
-            "INSERT INTO groups (name, created_at) VALUES (?, ?)", (name, time.time())
-        ).lastrowid
+        gid = store.insert(
+            conn, "INSERT INTO groups (name, created_at) VALUES (?, ?)", (name, time.time())
+        )
     identity_changed()
     return get(ctx, gid)
 
@@ -129,7 +129,8 @@ def remove_users(ctx: Context, name: str | int, users: list) -> dict:
     return get(ctx, gid)
 
 
-def is_member(ctx: Context, name: str | int, user: str | int) -> bool:
+def is_member(ctx: Context, name: str | int, user: object) -> bool:
+    """Whether ``user`` (a name or id; anything else is a ValueError) is in group ``name``."""
     row = _must(ctx.conn, name)
     uid = _user_ids(ctx.conn, [user])[0]
     return (

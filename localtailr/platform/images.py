@@ -75,9 +75,9 @@ def list_images(home: Home) -> list[dict]:
             store.connection(home).execute("SELECT * FROM images").fetchall()}
     on_disk = {}
     for entry in home.venvs.iterdir():
-        marker = entry / MARKER
-        if not entry.name.startswith((".", "failed-")) and marker.exists():
-            on_disk[entry.name] = marker
+        ready = entry / MARKER
+        if not entry.name.startswith((".", "failed-")) and ready.exists():
+            on_disk[entry.name] = ready
     used = in_use_keys(home)
     out = []
     for key in set(rows) | set(on_disk):
@@ -85,7 +85,7 @@ def list_images(home: Home) -> list[dict]:
         marker = on_disk.get(key)
         if row is None:
             try:
-                data = json.loads(marker.read_text())
+                data = json.loads(on_disk[key].read_text())  # only on disk: it has a marker
             except (OSError, ValueError):
                 data = {}
             row = {"key": key, "python": data.get("python", ""),

@@ -27,10 +27,11 @@ from ..core import entrypoints, env_text, environments, names
 from ..core.errors import NotFoundError
 from ..core.home import Home
 from ..core.image_spec import ImageSpec
+from ..core.resources import Resources
 from ..core.runs import ACTIVE, LONG_RUNNING, TERMINAL
-from ..store import job_versions
+from ..store import job_versions, wakeup
 from ..store import runs as runs_store
-from . import acl
+from . import acl, schedules
 from .context import Context
 
 TYPES = ("batch", "service", "app", "excel", "workflow")
@@ -97,8 +98,6 @@ def check_env_vars(env_vars: object) -> dict:
 
 def check_resources(resources: object) -> dict:
     """``{"memory": "256m", "cpu": 1.0}`` validated (a Resources or its dict form)."""
-    from ..core.resources import Resources
-
     if resources is None:
         return Resources().to_dict()
     if isinstance(resources, Resources):
@@ -361,11 +360,12 @@ def _save(ctx: Context, conn, d: dict, new_acl: dict | None, update_existing: bo
         acl.check_principals(conn, new_acl)
     if job is None:
         desired = "stopped" if d["type"] in LONG_RUNNING else None
-        job_id = conn.execute(
+        job_id = store.insert(
+            conn,
             "INSERT INTO jobs (name, environment, type, current_version, desired_state, owner_id,"
             " created_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
             (d["name"], d["environment"], d["type"], desired, ctx.caller.user_id, now),
-        ).lastrowid
+        )
         version = _next_version(conn, job_id)
         acl.replace(conn, res, new_acl if new_acl is not None else acl.owner_acl(ctx.caller.user_id))
     else:
@@ -401,8 +401,6 @@ def _next_version(conn, job_id: int) -> int:
 
 def _make_current(conn, job_id: int, version: int, d: dict):
     """Make ``version`` (definition ``d``) the job's current one, with its schedule."""
-    from . import schedules
-
     conn.execute("UPDATE jobs SET current_version = ? WHERE job_id = ?", (version, job_id))
     schedules.save(conn, job_id, d.get("schedule"))
     return conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -517,8 +515,6 @@ def _insert_run(
 
 def notify(home: Home) -> bool:
     """Wake the daemon if there is one (False when there is none)."""
-    from ..store import wakeup
-
     return wakeup.notify(home)
 
 
@@ -815,7 +811,8 @@ def runs(
         # index finds them and they are sorted. Other filters walk the runs in order.
         sql += f" AND {'+' if state == 'active' else ''}r.parent_run_id IS NULL"
     sql += " ORDER BY r.run_id DESC"
-    out, skipped, readable = [], 0, {}
+    out: list[dict] = []
+    skipped, readable = 0, {}
     for row in ctx.conn.execute(sql, args):
         if row["job_id"] not in readable:
             job = ctx.conn.execute("SELECT name, environment FROM jobs WHERE job_id = ?", (row["job_id"],)).fetchone()

@@ -8,6 +8,7 @@ only the items (and runs) it may read.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..core.errors import NotFoundError, PermissionError
 from . import acl
@@ -62,7 +63,7 @@ def _nodes(ctx: Context, run_ids: list[int]) -> list[dict]:
             cache[res] = acl.allowed(ctx, res, "read")
         return cache[res]
 
-    nodes = {i: {"run_id": i, "read": [], "wrote": []} for i in run_ids}
+    nodes: dict[int, dict[str, Any]] = {i: {"run_id": i, "read": [], "wrote": []} for i in run_ids}
     cur = ctx.conn.cursor()
     cur.row_factory = None  # plain tuples: cheaper over thousands of rows
     ids = json.dumps(run_ids)

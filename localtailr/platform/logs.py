@@ -176,7 +176,7 @@ def _follow_tasks(ctx: Context, rid: int, task: str | None, stderr: bool, tail: 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         ended = jobs._run_row(ctx, rid)["state"] in jobs.TERMINAL
-        tasks = [t for t in _tasks(ctx, rid, None) if task is None or t[1] == task]
+        tasks = [t for t in _tasks(ctx, rid, None) or [] if task is None or t[1] == task]
         width = max((len(name) for _, name in tasks), default=0)
         got = False
         for task_id, name in tasks:

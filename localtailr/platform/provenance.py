@@ -18,7 +18,7 @@ RUN_VAR = "LOCALTAILR_RUN_ID"
 # Read at every call (a test may set it), from os.environ's own dict: os.environ.get()
 # would cost a sixth of a KV get.
 _environ_data = getattr(os.environ, "_data", None)
-_KEY = os.environ.encodekey(RUN_VAR) if _environ_data is not None else RUN_VAR  # type: ignore[attr-defined]
+_KEY = os.environ.encodekey(RUN_VAR) if _environ_data is not None else RUN_VAR
 
 
 # The run a call is made for when it is not this process's own: the daemon answering a
@@ -56,6 +56,7 @@ def record_read(ctx: Context, resource: str, version: int) -> None:
     if run is None:
         return
     kind, _, rest = resource.partition("/")
+    args: tuple[str | int, ...]
     if kind == "blob":
         writer, args = "SELECT run_id FROM blob_versions WHERE name = ? AND version = ?", (rest, version)
     else:

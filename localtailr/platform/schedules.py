@@ -13,9 +13,11 @@ import re
 import sqlite3
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..core.cron import next_fire_ts, normalize
+from ..store.clock import clock
 
 CONDITIONS = ("success", "failure", "completion")
 _NON_NAME = re.compile(r"[^a-z0-9]+")
@@ -117,10 +119,6 @@ def save(
 
 def _clock_now(conn: sqlite3.Connection) -> float:
     """localtailr's time for the home whose database ``conn`` is open on."""
-    from pathlib import Path
-
-    from ..store.clock import clock
-
     path = conn.execute("PRAGMA database_list").fetchone()[2]
     return clock(Path(path).parent).now()
 

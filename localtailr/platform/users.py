@@ -128,12 +128,12 @@ def add(
                 raise ValueError(f"group {g!r} does not exist")
             group_ids.append(row[0])
         pw = None if (is_system_user or not password) else _hash_password(password)
-        cur = conn.execute(
+        uid = store.insert(
+            conn,
             "INSERT INTO users (name, first_name, last_name, email, password_hash,"
             " is_system_user, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (name, first_name or "", last_name or "", email, pw, int(bool(is_system_user)), time.time()),
         )
-        uid = cur.lastrowid
         conn.executemany(
             "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?, ?)",
             [(gid, uid) for gid in group_ids],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..core.buildscript import parse_build_script
 from ..core.image_spec import ImageSpec
@@ -24,7 +24,7 @@ _FIELDS = (
 _OPTIONAL = ("branch_name", "commit_hash", "path_to_repo", "path_to_module")
 
 
-def _is_file(value: Any) -> bool:
+def _is_file(value: Any) -> TypeGuard[str | os.PathLike]:
     if isinstance(value, os.PathLike):
         return True
     return (
@@ -127,8 +127,9 @@ class Image:
                 merged["python_requirements"] = "\n".join(parse_requirements(reqs))
             merged["python_version"] = spec.python_version
         for name in ("build_script_pre", "build_script_post"):
-            if name in values and _is_file(merged[name]):
-                path = Path(os.fspath(merged[name]).strip()).expanduser()
+            given = merged[name]
+            if name in values and _is_file(given):
+                path = Path(os.fspath(given).strip()).expanduser()
                 parse_build_script(path)
                 merged[name] = path.read_text(encoding="utf-8")
         for name in _FIELDS:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..core import entrypoints, own_code
+from ..core import entrypoints, environments, own_code
 from ..core.resources import Resources
 from ..platform import jobs as _jobs
 from ..platform import logs as _logs
@@ -19,7 +19,9 @@ from ..runtime.client import ensure_daemon, ensure_daemon_for
 from .acl import acl_dict
 from .calling import caller
 from .environment import Environment
+from .image import Image
 from .run import JobRun
+from .user import User
 
 
 class _Job:
@@ -60,8 +62,6 @@ class _Job:
         self.framework = entrypoints.framework(framework)
         self.run_as = _run_as_name(run_as)
         if self.run_as is not None:
-            from .user import User
-
             if not User.exists(self.run_as):
                 raise ValueError(f"run_as user {self.run_as!r} does not exist")
         self.acl = acl
@@ -79,8 +79,6 @@ class _Job:
 
     @staticmethod
     def _make_image(image, python_version, python_requirements, pre, post):
-        from .image import Image
-
         if image is not None:
             if not isinstance(image, (Image, dict)):
                 raise ValueError(f"invalid image {image!r}: use an Image")
@@ -260,8 +258,6 @@ def _reference(entrypoint: dict) -> str:
 
 
 def _environment(environment: object) -> str:
-    from ..core import environments
-
     return environments.normalise(environment)
 
 
@@ -460,7 +456,7 @@ class BatchJob(_NoFramework):
         ensure_daemon(ctx.home)
         return run
 
-    url = None  # type: ignore[assignment] - a batch job serves nothing
+    url = None  # a batch job serves nothing
 
 
 __all__ = ["App", "BatchJob", "ExcelAddin", "Service"]

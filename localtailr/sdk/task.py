@@ -21,6 +21,7 @@ from localtailr.core.dag import (
     function_reference,
     source_file_of,
 )
+from localtailr.core.resources import parse_cpu, parse_memory
 from localtailr.core.task_call import (
     declared_system_args,
     default_system_args,
@@ -36,10 +37,9 @@ class Task:
     """A function decorated with ``@task``: builds a node in a workflow body, runs elsewhere."""
 
     is_task = True  # what core.task_call.load_function unwraps
+    __qualname__: str  # the function's, set by functools.update_wrapper
 
     def __init__(self, func: Callable, memory: str, cpu: float, retries: int, retry_backoff: float):
-        from localtailr.core.resources import parse_cpu, parse_memory
-
         if not callable(func):
             raise TypeError(f"@task needs a function, got {func!r}")
         parse_memory(memory)

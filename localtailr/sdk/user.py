@@ -14,9 +14,10 @@ class User:
     """
 
     def __init__(self, name: str | None = None, id: int | None = None):
-        if name is None and id is None:
+        who = name if name is not None else id
+        if who is None:
             raise ValueError("User needs a name or an id")
-        self._load(users.get(caller(), name if name is not None else id))
+        self._load(users.get(caller(), who))
 
     def _load(self, data: dict) -> None:
         self._data = data

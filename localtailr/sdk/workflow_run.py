@@ -28,6 +28,8 @@ from ..platform import logs as _logs
 from ..platform.context import Context, context
 from ..runtime import client
 from . import workflow as sdk_workflow
+from .acl import acl_dict
+from .image import Image
 from .workflow import task, workflow
 
 __all__ = ["WorkflowRun", "build_definition", "save", "submit", "task", "workflow"]
@@ -138,8 +140,6 @@ def _entrypoint(opts: dict) -> dict:
 
 
 def _image(opts: dict) -> dict:
-    from .image import Image
-
     image = opts.get("image")
     if image is None:
         image = Image(
@@ -148,6 +148,8 @@ def _image(opts: dict) -> dict:
             build_script_pre=opts.get("build_script_pre") or "",
             build_script_post=opts.get("build_script_post") or "",
         )
+    if isinstance(image, Image):
+        return image.to_dict()
     return image.to_dict() if hasattr(image, "to_dict") else dict(image)
 
 
@@ -189,8 +191,6 @@ def save(dag_json: dict, opts: dict, start: bool, home: Home | None = None) -> t
 
     Returns (the job, the new run id or None), all in one transaction.
     """
-    from .acl import acl_dict
-
     definition = build_definition(dag_json, opts)
     ctx = context(home, environment=definition["environment"])
     acl_ = acl_dict(opts.get("acl")) if opts.get("acl") is not None else None

@@ -555,7 +555,7 @@ def wait_for_commit(conn: sqlite3.Connection, seen: int | None, until: float | N
 def _jitter() -> float:
     """A factor in [0.5, 1.5) that spreads retries apart (random imported only on a retry:
     it costs every command-line call a millisecond)."""
-    import random
+    import random  # only on a retry: it costs every command-line call a millisecond
 
     return random.uniform(0.5, 1.5)
 
@@ -621,6 +621,13 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+def insert(conn: sqlite3.Connection, sql: str, args: tuple = ()) -> int:
+    """Run the INSERT ``sql``; the rowid of the row it made."""
+    rowid = conn.execute(sql, args).lastrowid
+    assert rowid is not None, "sqlite3 sets lastrowid at every execute"  # for the type checker
+    return rowid
 
 
 def write(conn: sqlite3.Connection, sql: str, args: tuple = (), attempts: int = 50) -> sqlite3.Cursor:

@@ -40,14 +40,15 @@ def create(
     if check_state(state) not in CREATED_AS:
         raise TransitionError(f"a run is created {' or '.join(CREATED_AS)}, not {state!r}")
     now = time.time() if now is None else now
-    run_id = int(conn.execute(  # type: ignore[arg-type]  # an INSERT always has a rowid
+    run_id = store.insert(
+        conn,
         "INSERT INTO runs (job_id, version, parent_run_id, task_name, state, reason, run_as,"
         " environment, trigger, params, scheduled_for, image_key, attempt, restarts, created_at,"
         " ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (job_id, version, parent_run_id, task_name, state, reason, run_as, environment, trigger,
          params, scheduled_for, image_key, attempt, restarts, now,
          now if state in TERMINAL else None),
-    ).lastrowid)
+    )
     add_event(conn, run_id, state, detail, now)
     return run_id
 

@@ -13,7 +13,17 @@ import json
 import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, send_file
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+)
 from werkzeug.exceptions import HTTPException
 
 from ..core import names
@@ -143,8 +153,6 @@ def _unexpected(exc: Exception):
 
 def _error(status: int, message: str):
     if request.method == "POST" and request.form and not request.is_json:
-        from flask import render_template
-
         return render_template("error.html", status=status, message=message), status
     response = jsonify({"error": message})
     response.status_code = status

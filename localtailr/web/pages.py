@@ -6,6 +6,7 @@ import json
 import math
 import time
 from datetime import datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, current_app, render_template, request
@@ -424,7 +425,7 @@ def template_filters(app) -> None:  # noqa: C901 - counts the filters defined in
         except (ZoneInfoNotFoundError, ValueError):
             tz = None
         at = datetime.fromtimestamp(t, tz).astimezone(tz)
-        return at.strftime("%Y-%m-%d %H:%M:%S ") + (zone if tz else at.strftime("%Z"))
+        return at.strftime("%Y-%m-%d %H:%M:%S ") + (zone if tz and zone else at.strftime("%Z"))
 
     @app.template_filter("iso")
     def iso(t) -> str:
@@ -439,7 +440,5 @@ def template_filters(app) -> None:  # noqa: C901 - counts the filters defined in
         args = request.args.to_dict()
         args.update({k: v for k, v in changes.items()})
         args = {k: v for k, v in args.items() if v not in ("", None)}
-        from urllib.parse import urlencode
-
         return request.path + ("?" + urlencode(args) if args else "")
 

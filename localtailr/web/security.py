@@ -21,7 +21,7 @@ import os
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request
+from flask import Flask, Request, abort, current_app, g, jsonify, redirect, render_template, request
 
 from ..core.errors import PermissionError
 from ..core.home import Home
@@ -74,7 +74,8 @@ def cookie_name(req: Request) -> str:
 
 
 def _matches(given: str | None, expected: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    return given is not None and given != "" and hmac.compare_digest(given.encode(),
+                                                                     expected.encode())
 
 
 # -- checks run before every request ---------------------------------------------
@@ -108,8 +109,6 @@ def _refuse(status: int, message: str):
     if request.path.startswith("/api/") or not request.accept_mimetypes.accept_html:
         response = jsonify({"error": message})
     else:
-        from flask import render_template
-
         response = current_app.response_class(
             render_template("error.html", status=status, message=message), mimetype="text/html"
         )

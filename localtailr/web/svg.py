@@ -55,8 +55,8 @@ def dag(
     ]
     for u, d in edges:
         if u in pos and d in pos:
-            (x1, y1), (x2, y2) = pos[u], pos[d]
-            x1, y1, y2 = x1 + NODE_W, y1 + NODE_H / 2, y2 + NODE_H / 2
+            (ux, uy), (x2, dy) = pos[u], pos[d]
+            x1, y1, y2 = ux + NODE_W, uy + NODE_H / 2, dy + NODE_H / 2  # right side to left side
             mid = (x1 + x2) / 2
             parts.append(f'<path class="edge" d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"'
                          ' marker-end="url(#arrow)"/>')

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.workflow_tasks import Point, add, collect, one, shape
 
-from localtailr.core.dag import DAG, CycleError, Node
+from localtailr.core.dag import DAG, CycleError, Node, referenced_names
 
 
 def build(body) -> DAG:
@@ -261,3 +261,19 @@ def test_random_dags_have_a_valid_topological_order(spec):
         assert order[f"n{u}"] < order[f"n{d}"]
     assert set(dag.edges()) == {(f"n{u}", f"n{d}") for u, d in set(data_edges) | set(explicit)}
     assert DAG.from_dict(json.loads(json.dumps(dag.to_dict()))) == dag
+
+
+def test_a_constant_dict_that_looks_like_a_reference_is_not_one():
+    """The one reading of "which arguments reference a task" (the DAG's edges and the task
+    runner's inputs both use it): a constant ``{"node": "a"}`` is data, not a reference."""
+    def body():
+        a = one().alias("a")
+        shape({"node": "a"}).alias("b") << a  # ordered after a, but takes no result of it
+        shape({"k": a, "node": "c"}).alias("d")
+
+    nodes = {n["name"]: n for n in build(body).to_dict()["nodes"]}
+    assert nodes["b"]["depends_on"] == ["a"]
+    assert referenced_names(nodes["b"]["args"], nodes["b"]["kwargs"]) == []
+    assert referenced_names(nodes["d"]["args"], nodes["d"]["kwargs"]) == ["a"]
+    with pytest.raises(ValueError, match="not an encoded argument"):
+        referenced_names([{"node": "a", "value": 1}], {})

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -42,12 +42,15 @@ from ... import store
 from ...core import settings
 from ...core.home import Home, private_umask
 from ...core.runs import ACTIVE, LONG_RUNNING
-from ...platform import blob_gc
+from ...platform import blob_gc, jobs
 from ...platform.context import context
 from ...store import job_versions, wakeup
 from ...store import runs as run_state
 from ..process import launch as launcher
 from ..process.cpu_limit import cpu_limiting
+
+if TYPE_CHECKING:
+    from ..process.reloader import Reloader
 from ..process.forkserver_pool import ForkServers
 from ..process.procfs import ppid_map, scan_procs
 from ..process.run_info import LaunchError, prepare
@@ -152,7 +155,7 @@ class Daemon:
             str(self.home.root), log_path(self.home),
             enabled=settings.FORK_SERVER.text() != "0")
         self._procs: dict | None = None  # a scan of /proc shared by one step
-        self.reloader = None  # watchdog-based, started with the first app in dev
+        self.reloader: Reloader | None = None  # watchdog-based, started with the first app in dev
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -271,6 +274,9 @@ class Daemon:
     # -- the loop -------------------------------------------------------------------
 
     def loop(self) -> None:
+        listener = self.listener
+        if listener is None:
+            raise RuntimeError("the daemon's loop runs once start() has made its listener")
         while not self.stopping:
             now = time.monotonic()
             wake = min(now + IDLE_WAIT, self.next_tick)
@@ -278,19 +284,18 @@ class Daemon:
                 wake = min(wake, sv.next_wake(now))
             if self.timers:
                 wake = min(wake, self.timers[0])
-            fds = [self.listener.fileno(), *self.forkservers.fds()]
+            fds = [listener.fileno(), *self.forkservers.fds()]
             fds += [fd for sv in self.runs.values() if (fd := sv.watch_fd) is not None]
             try:
                 ready, _, _ = select.select(fds, [], [], max(0.0, wake - time.monotonic()))
             except InterruptedError:
                 ready = []
-            woken = self.listener.fileno() in ready and self.listener.drain() > 0
+            woken = listener.fileno() in ready and listener.drain() > 0
             if self.stopping:
                 break
-            ready = set(ready)
             try:
-                self.forkservers.pump(ready)
-                self.step(woken, ready)
+                self.forkservers.pump(set(ready))
+                self.step(woken, set(ready))
             except Exception as exc:  # noqa: BLE001 - the loop goes on whatever one step met
                 log(f"daemon step failed: {type(exc).__name__}: {exc}")
                 time.sleep(0.1)  # a fault that repeats must not spin
@@ -364,15 +369,13 @@ class Daemon:
                 if row["started_at"]:
                     started[row["job_id"]] = row["started_at"]
         if self.reloader is None:
-            from ..process.reloader import Reloader
+            from ..process.reloader import Reloader  # watchdog: only once an app runs in dev
 
             self.reloader = Reloader()
         self.reloader.sync(watched, started)
         for job_id in self.reloader.changed():
             if job_id not in names:
                 continue
-            from ...platform import jobs
-
             name, environment = names[job_id]
             run = jobs.restart(context(self.home, 0, environment), name)
             run_state.event(self.home, run["run_id"], "reloaded",
@@ -668,7 +671,7 @@ class Daemon:
     def check_service_url(self, sv: Supervised) -> None:
         """A service runs from the start (it may serve nothing); its URL is recorded once
         its port answers, as an app's is."""
-        if launcher.port_answers(sv.port):
+        if sv.port is not None and launcher.port_answers(sv.port):
             sv.url = f"http://127.0.0.1:{sv.port}/"
             run_state.transition(self.home, sv.run_id, None, url=sv.url)
             run_state.event(self.home, sv.run_id, "answering", sv.url)

@@ -28,6 +28,13 @@ class BuiltImage:
     would pay for importing dataclasses.)"""
 
     __slots__ = _FIELDS
+    key: str
+    path: Path
+    python: str
+    env: dict[str, str]
+    log_path: Path
+    python_version: str
+    warnings: tuple[str, ...]
 
     def __init__(self, key: str, path: Path, python: str, env: dict[str, str], log_path: Path,
                  python_version: str = "", warnings: tuple[str, ...] = ()):
@@ -90,7 +97,7 @@ def touch(home: Home, key: str, marker: Path, mtime: float) -> None:
 
     try:
         if "localtailr.store" in sys.modules:
-            from ... import store
+            from ... import store  # only if loaded already: a cached run does not import the store
 
             store.write(store.connection(home),
                         "UPDATE images SET last_used = ? WHERE key = ?", (now, key))

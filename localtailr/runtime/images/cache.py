@@ -111,7 +111,7 @@ def _stderr(line: str) -> None:
 
 def _record(home: Home, key: str, interp: Interpreter, spec: ImageSpec, state: str,
             size: int | None = None) -> None:
-    from ... import store
+    from ... import store  # the store (sqlite3), only when a build is recorded
 
     now = time.time()
     conn = store.connection(home)
@@ -131,7 +131,7 @@ def find_uv() -> str | None:
     if settings.INSTALLER.text() == "pip":
         return None
     try:
-        from uv import find_uv_bin
+        from uv import find_uv_bin  # optional: the uv wheel may be absent (pip is used then)
 
         return find_uv_bin()
     except (ImportError, FileNotFoundError):
@@ -276,7 +276,7 @@ class _Builder:
         return _built(self.home, self.key, spec, interp)
 
     def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
-        from ...core.buildscript import expand
+        from ...core.buildscript import expand  # only for images with ENV lines
 
         if ins.kind == "ENV":
             out = dict(so_far)
@@ -329,7 +329,7 @@ class _Builder:
     def compile_bytecode(self) -> None:
         """Compile every module in site-packages, as ``uv pip install --compile-bytecode``
         does, in this process (same interpreter, so the same bytecode and cache tag)."""
-        import py_compile
+        import py_compile  # only for an in-process bytecode compile
 
         started, count = time.monotonic(), 0
         for root, _dirs, files in os.walk(_site_packages(self.tmp)):
@@ -387,7 +387,7 @@ class _Builder:
 
 def _has_pip(python: str) -> bool:
     if python == sys.executable:
-        import importlib.util
+        import importlib.util  # only to ask about this interpreter
 
         return importlib.util.find_spec("pip") is not None
     return False

@@ -101,9 +101,9 @@ def candidates(minor: str | None = None) -> list[tuple[str, str]]:
             major_minor = ".".join(entry.name.split(".")[:2])
             if minor and major_minor != minor:
                 continue
-            path = entry / "bin" / f"python{major_minor}"
-            if path.is_file():
-                found.setdefault(os.path.realpath(path), entry.name)
+            binary = entry / "bin" / f"python{major_minor}"
+            if binary.is_file():
+                found.setdefault(os.path.realpath(binary), entry.name)
     return list(found.items())
 
 

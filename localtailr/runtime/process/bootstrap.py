@@ -37,7 +37,12 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]  # run by path: this folder must not shadow user modules
 
+import importlib  # noqa: E402
 import json  # noqa: E402
+
+TYPE_CHECKING = False  # not typing's: importing typing would cost every job's start
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 IMPORT_FAILED = 2
 FRAMEWORKS = ("streamlit", "dash", "panel", "fastapi", "flask")
@@ -67,7 +72,7 @@ def _user_umask() -> None:
             pass
 
 
-def fail(run_dir: str, reason: str, code: int = 1) -> None:
+def fail(run_dir: str, reason: str, code: int = 1) -> NoReturn:
     _write(run_dir, "failure.json", json.dumps({"reason": reason}))
     sys.stderr.write(f"localtailr: {reason}\n")
     sys.stderr.flush()
@@ -75,24 +80,31 @@ def fail(run_dir: str, reason: str, code: int = 1) -> None:
 
 
 def load_module(entry: dict):
-    """Import the entrypoint's module: by name, or (kind "script") from its file as
-    ``__localtailr_main__`` so that its ``if __name__ == "__main__"`` block does not run."""
+    """Import the entrypoint's module: by name, or (kind "script") from its file the way
+    ``core/user_code.py`` names a ``__main__`` script, so its ``__main__`` block does not run."""
     path = entry.get("sys_path")
     if path and path not in sys.path:
         sys.path.insert(0, path)
     if entry.get("kind") == "script":
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("__localtailr_main__", entry["file"])
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {entry['file']}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["__localtailr_main__"] = module
-        spec.loader.exec_module(module)
-        return module
-    import importlib
-
+        return _user_code().import_module("__main__", entry["file"])
     return importlib.import_module(entry["module"])
+
+
+def _user_code() -> Any:
+    """``localtailr/core/user_code.py``, loaded by path (this file runs before the package)."""
+    name = "_localtailr_user_code"
+    if name not in sys.modules:
+        from importlib import util  # ~3 ms at job start: only for a __main__ script
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, os.pardir, os.pardir, "core", "user_code.py")
+        spec = util.spec_from_file_location(name, os.path.normpath(path))
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 def resolve(module, qualname: str):
@@ -140,7 +152,7 @@ def load_entrypoint(run_dir: str, entry: dict):
 
 
 def _traceback() -> None:
-    import traceback
+    import traceback  # ~7 ms: only on a failure
 
     traceback.print_exc()
     sys.stderr.flush()
@@ -174,14 +186,14 @@ def _exec_server(run_dir: str, argv: list[str]) -> None:
 
 
 def _is_asgi(obj) -> bool:
-    import inspect
+    import inspect  # ~10 ms: only for an app
 
     call = getattr(obj, "__call__", None)  # noqa: B004
     return call is not None and inspect.iscoroutinefunction(call) and not inspect.isfunction(obj)
 
 
 def _serve_wsgi(app, port: int) -> None:
-    from werkzeug.serving import make_server
+    from werkzeug.serving import make_server  # the job's own dependency: only for a Flask app
 
     print(f" * serving on http://127.0.0.1:{port}/", flush=True)
     make_server("127.0.0.1", port, app, threaded=True).serve_forever()
@@ -221,7 +233,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
                                "--allow-websocket-origin", f"127.0.0.1:{port}",
                                "--allow-websocket-origin", f"localhost:{port}"])
     if framework == "flask":
-        import flask
+        import flask  # the job's own dependency: only for this framework
 
         _force_host_port(flask.Flask, "run", port)
         app = fn if isinstance(fn, flask.Flask) else fn()
@@ -232,7 +244,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
                           "named 'app'")
         _serve_wsgi(app, port)
     elif framework == "fastapi":
-        import uvicorn
+        import uvicorn  # the job's own dependency: only for this framework
 
         original = uvicorn.run
 
@@ -249,7 +261,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
                           "named 'app'")
         original(app, host="127.0.0.1", port=port, log_level="info")
     elif framework == "dash":
-        import dash
+        import dash  # the job's own dependency: only for this framework
 
         _force_host_port(dash.Dash, "run", port)
         app = fn if isinstance(fn, dash.Dash) else fn()
@@ -268,7 +280,7 @@ def run_app(run_dir: str, launch: dict, fn, module) -> None:
 
 def excel_functions(fn, module) -> dict:
     """The entrypoint, and the public functions defined in its module, by name."""
-    import inspect
+    import inspect  # ~10 ms: only for an excel job
 
     out = {}
     for name, obj in vars(module).items():
@@ -290,8 +302,8 @@ def _jsonable(value):
 
 
 def serve_excel(functions: dict, port: int) -> None:
-    import inspect
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import inspect  # ~10 ms: only for an excel job
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # only for an excel job
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, data) -> None:
@@ -399,11 +411,13 @@ def main(argv: list[str] | None = None) -> int:
 def _start_log_pump(run_dir: str, cap: int) -> None:
     """Send stdout and stderr through the run's log pump (``logpump.py``, loaded by path);
     without it (it could not start) the daemon rotates the files itself."""
-    import importlib.util
+    import importlib.util  # ~3 ms at job start: only when the log pump runs
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
     try:
         spec = importlib.util.spec_from_file_location("_localtailr_logpump", path)
+        if spec is None or spec.loader is None:
+            raise OSError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.start(run_dir, cap)
@@ -414,6 +428,7 @@ def _start_log_pump(run_dir: str, cap: int) -> None:
 def _run(run_dir: str, launch: dict) -> int:
     if launch.get("task"):
         try:
+            # the localtailr package: only for a task (others run user code first)
             from localtailr.runtime.workflows import task_runner
         except ModuleNotFoundError as exc:
             fail(run_dir, f"workflow tasks need localtailr.runtime.workflows.task_runner: {exc}")

@@ -37,10 +37,15 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]  # run by path: this folder must not shadow user modules
 
+import atexit  # noqa: E402
+import gc  # noqa: E402
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import time  # noqa: E402
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
 KINDS = ("batch", "task")
@@ -54,8 +59,6 @@ TASK_NAMES = ("task", "workflow", "Schedule")
 
 def load_bootstrap():
     """The bootstrap module, loaded from its file (not as part of the package)."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("_localtailr_bootstrap", BOOTSTRAP)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -65,8 +68,6 @@ def load_bootstrap():
 def preload(kind: str) -> None:
     if kind != "task":
         return
-    import importlib
-
     try:
         for name in TASK_MODULES:
             importlib.import_module(name)
@@ -98,7 +99,7 @@ class Server:
         self.send({"ready": os.getpid()})
         buf = b""
         while True:
-            ready, _, _ = select.select([self.sock, self.wake_r], [], [])
+            ready, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
             if self.wake_r in ready:
                 try:
                     while os.read(self.wake_r, 512):
@@ -106,7 +107,7 @@ class Server:
                 except BlockingIOError:
                     pass
                 self.reap()
-            if self.sock in ready:
+            if self.sock.fileno() in ready:
                 data = self.sock.recv(1 << 16)
                 if not data:
                     return None
@@ -159,8 +160,6 @@ class Server:
             env = request["env"]
             os.environ.clear()
             os.environ.update(env)
-            import time
-
             time.tzset()
             for path in reversed((env.get("PYTHONPATH") or "").split(os.pathsep)):
                 if path and path not in sys.path:
@@ -206,8 +205,6 @@ def mark_environ(run_id: str) -> bool:
 def finish_child(code: int) -> None:
     """End a forked child as the interpreter's exit would: wait for non-daemon threads, run
     the atexit functions, flush; then leave without tearing the interpreter down."""
-    import atexit
-
     threading = sys.modules.get("threading")
     if threading is not None and hasattr(threading, "_shutdown"):
         try:
@@ -233,8 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     kind = argv[1] if len(argv) > 1 else "batch"
     bootstrap = load_bootstrap()
     preload(kind)
-    import gc
-
     gc.freeze()  # what is loaded stays shared with the children (no copy on a collection)
     code = Server(sock, bootstrap).serve()
     if code is not None:

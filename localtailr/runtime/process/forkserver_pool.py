@@ -52,7 +52,7 @@ class ForkServer:
                 start_new_session=True, close_fds=True)
         finally:
             theirs.close()
-            if log is not None:
+            if not isinstance(out, int):  # a log file, not DEVNULL
                 out.close()
         self.python = python
         self.kind = kind

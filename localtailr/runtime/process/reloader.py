@@ -13,6 +13,7 @@ import time
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 DEBOUNCE = 0.3  # seconds of quiet after the last change before it counts
 
@@ -26,7 +27,7 @@ class Reloader(FileSystemEventHandler):
         self._started = False
         self._lock = threading.Lock()
         self._files: dict[str, set[int]] = {}  # real path -> job ids
-        self._watches: dict[str, object] = {}  # folder -> watch
+        self._watches: dict[str, ObservedWatch] = {}  # folder -> watch
         self._dirty: dict[int, float] = {}  # job id -> time of the last change
         self._reported: dict[float, set[int]] = {}  # run start -> jobs found stale (once a run)
 
@@ -42,8 +43,10 @@ class Reloader(FileSystemEventHandler):
             if path and os.path.isfile(path):
                 files.setdefault(os.path.realpath(path), set()).add(job_id)
                 since = (started or {}).get(job_id)
+                if since is None:
+                    continue
                 try:
-                    stale = since is not None and os.stat(path).st_mtime > since
+                    stale = os.stat(path).st_mtime > since
                 except OSError:
                     stale = False
                 if stale and job_id not in self._reported.get(since, set()):
@@ -66,7 +69,7 @@ class Reloader(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in ("modified", "created", "moved", "closed"):
             return
-        paths = [event.src_path, getattr(event, "dest_path", "") or ""]
+        paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
         now = time.monotonic()
         with self._lock:
             for path in paths:

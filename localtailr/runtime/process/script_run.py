@@ -76,7 +76,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
     built = alias_lookup(home, alias)
     if built is not None:
         return built
-    from ...core.image_spec import ImageSpec
+    from ...core.image_spec import ImageSpec  # the image builder, only on a cache miss
     from ..images.cache import ensure_image
 
     header = parse_script_header(source)
@@ -139,8 +139,9 @@ def prepare_script(
     env[RUN_ID_ENV] = run_id
     env["LOCALTAILR_HOME"] = str(home.root)
     env.pop("PYTHONPATH", None)
-    for name in secrets:
-        env[secret_env_name(name)] = secret_getter(name)
+    if secret_getter is not None:  # else there are no secrets (checked above)
+        for name in secrets:
+            env[secret_env_name(name)] = secret_getter(name)
     return ScriptLaunch([image.python, str(script), *args], env, run_dir, run_id, image)
 
 
@@ -200,6 +201,6 @@ def run_script(
 
 
 def _main_thread() -> bool:
-    import threading
+    import threading  # only to wait for a child (`localtailr run` execs instead)
 
     return threading.current_thread() is threading.main_thread() and sys.platform != "win32"

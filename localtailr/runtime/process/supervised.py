@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from ...core.home import Home
 from ...core.resources import format_memory
 from . import procfs
 from .cpu_limit import CORES, cgroup_pids
+from .forkserver_pool import ForkServer
 from .procfs import TICK, create_time, environ_has, same_process, scan_procs, state_of
 
 PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
@@ -56,7 +58,7 @@ class Supervised:
     cpu_limit: float | None
     port: int | None = None
     url: str | None = None  # recorded once the port answers
-    proc: object = None  # subprocess.Popen when this daemon started it
+    proc: subprocess.Popen | None = None  # when this daemon started it
     adopted: bool = False
     state: str = "running"
     started: float = field(default_factory=time.monotonic)
@@ -81,7 +83,7 @@ class Supervised:
     exit_code: int | None = None
     pidfd: int | None = None
     idle: bool = False
-    forkserver: object = None  # the ForkServer that forked it (its parent), if one did
+    forkserver: ForkServer | None = None  # the fork server that forked it (its parent), if one did
     pump: int | None = None  # the pid of the run's log pump, once known (not in the tree)
 
     def __post_init__(self) -> None:

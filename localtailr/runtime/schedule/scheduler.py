@@ -34,7 +34,7 @@ import time
 from ... import store
 from ...core import settings
 from ...core.home import Home
-from ...store import job_versions, runs
+from ...store import job_versions, runs, wakeup
 from ...store.clock import clock
 from .plan import CATCHUP, plan
 
@@ -206,8 +206,6 @@ def tick(home: Home, now: float | None = None, catchup: str | None = None) -> li
     created = fire_cron(conn, at, _catchup(catchup))
     created += fire_after(conn)
     if created:
-        from ...store import wakeup
-
         wakeup.notify(home)
     return created
 
@@ -228,7 +226,5 @@ def run_now(home: Home, job_id: int) -> int:
     conn = store.connection(home)
     with store.transaction(conn):
         run_id = create_run(conn, job_id, "manual")
-    from ...store import wakeup
-
     wakeup.notify(home)
     return run_id

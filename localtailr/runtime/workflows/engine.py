@@ -39,7 +39,7 @@ from typing import Any
 from ... import store
 from ...core.home import Home
 from ...core.runs import ACTIVE, TERMINAL
-from ...store import job_versions, runs
+from ...store import job_versions, runs, wakeup
 from ...store.clock import now as clock_now
 from ...store.runs import STOP_REQUESTED, failure_detail, latest_children
 
@@ -131,8 +131,6 @@ def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
         state, notify = _advance(conn, parent_run_id, time.time() if now is None else now,
                                  clock_now(home) if now is None else now)
     if notify:
-        from ...store import wakeup
-
         wakeup.notify(home)
     return state
 

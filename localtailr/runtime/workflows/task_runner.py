@@ -26,7 +26,15 @@ import pickle
 import sys
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from localtailr import store
+from localtailr.core.dag import referenced_names
+from localtailr.core.home import Home
+from localtailr.core.task_call import run_node
+from localtailr.store import runs
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,8 +49,6 @@ class TaskFailed(Exception):
 def _iso(ts: float, tz: str | None) -> datetime:
     when = datetime.fromtimestamp(ts, UTC)
     if tz:
-        from zoneinfo import ZoneInfo
-
         return when.astimezone(ZoneInfo(tz))
     return when.astimezone()
 
@@ -65,11 +71,6 @@ def system_args(defn: dict, parent: Any, node_name: str) -> dict[str, str]:
 
 
 def _connect(home_root: str):
-    from pathlib import Path
-
-    from localtailr import store
-    from localtailr.core.home import Home
-
     return store.connect(Home(Path(home_root)))
 
 
@@ -98,7 +99,7 @@ def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, 
             (run["parent_run_id"], up),
         ).fetchone()
         if found is None:
-            if up in _referenced(node):
+            if up in referenced_names(node.get("args", []), node.get("kwargs", {})):
                 raise TaskFailed(f"task {node['name']!r} needs the result of {up!r}, which has none")
             continue
         inputs[up] = pickle.loads(found[0])
@@ -106,24 +107,6 @@ def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, 
         "SELECT * FROM runs WHERE run_id = ?", (run["parent_run_id"],)
     ).fetchone()
     return defn, node, inputs, system_args(defn, parent, node["name"])
-
-
-def _referenced(node: dict) -> set[str]:
-    names: set[str] = set()
-
-    def walk(enc: Any) -> None:
-        if isinstance(enc, dict):
-            if "node" in enc:
-                names.add(enc["node"])
-            for v in enc.values():
-                walk(v)
-        elif isinstance(enc, list):
-            for v in enc:
-                walk(v)
-
-    walk(node.get("args", []))
-    walk(node.get("kwargs", {}))
-    return names
 
 
 def _sys_path(defn: dict) -> None:
@@ -149,15 +132,10 @@ def _failure_file(home_root: str, run_id: int, detail: str) -> None:
 
 def run(run_id: int, home_root: str) -> int:
     """Run child run ``run_id`` of the home at ``home_root``; the exit code."""
-    from localtailr import store
-    from localtailr.store import runs
-
     conn = _connect(home_root)
     try:
         defn, node, inputs, system = load(conn, run_id)
         _sys_path(defn)
-        from localtailr.core.task_call import run_node
-
         result = run_node(node, inputs, system)
         try:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
@@ -208,6 +186,9 @@ def main(argv: list[str] | dict | None = None) -> int:
             print("usage: python -m localtailr.runtime.workflows.task_runner <run_id>", file=sys.stderr)
             return 2
         run_id, home = args[0], None
+    if run_id is None:
+        print("localtailr: the launch names no run_id", file=sys.stderr)
+        return 2
     if not home:
         from localtailr.core.home import default_path  # LOCALTAILR_HOME, read now
 
