@@ -46,30 +46,34 @@ def through_daemon(argv: list[str]) -> int | None:
     path = os.path.join(_home(), SOCKET_NAME)
     if not argv or os.environ.get("LOCALTAILR_SECRET_KEY") or not os.path.exists(path):
         return None
-    import json  # only when a daemon serves dt (the common case costs nothing)
-    import socket
+    # marshal (built in) and _socket, not json and socket: they would import re, enum and
+    # selectors, a third of this process's cost (the socket is the home owner's alone)
+    import _socket
+    import marshal
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        return None
-    with sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            return None
         stdin = sys.stdin.buffer.read() if argv[:2] == ["blob", "put"] else b""
-        request = json.dumps({
+        request = marshal.dumps({
             "argv": _absolute(argv), "user": os.environ.get("LOCALTAILR_USER") or None,
             "environment": os.environ.get("DATATAILR_JOB_ENVIRONMENT") or None,
             "run_id": os.environ.get("LOCALTAILR_RUN_ID") or None,  # lineage of a job's calls
             "stdin": len(stdin) if argv[:2] == ["blob", "put"] else None,
-        }).encode()
+        })
         try:
             sock.sendall(len(request).to_bytes(HEADER, "big") + request + stdin)
-            header = json.loads(_recv(sock, int.from_bytes(_recv(sock, HEADER), "big")))
+            header = marshal.loads(_recv(sock, int.from_bytes(_recv(sock, HEADER), "big")))
             out = _recv(sock, header["stdout"])
-        except (OSError, ValueError, KeyError) as exc:  # sent: it may have run, so no retry
+        except (OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+            # sent: it may have run, so no retry
             sys.stderr.write(f"dt: the daemon did not answer ({exc}); see its log\n")
             return 1
+    finally:
+        sock.close()
     if out:
         sys.stdout.buffer.write(out)
         sys.stdout.buffer.flush()

@@ -1,10 +1,11 @@
 """The daemon's ``dt`` socket: ``<home>/dt.sock`` (0600, in the 0700 home), where ``dt``
 processes (``client``) hand their calls to the running daemon.
 
-A frame is a 4-byte big-endian length and that many bytes. A call is one JSON frame
+A frame is a 4-byte big-endian length and that many bytes (``marshal`` data: the client
+then needs neither json nor re). A call is one frame
 ``{"argv", "user", "environment", "run_id", "stdin"}`` (``run_id``: the job run making the
 call, so that what it reads and writes is recorded as that run's) (``stdin``: the byte count that follows, for
-``blob put``); the answer is a JSON frame ``{"code", "stderr", "stdout"}`` followed by
+``blob put``); the answer is a frame ``{"code", "stderr", "stdout"}`` followed by
 ``stdout`` bytes. Each call runs in its own thread through ``main.call`` as the user and
 environment it names — the same trust as running ``dt`` directly: only the home's owner
 can reach the socket.
@@ -13,7 +14,7 @@ can reach the socket.
 from __future__ import annotations
 
 import io
-import json
+import marshal
 import os
 import socket
 import threading
@@ -29,13 +30,15 @@ from .client import HEADER, SOCKET_NAME, _recv
 def _answer(conn: socket.socket, home: Home) -> None:
     with conn:
         try:
-            request = json.loads(_recv(conn, int.from_bytes(_recv(conn, HEADER), "big")))
+            request = marshal.loads(_recv(conn, int.from_bytes(_recv(conn, HEADER), "big")))
+            if not isinstance(request, dict):
+                return
             stdin = request.get("stdin")
             data = io.BytesIO(_recv(conn, int(stdin))) if stdin is not None else None
             argv = [str(a) for a in request["argv"]]
             run_id = request.get("run_id")
             run_id = int(run_id) if run_id is not None and str(run_id).isdigit() else None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, EOFError, KeyError, TypeError):
             return
         token = CALLER.set((home, request.get("user") or ROOT_USER, request.get("environment")))
         acting = provenance.acting_for(run_id)
@@ -49,7 +52,7 @@ def _answer(conn: socket.socket, home: Home) -> None:
         finally:
             CALLER.reset(token)
             provenance.done(acting)
-        header = json.dumps({"code": code, "stderr": err, "stdout": len(out)}).encode()
+        header = marshal.dumps({"code": code, "stderr": err, "stdout": len(out)})
         try:
             conn.sendall(len(header).to_bytes(HEADER, "big") + header + out)
         except OSError:
