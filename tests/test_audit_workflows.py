@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from support import runtime_support
 from support import wf_runtime_tasks as wt
 
 from localtailr import Schedule, store, workflow
@@ -32,13 +33,7 @@ def top_runs(home, trigger: str | None = None) -> list:
 
 
 def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return runtime_support.wait_for(predicate, timeout, what)
 
 
 # --- run_after conditions -----------------------------------------------------------------
