@@ -1,12 +1,19 @@
 """Requirements in every form: strings, lists, files, "auto", script headers."""
 
-import pytest
+import subprocess
+import sys
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from localtailr.core import requirements
 from localtailr.core.requirements import (
     normalise,
     parse_requirements,
     parse_script_header,
     split_specifiers,
+    validate,
 )
 
 
@@ -130,3 +137,48 @@ def test_pep723_block():
     assert header.requires_python == ">=3.11"
     with pytest.raises(ValueError, match="more than one"):
         parse_script_header(source + "\n" + source)
+
+
+# -- the simple forms, read without packaging ------------------------------------------
+
+_names = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?", fullmatch=True)
+_versions = st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}", fullmatch=True)
+_ops = st.sampled_from(["==", "!=", "<=", ">=", "<", ">", "~="])
+_space = st.sampled_from(["", " ", "  "])
+_clauses = st.lists(st.tuples(_space, _ops, _space, _versions), max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=_names, clauses=_clauses, pad=_space)
+def test_simple_requirements_read_as_packaging_reads_them(name, clauses, pad):
+    """A requirement of the simple form is accepted, refused and normalised exactly as
+    packaging does (the image key depends on it), with or without packaging."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = pad + name + pad + ",".join(f"{a}{op}{b}{v}" for a, op, b, v in clauses) + pad
+    try:
+        Requirement(text.strip())
+    except InvalidRequirement:
+        with pytest.raises(ValueError, match="PEP 508"):
+            validate(text)
+        return
+    assert validate(text) == text.strip()
+    fast = requirements._simple(text.strip())
+    assert fast is None or fast == requirements._canonical(text.strip())
+    assert normalise([text]) == [requirements._canonical(text.strip())]
+
+
+def test_simple_requirements_do_not_import_packaging():
+    code = ("import sys; from localtailr.core.requirements import normalise, validate; "
+            "validate('six>=1.0,<2'); print(normalise(['Six_X', 'six >= 1.0 , < 2', 'a~=1.2']), "
+            "'packaging' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("] ")
+    assert out == ["['a~=1.2', 'six-x', 'six<2,>=1.0'", "False\n"]
+
+
+def test_a_requirement_beyond_the_simple_form_goes_to_packaging():
+    assert requirements._simple("six>=1,>=1.0") is None  # one operator twice: packaging's call
+    assert normalise(["six>=1,>=1.0"]) == [requirements._canonical("six>=1,>=1.0")]
+    assert normalise(["Attrs[Tests] >= 20 ; python_version >= '3'"]) == [
+        'attrs[tests]>=20 ; python_version >= "3"']

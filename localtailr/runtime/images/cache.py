@@ -2,8 +2,9 @@
 
 ``ensure_image(home, spec)`` returns a ready environment. A hit is a file check (no
 subprocess, no network). A miss takes a file lock for the key (two processes build one key
-once; different keys build side by side), builds into ``venvs/.tmp-<key>-<pid>`` with
-``uv venv`` + ``uv pip install`` (pip when uv is absent), runs the build scripts' RUN
+once; different keys build side by side), builds into ``venvs/.tmp-<key>-<pid>`` (the
+environment written in-process, ``layout``, then one ``uv pip install --prefix``; virtualenv
+and pip when uv is absent), runs the build scripts' RUN
 lines, writes the marker file last and renames the folder into place: a failed or killed
 build never leaves an environment that a later run would use.
 
@@ -37,6 +38,7 @@ from ...core.image_key import current_interpreter_path
 from ...core.image_spec import ImageSpec, host_paths, source_folder
 from ...platform.images import build_lock as _lock
 from ...store.keylock import Timeout
+from . import layout
 from .built import (  # noqa: F401 (re-exported: the cache's public names)
     LOG_NAME,
     MARKER,
@@ -290,8 +292,11 @@ class _Builder:
 
     def create_venv(self) -> None:
         if self.uv:
-            self.run([self.uv, "venv", "--no-config", "--quiet", "--python", self.interp.path,
-                      str(self.tmp)], "creating the environment")
+            # Written here rather than by `uv venv`: one process fewer, and the install
+            # below (--prefix) needs no interpreter of the new environment started.
+            layout.write_venv(self.tmp, self.interp.path, self.interp.version, self.key)
+            self.log.write(f"environment written at {self.tmp} (Python {self.interp.version}, "
+                           f"{self.interp.path})\n")
             return
         # Without uv: virtualenv (seeds pip from its own bundled wheels, so it works offline).
         self.run([sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update",
@@ -304,12 +309,17 @@ class _Builder:
             # Bytecode compiled now, once, rather than by the first run of each module: here
             # when the environment's interpreter is this one (uv would start it for that),
             # else by uv.
+            # Into the environment as a prefix, described by its base interpreter (which uv
+            # has cached): asking the environment's own interpreter would start it.
             here = self.interp.path == current_interpreter_path()
             argv = [self.uv, "pip", "install", "--no-config",
-                    *([] if here else ["--compile-bytecode"]), "--python", str(python), *links]
+                    *([] if here else ["--compile-bytecode"]), "--python", self.interp.path,
+                    "--prefix", str(self.tmp), *links]
             if self.offline:
                 argv.append("--offline")
             self.run(argv + reqs, "installing requirements")
+            layout.fix_shebangs(self.tmp / "bin", self.interp.path,
+                                str(self.final / "bin" / "python"))
             if here:
                 self.compile_bytecode()
             return

@@ -297,6 +297,24 @@ def test_console_scripts_work_after_the_move(home, offline):  # noqa: F811
                          text=True, env=built.environ())
     assert out.returncode == 0, out.stderr
     assert "Flask" in out.stdout
+    # written by uv for the base interpreter, pointed at the environment's own
+    assert (built.bin / "flask").read_text().splitlines()[0] == f"#!{built.python}"
+
+
+def test_a_build_runs_one_uv_process_into_an_environment_written_here(home, offline):  # noqa: F811
+    """uv installs into the environment as a prefix (no `uv venv`, no interpreter of the
+    new environment asked): one uv command a build; the result is a working venv."""
+    built = ensure_image(home, ImageSpec.make(python_requirements="six"), progress=QUIET)
+    commands = [line for line in built.log_path.read_text().splitlines()
+                if line.startswith("$ ")]
+    assert len(commands) == 1 and " pip install " in commands[0] and "--prefix" in commands[0]
+    code = "import sys, six; print(sys.prefix, sys.base_prefix != sys.prefix, six.__file__)"
+    prefix, is_venv, six_file = subprocess.run(
+        [built.python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert prefix == str(built.path) and is_venv == "True"
+    assert six_file.startswith(str(built.path))
+    activate = (built.bin / "activate").read_text()
+    assert f'VIRTUAL_ENV="{built.path}"' in activate and ".tmp-" not in activate
 
 
 def _add_run(home, image_key, state):  # noqa: F811
