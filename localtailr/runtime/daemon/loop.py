@@ -141,6 +141,7 @@ class Daemon:
         self.built: queue.Queue = queue.Queue()
         self.timers: list[float] = []
         self.stopping = False
+        self.stopped = threading.Event()  # set with ``stopping``: wakes the blob-gc thread
         self.lock_fd: int | None = None
         self.listener: wakeup.Listener | None = None
         self.web = None
@@ -208,6 +209,7 @@ class Daemon:
 
     def _on_signal(self, signum, frame) -> None:
         self.stopping = True
+        self.stopped.set()
         wakeup.notify(self.home)
 
     def start_web(self) -> None:
@@ -222,6 +224,7 @@ class Daemon:
             self.dt = hosting.start_dt(self.home, self.serve_dt)
 
     def shutdown(self) -> None:
+        self.stopped.set()
         try:
             if self.runs:
                 self.stop_all(SHUTDOWN_REASON)
@@ -392,10 +395,9 @@ class Daemon:
                     log("blob gc: " + ", ".join(f"{k} {v}" for k, v in report.items()))
             except Exception as exc:  # noqa: BLE001 - try again next time
                 log(f"blob gc failed: {type(exc).__name__}: {exc}")
-            for _ in range(max(1, int(settings.GC_EVERY.number() * 10))):
-                if self.stopping:
-                    return
-                time.sleep(0.1)
+            # one wake-up a collection (not a poll of ``stopping``: the idle daemon's CPU)
+            if self.stopped.wait(max(0.1, settings.GC_EVERY.number())) or self.stopping:
+                return
 
     def _call(self, fn, *args) -> bool:
         try:
@@ -637,7 +639,7 @@ class Daemon:
             return None
         rescan = now >= sv.next_tree
         if rescan:
-            sv.next_tree = now + sv.tree_interval()
+            sv.next_tree = sv.next_tree_at(now)
             if not children:
                 children.append(ppid_map(self.procs()))
         if sv.sample(now, children[0] if rescan else None):

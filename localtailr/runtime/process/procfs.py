@@ -8,26 +8,52 @@ import os
 import psutil
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
 TICK = os.sysconf("SC_CLK_TCK")
+_boot: list[float] = []  # psutil.boot_time(), read once (it reads /proc/stat at each call)
+
+
+def _read(path: str) -> bytes | None:
+    """A small /proc file with one open and one read (no file object: fewer syscalls)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def stat_fields(pid: int | str) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (the state first); None
+    if there is no such process."""
+    data = _read(f"/proc/{pid}/stat")
+    if data is None:
+        return None
+    fields = data.rsplit(b")", 1)[-1].split()
+    return fields if len(fields) > 21 else None
 
 
 def rss(pid: int) -> int:
+    """Resident memory in bytes (``statm``: exact, where ``stat``'s figure is the kernel's
+    per-CPU approximation), 0 if the process is gone."""
+    data = _read(f"/proc/{pid}/statm")
     try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
+        return int(data.split()[1]) * _PAGE if data else 0
+    except (IndexError, ValueError):
         return 0
 
 
 def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    fields = stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICK
+
+
+def usage(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS bytes) of ``pid``; (0.0, 0) if it is gone."""
+    return cpu_seconds(pid), rss(pid)
 
 
 def scan_procs() -> dict[int, tuple[int, int, int, int, bytes]]:
@@ -37,13 +63,10 @@ def scan_procs() -> dict[int, tuple[int, int, int, int, bytes]]:
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
+        fields = stat_fields(name)
+        if fields is not None:
             out[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]),
                               fields[0])
-        except (OSError, IndexError, ValueError):
-            continue
     return out
 
 
@@ -65,27 +88,31 @@ def environ_has(pid: int, needles: tuple[bytes, ...]) -> bool:
     return all(b"\0" + n + b"\0" in block for n in needles)
 
 
+def _boot_time(fresh: bool = False) -> float:
+    if fresh or not _boot:
+        _boot[:] = [psutil.boot_time()]
+    return _boot[0]
+
+
 def create_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
+    """When ``pid`` started (epoch seconds), as ``psutil.Process(pid).create_time()``."""
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[19]) / TICK + _boot_time()
 
 
 def same_process(pid: int | None, created: float | None) -> bool:
     """Whether ``pid`` is still the process created at ``created`` (not a reused pid), alive."""
     if not pid or created is None:
         return False
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - created) < 0.05 and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
+    fields = stat_fields(pid)
+    if fields is None or fields[0] == b"Z":
         return False
+    started = int(fields[19]) / TICK
+    # the boot time read again before saying no: the clock may have been set since
+    return (abs(started + _boot_time() - created) < 0.05
+            or abs(started + _boot_time(fresh=True) - created) < 0.05)
 
 
 def state_of(pid: int) -> bytes | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
+    fields = stat_fields(pid)
+    return None if fields is None else fields[0]

@@ -64,6 +64,7 @@ class Supervised:
     started: float = field(default_factory=time.monotonic)
     tree: dict[int, float] = field(default_factory=dict)  # pid -> create time
     peak_rss: int = 0
+    last_rss: int = 0  # as of the last sample
     peak_cpu: float = 0.0
     stopping: tuple[str, float] | None = None  # (reason, SIGKILL deadline)
     killed_reason: str | None = None
@@ -182,10 +183,20 @@ class Supervised:
         self.tree = alive or {self.pid: self.created}
 
     def rss(self) -> int:
-        return sum(procfs.rss(p) for p in self.tree)
+        return self.usage()[1]
 
     def cpu_seconds(self) -> float:
-        return sum(procfs.cpu_seconds(p) for p in self.tree)
+        return self.usage()[0]
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds, RSS bytes) summed over the tree: one read of each member's
+        ``/proc/<pid>/stat``."""
+        cpu, rss = 0.0, 0
+        for pid in self.tree:
+            c, r = procfs.usage(pid)
+            cpu += c
+            rss += r
+        return cpu, rss
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the process group and to every known member of the tree."""
@@ -257,14 +268,14 @@ class Supervised:
         memory limit is exceeded (the tree is killed already then)."""
         if children is not None:
             self.refresh_tree(children)
-        rss = self.rss()
+        cpu, rss = self.usage()
+        self.last_rss = rss
         self.peak_rss = max(self.peak_rss, rss)
         if self.memory_limit and rss > self.memory_limit and self.killed_reason is None:
             self.kill_tree()
             self.killed_reason = (f"killed: memory limit {self.memory_text} exceeded "
                                   f"(peak {format_memory(self.peak_rss)})")
             return self.killed_reason
-        cpu = self.cpu_seconds()
         busy = True
         if self.last_cpu is not None and now > self.last_at:
             used = max(0.0, cpu - self.last_cpu)
@@ -293,6 +304,14 @@ class Supervised:
 
     def tree_interval(self) -> float:
         return IDLE_TREE_EVERY if self.idle and self.state == "running" else TREE_EVERY
+
+    def next_tree_at(self, now: float) -> float:
+        """When to rescan the tree next: a busy run's after TREE_EVERY; an idle one's at the
+        next point of a grid shared by all idle runs (one scan of /proc serves them all)."""
+        interval = self.tree_interval()
+        if interval <= TREE_EVERY:
+            return now + interval
+        return (math.floor(now / interval) + 1) * interval
 
     def _throttle(self, now: float, used: float) -> None:
         limit = self.cpu_limit or 1.0
@@ -326,7 +345,7 @@ class Supervised:
             return None
         at, before = self.metric_cpu
         self.metric_cpu = (now, cpu_now)
-        cpu, rss = max(0.0, cpu_now - before) / max(now - at, 1e-6), self.rss()
+        cpu, rss = max(0.0, cpu_now - before) / max(now - at, 1e-6), self.last_rss
         last = self.metric_last
         if (last is not None and now - last[0] < METRIC_STEADY_EVERY and abs(cpu - last[1]) < 0.005
                 and abs(rss - last[2]) <= last[2] // 100):

@@ -125,12 +125,12 @@ def _fire(conn: sqlite3.Connection, job_id: int, trigger: str, what: str,
 def fire_cron(conn: sqlite3.Connection, now: float, catchup: str = "once") -> list[int]:
     """Create the runs due at ``now`` and move the rows on, in one transaction; run ids."""
     created: list[int] = []
+    due = ("SELECT job_id, cron, timezone, next_fire, last_fire FROM schedules "
+           "WHERE cron IS NOT NULL AND cron != '' AND (next_fire IS NULL OR next_fire <= ?)")
+    if conn.execute(due + " LIMIT 1", (now,)).fetchone() is None:
+        return created  # nothing due (most seconds): no write transaction taken
     with store.transaction(conn):
-        rows = conn.execute(
-            "SELECT job_id, cron, timezone, next_fire, last_fire FROM schedules "
-            "WHERE cron IS NOT NULL AND cron != '' AND (next_fire IS NULL OR next_fire <= ?)",
-            (now,),
-        ).fetchall()
+        rows = conn.execute(due, (now,)).fetchall()
         real = time.time()
         for row in rows:
             fires, new_next = plan(row, now, catchup)

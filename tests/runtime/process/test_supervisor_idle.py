@@ -57,3 +57,45 @@ def test_metric_rows_only_on_change_or_once_a_minute(sleeper):
     sleeper.metric_last = (sleeper.metric_last[0], 0.5, sleeper.metric_last[2])  # a change
     sleeper.sample(now, None)
     assert sleeper.metric(now) is not None
+
+
+def test_a_sample_reads_each_members_proc_files_once(sleeper, monkeypatch):
+    """Memory and CPU time from one read each of a member's /proc stat and statm, without
+    file objects (an open, a read, a close), the figures psutil gives."""
+    from localtailr.runtime.process import procfs
+
+    opened = []
+    real_open = procfs.os.open
+    monkeypatch.setattr(procfs.os, "open", lambda path, *a: opened.append(path) or real_open(path, *a))
+    sleeper.sample(1000.0, None)
+    assert sorted(opened) == [f"/proc/{sleeper.pid}/stat", f"/proc/{sleeper.pid}/statm"]
+    monkeypatch.undo()
+    cpu, rss = procfs.usage(sleeper.pid)
+    info = psutil.Process(sleeper.pid)
+    assert rss == info.memory_info().rss  # a sleeper: its memory no longer moves
+    assert abs(cpu - sum(info.cpu_times()[:2])) <= 0.02
+    assert sleeper.last_rss == rss
+    assert procfs.usage(2 ** 22 + 1) == (0.0, 0)  # no such process
+
+
+def test_same_process_and_create_time_agree_with_psutil(sleeper):
+    from localtailr.runtime.process import procfs
+
+    created = psutil.Process(sleeper.pid).create_time()
+    assert procfs.create_time(sleeper.pid) == pytest.approx(created, abs=1e-6)
+    assert procfs.same_process(sleeper.pid, created)
+    assert not procfs.same_process(sleeper.pid, created - 5)  # a reused pid
+    assert not procfs.same_process(2 ** 22 + 1, created) and not procfs.same_process(None, 1.0)
+    sleeper.proc.kill()
+    sleeper.proc.wait()
+    assert not procfs.same_process(sleeper.pid, created)
+
+
+def test_idle_runs_rescan_their_trees_together(sleeper):
+    """Idle runs rescan their trees at the points of a shared grid: runs sampled in one
+    wake-up rescan in it together, with one scan of /proc, not each at its own time."""
+    sleeper.idle, sleeper.state = True, "running"
+    a, b = sleeper.next_tree_at(1001.0), sleeper.next_tree_at(1007.5)
+    assert a == b and 1007.5 < a <= 1001.0 + supervised.IDLE_TREE_EVERY
+    sleeper.idle = False  # busy: its own interval, from now
+    assert sleeper.next_tree_at(7.0) == 7.0 + supervised.TREE_EVERY

@@ -196,3 +196,24 @@ def _wait_for_run(home, trigger: str):
             return found[0]
         time.sleep(0.05)
     raise AssertionError(f"no run with trigger {trigger!r} within {TIMEOUT}s")
+
+
+def test_a_tick_with_nothing_due_takes_no_write_transaction(localtailr_home):
+    """The daemon ticks every second: when no fire is due, a tick writes nothing (no BEGIN
+    IMMEDIATE holding the store's write lock, no commit); when one is, it fires."""
+    clock = localtailr_home.clock
+    clock.freeze(utc(2026, 1, 5, 9, 0, 30))
+    save_scheduled(Schedule(at_minutes=[15]))
+    home = localtailr_home.home
+    conn = store.connection(home)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        clock.advance(60)
+        assert scheduler.tick(home) == []
+    finally:
+        conn.set_trace_callback(None)
+    assert statements and not [s for s in statements if s.split()[0].upper() in
+                               ("BEGIN", "COMMIT", "INSERT", "UPDATE")], statements
+    clock.advance(15 * 60)
+    assert len(scheduler.tick(home)) == 1
