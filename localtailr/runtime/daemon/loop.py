@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 from ..process.forkserver_pool import ForkServers
 from ..process.procfs import ppid_map, scan_procs
 from ..process.run_info import LaunchError, prepare
-from ..process.supervised import Supervised
+from ..process.supervised import Supervised, on_grid
 from ..schedule import scheduler
 from ..workflows import engine as workflow_runner
 from . import hosting, metrics, recovery, restart_policy
@@ -315,7 +315,7 @@ class Daemon:
         if now >= self.next_tick:
             self.tick_scheduler()
         if periodic:
-            self.next_periodic = now + IDLE_WAIT
+            self.next_periodic = on_grid(now, IDLE_WAIT)  # with the idle runs' samples
             self._call(workflow_runner.advance_all, self.home)
             self._call(self.hot_reload)
         if woken or periodic or ended:
@@ -341,7 +341,9 @@ class Daemon:
                 wait = max(0.002, scheduler.seconds_to_next(self.home, IDLE_WAIT) + 0.001)
             except Exception as exc:  # noqa: BLE001 - tick again in a second
                 log(f"scheduler.seconds_to_next failed: {type(exc).__name__}: {exc}")
-        self.next_tick = time.monotonic() + wait
+        now = time.monotonic()
+        # nothing due sooner: at the periodic pass, in its wake-up
+        self.next_tick = on_grid(now, IDLE_WAIT) if wait >= IDLE_WAIT else now + wait
 
     def heartbeat(self) -> None:
         """Write the heartbeats: ``daemon.heartbeat`` now, the scheduler's and the

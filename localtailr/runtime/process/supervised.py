@@ -32,8 +32,9 @@ from .procfs import TICK, create_time, environ_has, same_process, scan_procs, st
 
 PUMP_DRAIN_WAIT = 2.0  # seconds an ended run's log pump is given to write what it holds
 SAMPLE_EVERY = 0.1  # seconds between samples of a busy run, or one near its memory limit
-IDLE_SAMPLE_EVERY = 0.4  # ... of a run idle and under half its memory limit; doubled while
-IDLE_SAMPLE_MAX = 1.6  # it stays idle, up to this, on a grid shared by all idle runs (one wake-up)
+IDLE_SAMPLE_EVERY = 0.5  # ... of a run idle and under half its memory limit; doubled while
+IDLE_SAMPLE_MAX = 1.0  # it stays idle, up to this, on a grid shared by all idle runs and the
+# daemon's once-a-second pass (``on_grid``): one wake-up a second samples them all
 TREE_EVERY = 1.0  # seconds between full rescans of a busy run's process tree
 IDLE_TREE_EVERY = 10.0  # ... of an idle run (a rescan reads every process's /proc/<pid>/stat)
 METRIC_EVERY = 2.0  # seconds between run_metrics rows (when the figures changed)
@@ -41,6 +42,12 @@ METRIC_STEADY_EVERY = 60.0  # ... when they did not: rows only on change, and th
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
+
+
+def on_grid(now: float, interval: float) -> float:
+    """The first multiple of ``interval`` after ``now``: what is timed on one grid (idle
+    runs' samples and rescans, the daemon's periodic pass) is done in one wake-up."""
+    return (math.floor(now / interval) + 1) * interval
 
 
 @dataclass
@@ -300,7 +307,7 @@ class Supervised:
         interval = self.sample_interval()
         if interval <= SAMPLE_EVERY:
             return now + interval
-        return (math.floor(now / interval) + 1) * interval
+        return on_grid(now, interval)
 
     def tree_interval(self) -> float:
         return IDLE_TREE_EVERY if self.idle and self.state == "running" else TREE_EVERY
@@ -311,7 +318,7 @@ class Supervised:
         interval = self.tree_interval()
         if interval <= TREE_EVERY:
             return now + interval
-        return (math.floor(now / interval) + 1) * interval
+        return on_grid(now, interval)
 
     def _throttle(self, now: float, used: float) -> None:
         limit = self.cpu_limit or 1.0

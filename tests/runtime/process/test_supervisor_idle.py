@@ -91,6 +91,18 @@ def test_same_process_and_create_time_agree_with_psutil(sleeper):
     assert not procfs.same_process(sleeper.pid, created)
 
 
+def test_idle_samples_share_the_daemons_once_a_second_wake_up(sleeper):
+    """An idle run's samples fall on the grid of the daemon's periodic pass (``on_grid`` of
+    a second): one wake-up a second does both, and an idle run is seen at least once a
+    second (its memory limit too)."""
+    assert supervised.IDLE_SAMPLE_MAX == 1.0
+    sleeper.idle, sleeper.state, sleeper.idle_streak = True, "running", 10
+    for now in (1000.25, 1000.5, 1000.999):
+        assert sleeper.next_sample_at(now) == supervised.on_grid(now, 1.0) == 1001.0
+    sleeper.idle_streak = 1  # newly idle: every half second, on the same grid
+    assert sleeper.next_sample_at(1000.25) == 1000.5 and sleeper.next_sample_at(1000.5) == 1001.0
+
+
 def test_idle_runs_rescan_their_trees_together(sleeper):
     """Idle runs rescan their trees at the points of a shared grid: runs sampled in one
     wake-up rescan in it together, with one scan of /proc, not each at its own time."""
