@@ -15,17 +15,17 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ACCEPTED = "RUN <command> and ENV <KEY>=<value> (or ENV <KEY> <value>) lines"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
-@dataclass(frozen=True)
-class Instruction:
-    """One RUN or ENV instruction and the line it starts on."""
+class Instruction(NamedTuple):
+    """One RUN or ENV instruction and the line it starts on. (Named tuples here, not
+    dataclasses: see ``python_request.Interpreter``.)"""
 
     kind: str  # "RUN" or "ENV"
     line: int
@@ -33,8 +33,7 @@ class Instruction:
     env: tuple[tuple[str, str], ...] = ()  # ENV: the (name, value) pairs, values unexpanded
 
 
-@dataclass(frozen=True)
-class BuildScript:
+class BuildScript(NamedTuple):
     """A parsed build script."""
 
     instructions: tuple[Instruction, ...] = ()

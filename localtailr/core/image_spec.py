@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -25,14 +24,43 @@ BUILD_FIELDS = ("python_version", "python_requirements", "build_script_pre", "bu
 SOURCE_FIELDS = ("branch_name", "commit_hash", "path_to_repo", "path_to_module")
 
 
-@dataclass(frozen=True)
-class ImageSpec:
-    """A parsed, validated image definition."""
+_FIELDS = ("python_version", "requirements", "build_script_pre", "build_script_post")
 
-    python_version: str = "auto"
-    requirements: tuple[str, ...] = ()  # normalised: canonical names, sorted
-    build_script_pre: BuildScript = field(default_factory=BuildScript)
-    build_script_post: BuildScript = field(default_factory=BuildScript)
+
+class ImageSpec:
+    """A parsed, validated image definition. (A plain immutable class, not a dataclass: a
+    cold ``localtailr run`` would pay ~7 ms for importing dataclasses and inspect.)"""
+
+    python_version: str
+    requirements: tuple[str, ...]  # normalised: canonical names, sorted
+    build_script_pre: BuildScript
+    build_script_post: BuildScript
+
+    def __init__(self, python_version: str = "auto", requirements: tuple[str, ...] = (),
+                 build_script_pre: BuildScript | None = None,
+                 build_script_post: BuildScript | None = None):
+        for name, value in zip(_FIELDS, (python_version, requirements,
+                                         build_script_pre or BuildScript(),
+                                         build_script_post or BuildScript())):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: ImageSpec is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: ImageSpec is immutable")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if type(other) is ImageSpec else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "ImageSpec(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELDS) + ")"
 
     @classmethod
     def make(

@@ -121,3 +121,22 @@ def test_run_fast_path_secrets_and_users_match_the_full_command_line(localtailr_
         a, b = cli("run", str(script)), full("run", str(script))
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), user
         assert a.returncode == (0 if user == "root" else 1), (user, a.stderr)
+
+
+def test_cold_run_builds_without_packaging_or_dataclasses(localtailr_home, tmp_path):
+    """A ``localtailr run`` whose simple requirements are new builds its environment (one uv
+    process) without importing packaging or dataclasses (with inspect: ~30 ms together)."""
+    localtailr_home.home.ensure()
+    script = tmp_path / "cold.py"
+    script.write_text('# /// script\n# dependencies = ["six>=1.0,<3"]\n# ///\nimport six\n'
+                      "print(six.__name__)\n")
+    heavy = ["packaging", "dataclasses", "inspect"]
+    code = ("import os, sys; from localtailr.cli import fast\n"
+            "def execve(path, argv, env):\n"
+            f"    print([m for m in {heavy!r} if m in sys.modules],"
+            " 'localtailr.runtime.images.cache' in sys.modules); sys.exit(0)\n"
+            f"os.execve = execve; fast.run_script(['run', {str(script)!r}])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=240)
+    assert out.stdout == "[] True\n", out.stderr  # built (the cache ran), nothing heavy
+    assert cli("run", str(script)).stdout == "six\n"
