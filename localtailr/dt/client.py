@@ -8,9 +8,7 @@ before the daemon answers. What the call depends on travels with it: the caller
 absolute, and stdin for ``blob put``.
 """
 
-from __future__ import annotations
-
-import os
+import os  # (no __future__ import: it would cost every call a module)
 import sys
 
 SOCKET_NAME = "dt.sock"
