@@ -13,10 +13,10 @@ can reach the socket.
 
 from __future__ import annotations
 
+import collections
 import io
 import marshal
 import os
-import queue
 import socket
 import threading
 
@@ -70,15 +70,16 @@ class Workers:
 
     def __init__(self, answer, name: str = "dt-call"):
         self._answer, self._name = answer, name
-        self._calls: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle = 0  # workers waiting on _calls and not yet given one
-        self._lock = threading.Lock()
+        self._calls: collections.deque = collections.deque()  # given to idle workers
+        self._idle = 0  # workers waiting for a call and not yet given one
+        self._ready = threading.Condition()
 
     def submit(self, *args) -> None:
-        with self._lock:
+        with self._ready:
             if self._idle:  # one of them takes it (claimed and queued under the lock)
                 self._idle -= 1
-                self._calls.put(args)
+                self._calls.append(args)
+                self._ready.notify()
                 return
         threading.Thread(target=self._work, args=(args,), name=self._name, daemon=True).start()
 
@@ -86,19 +87,14 @@ class Workers:
         while True:
             try:
                 self._answer(*args)
-            except Exception:  # noqa: BLE001, S110 - _answer reports its own failures
+            except Exception:  # noqa: BLE001 - _answer reports its own failures
                 pass
-            with self._lock:
+            with self._ready:
                 self._idle += 1
-            try:
-                args = self._calls.get(timeout=self.IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:  # a call queued for an idle worker since: take it
-                    try:
-                        args = self._calls.get_nowait()
-                    except queue.Empty:
-                        self._idle -= 1
-                        return
+                if not self._ready.wait_for(lambda: self._calls, self.IDLE_SECONDS):
+                    self._idle -= 1  # none given since: this worker ends
+                    return
+                args = self._calls.popleft()
 
 
 class Server:

@@ -43,9 +43,12 @@ def test_sequential_calls_are_answered_by_one_kept_worker(dt_socket, capfdbinary
     before = {t.ident for t in _workers()}
     for _ in range(20):
         assert _get("k", capfdbinary) == (0, b"v\n")
+        # as between two dt processes: the worker is free again before the next call
+        _wait_for(lambda: dt_socket.workers._idle == 1)
     kept = [t for t in _workers() if t.ident not in before]
     assert len(kept) == 1  # one worker answered them all, and waits for the next
     assert _get("missing", capfdbinary)[0] == 1  # a failed call leaves it working
+    _wait_for(lambda: dt_socket.workers._idle == 1)
     assert _get("k", capfdbinary) == (0, b"v\n")
     assert [t for t in _workers() if t.ident not in before] == kept
 
