@@ -16,7 +16,9 @@ ROOT_USER = "root"
 ADMIN_GROUP_ID = 1
 
 # Resolved callers are kept on their connection (``conn.memo["callers"]``: user ->
-# (data_version, identity generation, Caller)), so they go with it; see _caller.
+# (stored generation, process generation, Caller)), so they go with it; see _caller.
+# The stored generation (``identity_generation.n``) moves, by triggers, at every change
+# to users, groups or memberships made by anyone; the process one at identity_changed().
 _generation = 0
 MAX_CALLERS = 256  # users remembered a connection
 
@@ -63,8 +65,9 @@ class Context:
     """The caller of an operation: the home, the connection, the user and the environment.
 
     ``caller`` is resolved when the context is made, or, for a context made with
-    ``lazy=True``, at first use; ``caller_at(version)`` resolves it from a
-    ``data_version`` the operation read in its own query (saving a statement).
+    ``lazy=True``, at first use; ``caller_at(generation)`` resolves it from the
+    identity generation the operation read in its own query (``IDENTITY_SQL``), saving
+    a statement.
     """
 
     __slots__ = ("home", "conn", "environment", "_caller", "_user")
@@ -90,15 +93,16 @@ class Context:
             self._caller = _caller(self.conn, self.home, self._user)
         return self._caller
 
-    def caller_at(self, data_version: int) -> Caller:
-        """The caller, checked against ``data_version`` read by the operation's own query."""
+    def caller_at(self, generation: int) -> Caller:
+        """The caller, checked against the identity ``generation`` read by the operation's
+        own query (in the same transaction as what it checks the caller against)."""
         caller = self._caller
         if caller is None:
             hit = _callers(self.conn).get(self._user)  # _caller()'s fast path, inlined
-            if hit and hit[0] == data_version and hit[1] == _generation:
+            if hit and hit[0] == generation and hit[1] == _generation:
                 caller = hit[2]
             else:
-                caller = _caller(self.conn, self.home, self._user, data_version)
+                caller = _caller(self.conn, self.home, self._user, generation)
             self._caller = caller
         return caller
 
@@ -176,16 +180,21 @@ def identity_changed() -> None:
     _generation += 1
 
 
+# The identity generation, for an operation's own query to read beside what it reads
+# (one row: ``FROM identity_generation AS g LEFT JOIN ...`` always gives a row).
+IDENTITY_SQL = "SELECT n FROM identity_generation"
+
+
 def _caller(
-    conn: sqlite3.Connection, home: Home, user: str | int, version: int | None = None
+    conn: sqlite3.Connection, home: Home, user: str | int, generation: int | None = None
 ) -> Caller:
-    # Resolving a caller costs a query; it is cached until another connection
-    # commits anything (PRAGMA data_version) or this process changes identity.
-    if version is None:
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
+    # Resolving a caller costs two queries; it is cached until anyone changes users,
+    # groups or memberships (identity_generation) or this process changes identity.
+    if generation is None:
+        generation = conn.execute(IDENTITY_SQL).fetchone()[0]
     callers = _callers(conn)
     hit = callers.get(user)
-    if hit and hit[0] == version and hit[1] == _generation:
+    if hit and hit[0] == generation and hit[1] == _generation:
         return hit[2]
     column = "user_id" if isinstance(user, int) else "name"
     row = conn.execute(
@@ -205,5 +214,5 @@ def _caller(
     caller = Caller(row["user_id"], row["name"], groups, ADMIN_GROUP_ID in groups)
     if len(callers) >= MAX_CALLERS:
         callers.clear()
-    callers[user] = (version, _generation, caller)
+    callers[user] = (generation, _generation, caller)
     return caller

@@ -40,9 +40,11 @@ KEYS = Kind("key", "kv", "value", "kv", False)
 SECRETS = Kind("secret", "secrets", "token", "secret", True)
 
 
-# A get's one statement: the value (NULL when missing) and data_version (see get()).
+# A get's one statement: the identity generation (see context.py) and the value (NULL
+# when missing). (pragma_data_version(), a table-valued function, would cost more than
+# the rest of the statement, and would change at every commit of anyone.)
 _GET_SQL = {
-    k.table: f"SELECT v.data_version, t.{k.column} FROM pragma_data_version() AS v"
+    k.table: f"SELECT g.n, t.{k.column} FROM identity_generation AS g"
     f" LEFT JOIN {k.table} AS t ON t.environment = ? AND t.key = ?"
     for k in (KEYS, SECRETS)
 }
@@ -78,8 +80,8 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
         # keys: the token is under a key that the next rotation sees and re-encrypts.
         stored = keyring.encrypt(ctx.home, value) if kind.secure else value
         version, current = conn.execute(
-            f"SELECT v.data_version, (SELECT version FROM {kind.table}"
-            " WHERE environment = ? AND key = ?) FROM pragma_data_version() AS v",
+            f"SELECT g.n, (SELECT version FROM {kind.table}"
+            " WHERE environment = ? AND key = ?) FROM identity_generation AS g",
             (ctx.environment, key),
         ).fetchone()
         exists = current is not None
@@ -128,8 +130,8 @@ def _get_sql(table: str, principals: int) -> str:
     if sql is None:
         marks = ",".join("?" * principals)
         sql = _GET_SQL[table].replace(
-            "SELECT v.data_version,",
-            "SELECT v.data_version, EXISTS (SELECT 1 FROM acl WHERE resource = ? AND"
+            "SELECT g.n,",
+            "SELECT g.n, EXISTS (SELECT 1 FROM acl WHERE resource = ? AND"
             f" permission = 'read' AND principal IN ({marks})),", 1)
         _GET_READ_SQL[(table, principals)] = sql
     return sql
@@ -144,7 +146,7 @@ def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -
     if version is not None or provenance.current_run() is not None:
         return _get_recorded(ctx, key, kind, version)
     names.key(key, kind.label)
-    # One statement reads the value and data_version (which tells whether the cached
+    # One statement reads the value and the identity generation (which tells whether the cached
     # caller is still current) and, for a non-admin caller seen before, whether their
     # principals may read the key: a get is then one query, as in plain sqlite3.
     guess = ctx.cached_caller()

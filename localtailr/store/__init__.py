@@ -317,6 +317,20 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     UPDATE jobs SET last_version =
         (SELECT coalesce(max(version), 0) FROM job_versions WHERE job_id = jobs.job_id);
     """,
+    # 7: a counter that every change to users, groups or memberships moves (by triggers,
+    # whoever makes it): a caller resolved at one value of it is still current while it
+    # holds, whatever else other connections commit (platform/context.py)
+    """
+    CREATE TABLE identity_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n INTEGER NOT NULL
+    );
+    INSERT INTO identity_generation (id, n) VALUES (1, 0);
+    """ + "".join(
+        f"CREATE TRIGGER identity_generation_{table}_{event} AFTER {event.upper()} ON {table}"
+        " BEGIN UPDATE identity_generation SET n = n + 1 WHERE id = 1; END;\n"
+        for table in ("users", "groups", "memberships") for event in ("insert", "update", "delete")
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
