@@ -37,10 +37,13 @@ class Caller:
     """A resolved, enabled user: id, name, group ids and whether they are an admin.
     (A plain class: a dataclass would import inspect at every command-line call.)"""
 
-    __slots__ = ("user_id", "name", "group_ids", "is_admin")
+    __slots__ = ("user_id", "name", "group_ids", "is_admin", "principals")
 
     def __init__(self, user_id: int, name: str, group_ids: tuple[int, ...], is_admin: bool):
         self.user_id, self.name, self.group_ids, self.is_admin = user_id, name, group_ids, is_admin
+        # The ACL principals that stand for this user: their id and -id of each group
+        # (kept: every ACL check of a non-admin binds them).
+        self.principals: tuple[int, ...] = (user_id, *(-g for g in group_ids))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Caller:
@@ -54,11 +57,6 @@ class Caller:
     def __repr__(self) -> str:
         return (f"Caller(user_id={self.user_id!r}, name={self.name!r},"
                 f" group_ids={self.group_ids!r}, is_admin={self.is_admin!r})")
-
-    @property
-    def principals(self) -> tuple[int, ...]:
-        """The ACL principals that stand for this user: their id and -id of each group."""
-        return (self.user_id, *(-g for g in self.group_ids))
 
 
 class Context:

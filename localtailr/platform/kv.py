@@ -150,16 +150,16 @@ def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -
     # caller is still current) and, for a non-admin caller seen before, whether their
     # principals may read the key: a get is then one query, as in plain sqlite3.
     guess = ctx.cached_caller()
-    res = resource(kind, ctx.environment, key)
+    env = ctx.environment
+    res = f"{kind.prefix}/{env}/{key}"  # resource(), inlined
     if guess is None or guess.is_admin:
         readable = None
-        version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+        generation, value = ctx.conn.execute(_GET_SQL[kind.table], (env, key)).fetchone()
     else:
         principals = guess.principals
-        version, readable, value = ctx.conn.execute(
-            _get_sql(kind.table, len(principals)), (res, *principals, ctx.environment, key)
-        ).fetchone()
-    caller = ctx.caller_at(version)
+        sql = _GET_READ_SQL.get((kind.table, len(principals))) or _get_sql(kind.table, len(principals))
+        generation, readable, value = ctx.conn.execute(sql, (res, *principals, env, key)).fetchone()
+    caller = ctx.caller_at(generation)
     if value is None:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
