@@ -114,6 +114,14 @@ class Context:
             return hit[2]
         return None
 
+    def cached_at(self) -> tuple[Caller, int] | None:
+        """``cached_caller()`` with the identity generation it was resolved at, for an
+        operation that confirms it inside its own statement (``WHERE g.n = ?``)."""
+        hit = _callers(self.conn).get(self._user)
+        if hit and hit[1] == _generation and (self._caller is None or self._caller is hit[2]):
+            return hit[2], hit[0]
+        return None
+
     @property
     def user(self) -> str:
         return self.caller.name

@@ -73,6 +73,10 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
             f"{kind.label} {key!r}: the value is {size / 2**20:.1f} MiB, over the limit of"
             f" {MAX_VALUE_BYTES // 2**20} MiB a value may hold; store large data with Blob"
             " (Blob().put(name, data)) and keep its name here")
+    if acl_ is None and not kind.secure:
+        v = _put_existing(ctx, key, value, commit_id)
+        if v is not None:
+            return v
     new_acl = acl.normalise(acl_) if acl_ is not None else None
     res = resource(kind, ctx.environment, key)
     with store.transaction(ctx.conn) as conn:
@@ -109,6 +113,50 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     return v
 
 
+def _put_sql(principals: int | None) -> str:
+    """The update of an existing key's value to its next version, made only if the caller's
+    identity is still at the generation given and (``principals`` principals, None for an
+    admin) they hold WRITE; it returns the new version (no row: nothing was changed)."""
+    sql = _PUT_SQL.get(principals)
+    if sql is None:
+        check = "" if principals is None else (
+            " AND EXISTS (SELECT 1 FROM acl WHERE resource = ? AND permission = 'write' AND"
+            f" principal IN ({','.join('?' * principals)}))")
+        sql = _PUT_SQL[principals] = (
+            "UPDATE kv SET value = ?, updated_at = ?, updated_by = ?, version = version + 1"
+            " WHERE environment = ? AND key = ? AND (SELECT n FROM identity_generation) = ?"
+            f"{check} RETURNING version")
+    return sql
+
+
+_PUT_SQL: dict[int | None, str] = {}
+
+
+def _put_existing(ctx: Context, key: str, value: str, commit_id: int | None) -> int | None:
+    """A put of a plain key that exists, by a caller seen before: the ACL check, the version
+    and the update are one statement (with its version row, one transaction). None when it
+    does not apply (a new key, a stale caller, no WRITE): put()'s general path decides."""
+    cached = ctx.cached_at()
+    if cached is None:
+        return None
+    guess, generation = cached
+    conn, env = ctx.conn, ctx.environment
+    now = time.time()
+    args: tuple = (value, now, guess.user_id, env, key, generation)
+    if guess.is_admin:
+        sql = _PUT_SQL.get(None) or _put_sql(None)
+    else:
+        principals = guess.principals
+        sql = _PUT_SQL.get(len(principals)) or _put_sql(len(principals))
+        args += (f"{KEYS.prefix}/{env}/{key}", *principals)
+    with store.transaction(conn):
+        row = conn.execute(sql, args).fetchone()
+        if row is None:
+            return None  # nothing was changed
+        _record_version(conn, ctx, key, KEYS, row[0], value, False, now, commit_id, guess.user_id)
+    return row[0]
+
+
 def _next_version(conn, ctx: Context, key: str, kind: Kind) -> int:
     return conn.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM kv_versions WHERE kind = ? AND environment = ? AND key = ?",
@@ -116,12 +164,12 @@ def _next_version(conn, ctx: Context, key: str, kind: Kind) -> int:
 
 
 def _record_version(conn, ctx: Context, key: str, kind: Kind, version: int, value: str | None,
-                    deleted: bool, now: float, commit_id: int | None) -> None:
+                    deleted: bool, now: float, commit_id: int | None, by: int | None = None) -> None:
     conn.execute(
         "INSERT INTO kv_versions (kind, environment, key, version, value, deleted, created_at,"
         " created_by, run_id, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (kind.label, ctx.environment, key, version, value, int(deleted), now, ctx.caller.user_id,
-         provenance.current_run(), commit_id))
+        (kind.label, ctx.environment, key, version, value, int(deleted), now,
+         ctx.caller.user_id if by is None else by, provenance.current_run(), commit_id))
 
 
 def _get_sql(table: str, principals: int) -> str:
