@@ -104,19 +104,10 @@ class Context:
             self._caller = caller
         return caller
 
-    def cached_caller(self) -> Caller | None:
-        """The caller as last resolved on this connection, perhaps stale, without a query:
-        a guess that an operation confirms with ``caller_at`` (``caller_at(v) is guess``)."""
-        if self._caller is not None:
-            return self._caller
-        hit = _callers(self.conn).get(self._user)
-        if hit and hit[1] == _generation:
-            return hit[2]
-        return None
-
     def cached_at(self) -> tuple[Caller, int] | None:
-        """``cached_caller()`` with the identity generation it was resolved at, for an
-        operation that confirms it inside its own statement (``WHERE g.n = ?``)."""
+        """The caller as last resolved on this connection, perhaps stale, with the identity
+        generation it was resolved at, without a query: a guess that an operation confirms
+        by reading the generation in its own statement (``IDENTITY_SQL``)."""
         hit = _callers(self.conn).get(self._user)
         if hit and hit[1] == _generation and (self._caller is None or self._caller is hit[2]):
             return hit[2], hit[0]

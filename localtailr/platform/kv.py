@@ -197,21 +197,24 @@ def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -
     # One statement reads the value and the identity generation (which tells whether the cached
     # caller is still current) and, for a non-admin caller seen before, whether their
     # principals may read the key: a get is then one query, as in plain sqlite3.
-    guess = ctx.cached_caller()
+    cached = ctx.cached_at()  # (caller, generation) as last resolved, or None
     env = ctx.environment
     res = f"{kind.prefix}/{env}/{key}"  # resource(), inlined
-    if guess is None or guess.is_admin:
+    if cached is None or cached[0].is_admin:
         readable = None
         generation, value = ctx.conn.execute(_GET_SQL[kind.table], (env, key)).fetchone()
     else:
-        principals = guess.principals
+        principals = cached[0].principals
         sql = _GET_READ_SQL.get((kind.table, len(principals))) or _get_sql(kind.table, len(principals))
         generation, readable, value = ctx.conn.execute(sql, (res, *principals, env, key)).fetchone()
-    caller = ctx.caller_at(generation)
+    if cached is not None and cached[1] == generation:
+        caller = cached[0]  # nobody changed users, groups or memberships since
+    else:
+        caller, cached = ctx.caller_at(generation), None
     if value is None:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
-        if caller is not guess or readable is None:  # the guess was stale: check again
+        if cached is None or readable is None:  # the guess was stale: check again
             acl.require(ctx, res, "read", f"get {kind.label}")
         elif not readable:
             raise PermissionError(ctx.user, res, "read", f"get {kind.label}")

@@ -462,6 +462,9 @@ class _ThreadConnections(dict):
     def __init__(self):
         super().__init__()
         self.pid, self.forks = os.getpid(), _forks
+        # (root, entry) of the last lookup: the same root object again (a program's calls
+        # share one Home) skips the dict's comparison of two equal paths, done in Python
+        self.last: tuple = (None, None)
 
     def __del__(self):
         if self.pid != os.getpid():  # a forked child's copy: the parent's to close
@@ -483,23 +486,31 @@ def connection(home: Home) -> sqlite3.Connection:
     cache = getattr(_local, "conns", None)
     if cache is None or cache.forks != _forks:
         cache = _local.conns = _ThreadConnections()
-    entry = cache.get(home.root)
+    root = home.root
+    last = cache.last
+    entry = last[1] if last[0] is root else cache.get(root)
     now = time.monotonic()
     if entry is not None:
         if now - entry[1] < RECHECK_SECONDS:
+            cache.last = (root, entry)
             return entry[0]
         if os.path.exists(entry[2]):
             entry[1] = now
+            cache.last = (root, entry)
             return entry[0]
         entry[0].close()
     conn = connect(home)
-    cache[home.root] = [conn, now, str(home.db_path)]
+    entry = cache[root] = [conn, now, str(home.db_path)]
+    cache.last = (root, entry)
     return conn
 
 
 def forget(home: Home) -> None:
     """Close this thread's connection to ``home`` (before the home is removed)."""
-    cache = getattr(_local, "conns", None) or {}
+    cache = getattr(_local, "conns", None)
+    if cache is None:
+        return
+    cache.last = (None, None)
     entry = cache.pop(home.root, None)
     if entry is not None:
         entry[0].close()
