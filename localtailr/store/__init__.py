@@ -459,7 +459,7 @@ class _ThreadConnections(dict):
     kept alive by a reference cycle (its statement cache), so without this it would
     wait for the cycle collector."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.pid, self.forks = os.getpid(), _forks
         # (root, entry) of the last lookup: the same root object again (a program's calls
