@@ -65,7 +65,7 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     names.key(key, kind.label)
     if not isinstance(value, str):
         raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
-    if not names.encodable(value):
+    if not value.isascii() and not names.encodable(value):  # ASCII: known without encoding
         raise ValueError(f"a {kind.label}'s value must be valid Unicode (no lone surrogates)")
     # a character is at most 4 bytes of UTF-8: only a long value needs encoding to measure
     if len(value) > MAX_VALUE_BYTES // 4 and (size := len(value.encode("utf-8"))) > MAX_VALUE_BYTES:
