@@ -163,7 +163,9 @@ class _Prefix:
 
 
 class _AsgiPrefix:
-    """ASGI: serve the app at ``/`` and under ``prefix`` (as its root_path)."""
+    """ASGI: serve the app at ``/`` and under ``prefix``, there as ``uvicorn --root-path``
+    (the platform's launcher) does: the prefix is the ``root_path`` and ``path`` keeps it
+    (what Starlette's routes and mounts, e.g. StaticFiles, expect)."""
 
     def __init__(self, app, prefix: str):
         self.app, self.prefix = app, prefix.rstrip("/")
@@ -172,8 +174,7 @@ class _AsgiPrefix:
         if scope.get("type") in ("http", "websocket"):
             path = scope.get("path", "")
             if path == self.prefix or path.startswith(self.prefix + "/"):
-                scope = dict(scope, path=path[len(self.prefix):] or "/",
-                             root_path=scope.get("root_path", "") + self.prefix)
+                scope = dict(scope, root_path=scope.get("root_path", "") + self.prefix)
         await self.app(scope, receive, send)
 
 
