@@ -171,7 +171,10 @@ def _count_calls(folder: Path, venv: Path, project: Path) -> tuple[int, int]:
         os.environ["PATH"] = old_path
         control.stop(Home(folder / "home"))
     calls = [line.split(" ", 1) for line in log.read_text().splitlines()]
-    deploy = next(i for i, (run, argv) in enumerate(calls) if run == "-" and argv == "job start")
+    deploy = next((i for i, (run, argv) in enumerate(calls) if run == "-" and argv == "job start"),
+                  None)
+    if deploy is None:
+        raise RuntimeError(f"no `dt job start` among the SDK's calls: {calls[:20]}")
     deploy_calls = sum(1 for run, _ in calls[:deploy + 1] if run == "-")
     return deploy_calls, sum(1 for run, _ in calls if run != "-")
 
