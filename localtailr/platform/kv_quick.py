@@ -15,7 +15,7 @@ from ..core import environments, home_folder, settings
 
 # store.SCHEMA_VERSION (tests/platform/test_kv_quick.py keeps them equal): a database of
 # another version goes the full way, which migrates it
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 ADMIN_GROUP_ID = 1  # context.ADMIN_GROUP_ID (kept equal by the same test)
 BUSY_TIMEOUT_S = 5.0  # store.BUSY_TIMEOUT_MS
 
