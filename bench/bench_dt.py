@@ -204,7 +204,8 @@ def bench_kv_get(folder: Path, venv: Path, daemon: bool) -> dict:
                          f"median of {ROUNDS} x {CALLS} calls, one dt process a call")
     return _row("dt kv get through the SDK, no daemon", value, "ms", base,
                 "SDK calling a bare python dt",
-                note="no daemon: each dt process imports localtailr and opens the database")
+                note="no daemon: each dt process reads the key itself (platform.kv_quick: _sqlite3"
+                     " and the home's folder rules, not the dt face or the store)")
 
 
 def bench_workflow(folder: Path, venv: Path) -> dict:
