@@ -564,7 +564,7 @@ class Daemon:
     def end_leftovers(self, sv: Supervised) -> list[int]:
         """Kill what is left of a run whose main process ended; again on a fresh scan
         while a leftover was forking as it was killed (a few rounds at most)."""
-        found = sv.leftovers(self.procs())
+        found = sv.leftovers(self._procs if self._procs is not None else sv.leftover_scan())
         killed = set(found)
         for _ in range(LEFTOVER_ROUNDS):
             if not found:

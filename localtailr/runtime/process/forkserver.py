@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     sock.setblocking(True)
     kind = argv[1] if len(argv) > 1 else "batch"
     bootstrap = load_bootstrap()
+    try:
+        bootstrap.log_pump()  # every run of the server's starts one: loaded once, here
+    except OSError:
+        pass  # each child says so as it starts without one
     preload(kind)
     gc.freeze()  # what is loaded stays shared with the children (no copy on a collection)
     code = Server(sock, bootstrap).serve()

@@ -41,6 +41,7 @@ METRIC_STEADY_EVERY = 60.0  # ... when they did not: rows only on change, and th
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
+FORK_RATE = 200_000  # processes a second: more than any machine starts (see leftover_scan)
 
 
 @dataclass
@@ -207,6 +208,22 @@ class Supervised:
     def kill_tree(self) -> None:
         self.signal(signal.SIGKILL)
         self.paused_until = 0.0
+
+    def leftover_scan(self) -> dict:
+        """A ``scan_procs()`` of what may be left of the run once its main process ended.
+        A process it started has a higher pid than its own unless the kernel's pid counter
+        went round since; it cannot have when the counter is still above the run's pid and
+        the run lived less than a round takes at FORK_RATE. Then only the pids above the
+        run's are read (a task's run, ended in milliseconds, reads a handful), else all.
+        (``started`` is taken before the process was asked for: ``created``, from the
+        kernel's boot time in whole seconds, may be a second off.)"""
+        if self.adopted:
+            return scan_procs()
+        last = procfs.last_pid()
+        lived = time.monotonic() - self.started
+        if last is not None and last >= self.pid and lived * FORK_RATE < procfs.pid_max():
+            return scan_procs(above=self.pid)
+        return scan_procs()
 
     def leftovers(self, procs: dict | None = None) -> list[int]:
         """Processes of this run still alive: members of the tree, of its process group or

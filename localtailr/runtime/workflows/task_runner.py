@@ -71,7 +71,8 @@ def system_args(defn: dict, parent: Any, node_name: str) -> dict[str, str]:
 
 
 def _connect(home_root: str):
-    return store.connect(Home(Path(home_root)))
+    # the daemon that started this task made the home and migrated its database
+    return store.connect_existing(Home(Path(home_root)))
 
 
 def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, str]]:
