@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 from ..process.forkserver_pool import ForkServers
 from ..process.procfs import ppid_map, scan_procs
 from ..process.run_info import LaunchError, prepare
-from ..process.supervised import Supervised
+from ..process.supervised import SAMPLE_EVERY, Supervised
 from ..schedule import scheduler
 from ..workflows import engine as workflow_runner
 from . import hosting, metrics, recovery, restart_policy
@@ -488,6 +488,9 @@ class Daemon:
             self.launch_failed(info.run_id, launch_reason(exc))
             return
         sv.next_sample = time.monotonic()
+        # its tree is first looked for (a pass over /proc) at its second sample: a process
+        # just started has no children yet, and most tasks have ended by then
+        sv.next_tree = sv.next_sample + SAMPLE_EVERY
         self.runs[sv.run_id] = sv
         log(f"run {sv.run_id} started (pid {sv.pid}, {info.job_type} {info.job_name})")
 

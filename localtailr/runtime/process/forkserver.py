@@ -87,6 +87,8 @@ class Server:
         os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.spare: tuple[int, int, float] | None = None  # (pid, its request pipe, forked at)
+        self.runs: set[int] = set()  # children given a run: their exits are reported
 
     def send(self, message: dict) -> None:
         try:
@@ -97,6 +99,9 @@ class Server:
     def serve(self) -> int | None:
         """Serve until end of file (None); in a forked child, the run's exit code."""
         self.send({"ready": os.getpid()})
+        code = self.make_spare()
+        if code is not None:
+            return code
         buf = b""
         while True:
             ready, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
@@ -126,29 +131,94 @@ class Server:
                 return
             if pid == 0:
                 return
-            self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+            if self.spare is not None and pid == self.spare[0]:
+                os.close(self.spare[1])  # a spare that died unused: the next run is forked
+                self.spare = None
+            elif pid in self.runs:
+                self.runs.discard(pid)
+                self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def fork(self, request: dict) -> int | None:
-        """Fork the run's child; in the child, run it and return its exit code."""
+        """Give the run to the spare child, or fork one for it; then fork the next spare.
+        In a child, run it and return its exit code."""
+        spare = self.hand_over(request)
+        if spare is not None:
+            pid, since = spare
+        else:
+            since = None
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                self.send({"id": request["id"], "error": f"cannot fork: {exc}"})
+                return None
+            if pid == 0:
+                self.leave_server()
+                return self.child(request)
+        self.runs.add(pid)
+        self.send({"id": request["id"], "pid": pid, "since": since})
+        return self.make_spare()
+
+    def hand_over(self, request: dict) -> tuple[int, float] | None:
+        """Write the request to the spare child; its (pid, monotonic time it was forked),
+        or None when there is no spare (or it is gone)."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        pid, pipe, since = spare
+        try:
+            data = memoryview(json.dumps(request).encode())
+            while data:
+                data = data[os.write(pipe, data):]
+        except OSError:
+            return None  # it died: reaped (unreported) with the next SIGCHLD
+        finally:
+            os.close(pipe)
+        return pid, since
+
+    def make_spare(self) -> int | None:
+        """Fork the child of the next run ahead of its request: the fork and the child's
+        first page copies are then done while the daemon is busy elsewhere. In that child,
+        once it has its request, the run's exit code (it ends at once if the server goes
+        first: its pipe reaches end of file)."""
+        try:
+            r, w = os.pipe()
+        except OSError:
+            return None
+        since = time.monotonic()
         try:
             pid = os.fork()
-        except OSError as exc:
-            self.send({"id": request["id"], "error": f"cannot fork: {exc}"})
+        except OSError:
+            os.close(r)
+            os.close(w)
             return None
-        if pid == 0:
-            return self.child(request)
-        self.send({"id": request["id"], "pid": pid})
-        return None
+        if pid != 0:
+            os.close(r)
+            self.spare = (pid, w, since)
+            return None
+        os.close(w)
+        self.leave_server()
+        chunks = []
+        while chunk := os.read(r, 1 << 16):
+            chunks.append(chunk)
+        os.close(r)
+        try:
+            request = json.loads(b"".join(chunks))
+        except ValueError:  # nothing (the server is gone), or cut short as it died
+            os._exit(0)
+        return self.child(request)
+
+    def leave_server(self) -> None:
+        """In a child: drop what belongs to the server."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.sock.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
     def child(self, request: dict) -> int:
         """Set the child up as a spawned run would be (a failure there is written to the
         run's ``failure.json`` and ends it with code 127), then run the bootstrap."""
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.sock.close()
-            os.close(self.wake_r)
-            os.close(self.wake_w)
             os.setsid()
             null = os.open(os.devnull, os.O_RDONLY)
             out = os.open(request["stdout"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

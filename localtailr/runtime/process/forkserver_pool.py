@@ -111,8 +111,10 @@ class ForkServer:
                 self.proc.wait()
 
     def fork(self, run_dir: Path, env: dict[str, str], cwd: Path, stdout: Path,
-             stderr: Path) -> int:
-        """Fork a child for a run; its pid (it leads its own session already).
+             stderr: Path) -> tuple[int, float | None]:
+        """Fork a child for a run (or give it the spare child forked ahead); its pid, and
+        when (monotonic time) a spare was forked (None: forked for it). It starts its
+        own session a moment later.
 
         Raises Unavailable (spawn instead) or ForkError (the run cannot start)."""
         if self.dead or not self.ready:
@@ -142,7 +144,8 @@ class ForkServer:
         answer = self.answers.pop(ident)
         if "error" in answer:
             raise ForkError(answer["error"])
-        return int(answer["pid"])
+        since = answer.get("since")
+        return int(answer["pid"]), None if since is None else float(since)
 
     def kill(self) -> None:
         if not self.dead:

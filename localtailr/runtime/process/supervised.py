@@ -86,6 +86,7 @@ class Supervised:
     idle: bool = False
     forkserver: ForkServer | None = None  # the fork server that forked it (its parent), if one did
     pump: int | None = None  # the pid of the run's log pump, once known (not in the tree)
+    pid_since: float | None = None  # monotonic time before its pid was given (leftover_scan)
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -215,12 +216,12 @@ class Supervised:
         went round since; it cannot have when the counter is still above the run's pid and
         the run lived less than a round takes at FORK_RATE. Then only the pids above the
         run's are read (a task's run, ended in milliseconds, reads a handful), else all.
-        (``started`` is taken before the process was asked for: ``created``, from the
-        kernel's boot time in whole seconds, may be a second off.)"""
-        if self.adopted:
+        (Its life is counted from ``pid_since``: ``created``, from the kernel's boot time
+        in whole seconds, may be a second off.)"""
+        if self.adopted or self.pid_since is None:
             return scan_procs()
         last = procfs.last_pid()
-        lived = time.monotonic() - self.started
+        lived = time.monotonic() - self.pid_since
         if last is not None and last >= self.pid and lived * FORK_RATE < procfs.pid_max():
             return scan_procs(above=self.pid)
         return scan_procs()

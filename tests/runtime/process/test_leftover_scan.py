@@ -41,7 +41,7 @@ def ended_run(localtailr_home, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", ESCAPES, str(tmp_path / "pid")], env=env,
                             start_new_session=True)
     sv = Supervised(home, 7, 1, "batch", proc.pid, create_time(proc.pid) or time.time(),
-                    None, "", None, proc=proc, started=started)
+                    None, "", None, proc=proc, pid_since=started)
     grandchild = int(wait_for(lambda: (tmp_path / "pid").exists()
                               and (tmp_path / "pid").read_text(), 60, "the grandchild"))
     proc.wait(60)
@@ -57,7 +57,7 @@ def test_a_run_just_ended_reads_only_newer_pids_and_finds_its_escaped_grandchild
     sv, grandchild = ended_run
     # as a task that ran for a few milliseconds (this machine's pid counter wraps at
     # pid_max, which FORK_RATE processes a second could reach in that run's lifetime only)
-    sv.started = time.monotonic() - 0.005
+    sv.pid_since = time.monotonic() - 0.005
     scan = sv.leftover_scan()
     assert scan and min(scan) > sv.pid  # the test's own process (older) is not read
     assert os.getpid() not in scan
@@ -73,7 +73,7 @@ def test_an_adopted_or_long_run_reads_every_process(ended_run, how):
     if how == "adopted":
         sv.adopted = True
     else:
-        sv.started = time.monotonic() - 3600  # the pid counter may have gone round since
+        sv.pid_since = time.monotonic() - 3600  # the pid counter may have gone round since
     scan = sv.leftover_scan()
     assert os.getpid() in scan and grandchild in scan
     assert grandchild in sv.leftovers(scan)
