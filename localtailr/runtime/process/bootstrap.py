@@ -389,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         launch = json.load(f)
     if launch.get("log_cap"):
         _start_log_pump(run_dir, int(launch["log_cap"]))
+    elif LOG_PUMP in sys.modules:
+        sys.modules[LOG_PUMP].discard()  # one a fork server's child prepared: not wanted
     _user_umask()
     code = 1
     try:

@@ -78,10 +78,27 @@ def preload(kind: str) -> None:
         sys.stderr.write(f"forkserver: cannot preload: {type(exc).__name__}: {exc}\n")
 
 
+def prepare_spare(kind: str) -> None:
+    """In a child forked ahead of its run: what every run of ``kind`` starts with, done
+    before the run is given: its log pump forked, and for a task its database opened."""
+    try:
+        pump = sys.modules.get("_localtailr_logpump")
+        if pump is not None:
+            pump.prepare()
+        if kind == "task":
+            runner = sys.modules.get("localtailr.runtime.workflows.task_runner")
+            home = os.environ.get("LOCALTAILR_HOME")
+            if runner is not None and home:
+                runner.prepare(home)
+    except Exception as exc:  # noqa: BLE001 - the run does it itself then
+        sys.stderr.write(f"forkserver: cannot prepare a child: {type(exc).__name__}: {exc}\n")
+
+
 class Server:
-    def __init__(self, sock: socket.socket, bootstrap):
+    def __init__(self, sock: socket.socket, bootstrap, kind: str = "batch"):
         self.sock = sock
         self.bootstrap = bootstrap
+        self.kind = kind
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -197,6 +214,7 @@ class Server:
             return None
         os.close(w)
         self.leave_server()
+        prepare_spare(self.kind)
         chunks = []
         while chunk := os.read(r, 1 << 16):
             chunks.append(chunk)
@@ -305,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         pass  # each child says so as it starts without one
     preload(kind)
     gc.freeze()  # what is loaded stays shared with the children (no copy on a collection)
-    code = Server(sock, bootstrap).serve()
+    code = Server(sock, bootstrap, kind).serve()
     if code is not None:
         finish_child(code)
     return 0
