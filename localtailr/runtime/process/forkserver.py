@@ -246,8 +246,12 @@ class Server:
                 os.close(fd)
             os.chdir(request["cwd"])
             env = request["env"]
-            os.environ.clear()
-            os.environ.update(env)
+            environ = os.environ  # made ``env``, changing only what differs (most does not)
+            for name in [name for name in environ if name not in env]:
+                del environ[name]
+            for name, value in env.items():
+                if environ.get(name) != value:
+                    environ[name] = value
             time.tzset()
             for path in reversed((env.get("PYTHONPATH") or "").split(os.pathsep)):
                 if path and path not in sys.path:
