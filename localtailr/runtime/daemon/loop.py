@@ -313,11 +313,11 @@ class Daemon:
             self.tick_scheduler()
         if periodic:
             self.next_periodic = now + IDLE_WAIT
-            self._call(workflow_runner.advance_all, self.home)
+            self._call(self.advance_workflows)
             self._call(self.hot_reload)
         if woken or periodic or ended:
             if ended or woken:  # woken: perhaps a new workflow run, whose first tasks start now
-                self._call(workflow_runner.advance_all, self.home)
+                self._call(self.advance_workflows)
             self.handle_stop_requests()
             self.start_pending()
         if now >= self.next_services:
@@ -326,6 +326,11 @@ class Daemon:
         self.beats["supervisor"] = time.time()
         if time.monotonic() >= self.next_beat:
             self.heartbeat()
+
+    def advance_workflows(self) -> None:
+        """Move the workflow runs forward (``workflows.engine``); the task runs made pending
+        are started by this step (``start_pending``), without a wake-up of its own."""
+        workflow_runner.advance_all(self.home, wake=False)
 
     def tick_scheduler(self) -> None:
         """Fire what is due (by localtailr's clock, which tests may move) and plan the next

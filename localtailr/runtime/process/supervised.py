@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -162,6 +163,19 @@ class Supervised:
         """Wait (at most ``timeout`` s) for the log pump of an ended run to write what it
         still holds and end; True if it has."""
         pump = self.find_pump()
+        if pump is None:
+            return True
+        try:
+            fd = os.pidfd_open(pump)
+        except ProcessLookupError:
+            return True
+        except (OSError, AttributeError):
+            fd = None  # no pidfds here: its state is polled
+        if fd is not None:
+            try:  # readable once it has ended, at once
+                return bool(select.select([fd], [], [], timeout)[0])
+            finally:
+                os.close(fd)
         deadline = time.monotonic() + timeout
         while pump is not None and state_of(pump) not in (b"Z", b"X", None):
             if time.monotonic() > deadline:
