@@ -173,13 +173,14 @@ def bench_kv(folder: Path) -> list[dict]:
         row("KV get/s (Python API, non-admin caller)", None, "ops/s", None, "raw sqlite3",
             target=">= 0.5x", ok=med(gets[0]) / med(gets[1]) >= 0.5, samples=gets[0],
             floor_samples=gets[1], note=f"{KEYS} keys readable by their ACL, {GETS} gets a round; one statement a get"
-            " (value, data_version and READ), the rest is Python: the context, the key's"
-            " check and the caller's confirmation"),
+            " (value, READ and the identity generation that confirms the caller), the rest is"
+            " Python: the context, the key's check and the caller's confirmation"),
         row("KV put/s (durable, Python API, non-admin)", None, "ops/s", None, "raw sqlite3",
             target=">= 0.5x", ok=med(puts[0]) / med(puts[1]) >= 0.5, samples=puts[0],
             floor_samples=puts[1],
             note=f"updates of {KEYS} keys; both sides {mode} (committed = survives kill -9);"
-            " the raw side a plain upsert, no ACL check"),
+            " the raw side a plain upsert, no ACL check, no history; a put also writes its"
+            " version row, a second b-tree (docs/data-history.md: ~0.45x at best in raw SQL)"),
     ]
     if redis:
         rows += [

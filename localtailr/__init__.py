@@ -8,7 +8,6 @@ Names are imported on first use (PEP 562), so ``import localtailr`` inside a
 job costs almost nothing until the job touches the platform.
 """
 
-import importlib as _importlib
 import os as _os
 
 __version__ = "0.1.0"
@@ -44,7 +43,9 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'localtailr' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
+    # __import__, not importlib.import_module: importing importlib (and warnings with it)
+    # would cost every start of a command line or a job that imports localtailr
+    value = getattr(__import__(__name__ + module, fromlist=[name]), name)
     globals()[name] = value
     return value
 

@@ -8,9 +8,7 @@ does the same and reports errors its way: a failed get or put changed nothing, s
 is simply done again there.
 """
 
-from __future__ import annotations
-
-import sys
+import sys  # (no __future__ import: it would cost every start a module)
 
 OPTIONS = {"--env": "environment", "--as": "user", "--home": "home"}
 
@@ -102,6 +100,13 @@ def run(argv: list[str]) -> bool:
     if parsed is None:
         return False
     verb, args, opts = parsed
+    if verb == "get":
+        from ..platform import kv_quick  # a get without the store's imports, when it can
+
+        value = kv_quick.get(args[0], opts.get("home"), opts.get("user"), opts.get("environment"))
+        if value is not None:
+            _answer(opts, {"key": args[0], "value": value}, value)
+            return True
     try:
         from pathlib import Path  # what `kv get|put` needs, not `localtailr run`
 
@@ -121,13 +126,17 @@ def run(argv: list[str]) -> bool:
             data, text = put_report(ctx, args[0], kv.KEYS)
     except Exception:  # noqa: BLE001 - the full command line reports it
         return False
+    _answer(opts, data, text)
+    return True
+
+
+def _answer(opts: dict, data: dict, text: str) -> None:
     if opts["as_json"]:
         import json  # only for --json: it costs the plain call a millisecond
 
         text = json.dumps(data, indent=2, default=str)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-    return True
 
 
 def main() -> None:

@@ -1,7 +1,5 @@
 """The platform's environments: dev, pre and prod, in promotion order."""
 
-from __future__ import annotations
-
 import os
 
 ENV_VAR = "DATATAILR_JOB_ENVIRONMENT"

@@ -22,17 +22,14 @@ older version's home) is tightened, all the way down, the first time it is opene
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
-from . import settings
+from . import home_folder, settings
+from .home_folder import OPEN_BITS
 
-ENV_VAR = settings.HOME.name
+ENV_VAR = home_folder.ENV_VAR
 PRIVATE_UMASK = 0o077
 USER_UMASK_VAR = settings.USER_UMASK.name  # the caller's umask, octal, for job processes
-OPEN_BITS = 0o077  # group and other permission bits
-
-_tightened: set[Path] = set()  # homes this process has checked (see Home.tighten)
 
 
 def private_umask() -> int:
@@ -55,31 +52,9 @@ def user_umask() -> int:
         return current
 
 
-def _tighten_path(path: str, mode: int) -> None:
-    if mode & OPEN_BITS:
-        try:
-            os.chmod(path, mode & 0o7700)
-        except OSError:  # not ours to change (or gone): the folder above is 0700 anyway
-            pass
-
-
-def _tighten_entry(path: str) -> None:
-    """Tighten one entry found in a listing, unless it is a link or has gone since (another
-    process's temporary file, replaced while the home is being opened)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISLNK(st.st_mode):
-        _tighten_path(path, st.st_mode)
-
-
 def default_path() -> Path:
     """The home folder to use: ``LOCALTAILR_HOME`` read at call time, else ``~/.localtailr``."""
-    value = os.environ.get(ENV_VAR)
-    if value:
-        return Path(value).expanduser().absolute()
-    return Path("~/.localtailr").expanduser()
+    return Path(home_folder.default_root())
 
 
 class Home:
@@ -118,7 +93,7 @@ class Home:
 
     @property
     def db_path(self) -> Path:
-        return self.root / "state.db"
+        return self.root / home_folder.DB_NAME
 
     @property
     def key_file(self) -> Path:
@@ -146,31 +121,14 @@ class Home:
     def ensure(self) -> Home:
         """Create the folder tree (mode 0700) if it is missing, tighten it if it was open
         to others (see ``tighten``); return self."""
-        if not self.root.exists():
-            self.root.mkdir(parents=True, mode=0o700)
-            os.chmod(self.root, 0o700)
-        for sub in (self.blobs, self.venvs, self.runs):
-            sub.mkdir(mode=0o700, exist_ok=True)
-        if self.root not in _tightened:
-            self.tighten()
+        home_folder.ensure(str(self.root))
         return self
 
     def tighten(self) -> None:
         """Take group and other permissions away: from the home and what is directly in it,
         and from everything under it when the home itself was open (an older home, a
         folder made by hand such as a checkout's ``sandbox/``)."""
-        st = os.stat(self.root)
-        deep = bool(st.st_mode & OPEN_BITS)
-        _tighten_path(str(self.root), st.st_mode)
-        if deep:
-            for top, dirs, files in os.walk(self.root):
-                for name in (*dirs, *files):
-                    _tighten_entry(os.path.join(top, name))
-        else:
-            with os.scandir(self.root) as entries:
-                for entry in entries:
-                    _tighten_entry(entry.path)
-        _tightened.add(self.root)
+        home_folder.tighten(str(self.root))
 
     def open_private(self, path: Path, append: bool = True) -> int:
         """A descriptor on ``path`` for writing (appending unless ``append`` is false),

@@ -51,11 +51,23 @@ def encodable(text: str) -> bool:
     return True
 
 
+# Keys already found valid (a set lookup costs a third of the regular expression's match,
+# and a program reads the same few keys again and again); emptied when full.
+_VALID_KEYS: set[str] = set()
+MAX_VALID_KEYS = 4096
+
+
 def key(name: object, kind: str = "key") -> str:
     """A valid KV key or secret name: 1-512 characters, no control characters, valid Unicode."""
+    if type(name) is str and name in _VALID_KEYS:
+        return name
     if not isinstance(name, str) or not _KEY.fullmatch(name):
         raise ValueError(
             f"invalid {kind} {name!r}: a {kind} is a non-empty string of at most 512"
             " characters with no control characters"
         )
+    if type(name) is str:  # not a subclass, whose == or hash could say anything
+        if len(_VALID_KEYS) >= MAX_VALID_KEYS:
+            _VALID_KEYS.clear()
+        _VALID_KEYS.add(name)
     return name

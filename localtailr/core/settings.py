@@ -8,10 +8,12 @@ The fork server and the bootstrap of a job's process are loaded by file, without
 ``localtailr``, and spell the names they read themselves (``LOCALTAILR_RUN_ID``).
 """
 
-from __future__ import annotations
-
 import os
-from collections.abc import Mapping
+
+# not typing's TYPE_CHECKING, and no __future__ import: each would cost every start
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class Setting:
@@ -28,11 +30,11 @@ class Setting:
     def __init__(self, name: str, default: str, meaning: str):
         self.name, self.default, self.meaning = name, default, meaning
 
-    def text(self, environ: Mapping[str, str] | None = None) -> str:
+    def text(self, environ: "Mapping[str, str] | None" = None) -> str:
         """The value now (``default`` when unset or empty)."""
         return (os.environ if environ is None else environ).get(self.name) or self.default
 
-    def number(self, environ: Mapping[str, str] | None = None) -> float:
+    def number(self, environ: "Mapping[str, str] | None" = None) -> float:
         """The value as a number of 0 or more; ValueError naming the variable otherwise."""
         text = self.text(environ)
         try:
@@ -43,14 +45,14 @@ class Setting:
             raise ValueError(f"{self.name}={text!r}: use a number of 0 or more")
         return value
 
-    def whole(self, environ: Mapping[str, str] | None = None) -> int:
+    def whole(self, environ: "Mapping[str, str] | None" = None) -> int:
         """The value as a whole number of 0 or more; ValueError naming the variable otherwise."""
         text = self.text(environ)
         if not text.strip().isdigit():
             raise ValueError(f"{self.name}={text!r}: use a whole number of 0 or more")
         return int(text)
 
-    def flag(self, environ: Mapping[str, str] | None = None) -> bool | None:
+    def flag(self, environ: "Mapping[str, str] | None" = None) -> bool | None:
         """True for 1/true/yes, False for 0/false/no, None when unset (or anything else)."""
         value = self.text(environ).strip().lower()
         return True if value in ("1", "true", "yes") else False if value in ("0", "false", "no") else None

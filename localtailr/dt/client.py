@@ -8,9 +8,7 @@ before the daemon answers. What the call depends on travels with it: the caller
 absolute, and stdin for ``blob put``.
 """
 
-from __future__ import annotations
-
-import os
+import os  # (no __future__ import: it would cost every call a module)
 import sys
 
 SOCKET_NAME = "dt.sock"
@@ -82,11 +80,32 @@ def through_daemon(argv: list[str]) -> int | None:
     return int(header["code"])
 
 
+def quick_get(argv: list[str]) -> bool:
+    """``dt kv get KEY [--json]`` answered in this process without the dt face's imports
+    (``platform.kv_quick``); False to go the full way (anything else, or any doubt)."""
+    if len(argv) < 3 or argv[:2] != ["kv", "get"] or any(a != "--json" for a in argv[3:]):
+        return False
+    key = argv[2]
+    if key.startswith(("-", '"')):
+        return False  # an option, or a key the SDK quoted (args.unquote): the full way
+    from ..platform import kv_quick  # the get alone: the whole dt face costs ~25 ms of imports
+
+    value = kv_quick.get(key)
+    if value is None:
+        return False
+    out = sys.stdout.buffer  # as main.render prints a text value
+    out.write((value if value.endswith("\n") or not value else value + "\n").encode())
+    out.flush()
+    return True
+
+
 def main() -> int:
     argv = sys.argv[1:]
     code = through_daemon(argv)
     if code is not None:
         return code
+    if quick_get(argv):
+        return 0
     from .main import run  # the whole dt face: only when no daemon answered
 
     return run(argv)

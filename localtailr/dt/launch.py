@@ -89,9 +89,28 @@ def batch_task(child: int, rundate=None, scheduled_time=None, started_at=None, b
     if original is not None:
         os.environ["DATATAILR_BATCH_ARG_PARTIAL_RERUN"] = "true"
         os.environ["DATATAILR_BATCH_ARG_ORIGINAL_RUN_ID"] = str(original)
+    _refresh_preloaded_sdk()
     from datatailr.sbin import datatailr_run_batch  # the SDK, installed in the job's image
 
     datatailr_run_batch.run()
+
+
+def _refresh_preloaded_sdk() -> None:
+    """Redo what datatailr 0.2.3 reads from the environment when it is imported, if the
+    image's fork server imported it before this task's environment was set: the ``dt`` it
+    found and the environment (both cached), the environment of its argument and result
+    blobs, the job name and colour of its log lines."""
+    if "datatailr" not in sys.modules:
+        return
+    from datatailr import logging as sdk_logging  # already imported: no cost
+    from datatailr import utils as sdk_utils
+    from datatailr.scheduler import arguments_cache
+
+    sdk_utils.find_remote_cli_dt.cache_clear()
+    sdk_utils.CURRENT_ENVIRONMENT = None  # get_dt_env()'s cache
+    arguments_cache.__ENV__ = os.getenv("DATATAILR_JOB_ENVIRONMENT", "dev")
+    sdk_logging.job_name = os.getenv("DATATAILR_JOB_NAME", "unknown_job")
+    sdk_logging.USE_COLOR = not os.environ.get("NO_COLOR", "")
 
 
 def _rerun_of(workflow_run: int) -> int | None:
@@ -144,7 +163,9 @@ class _Prefix:
 
 
 class _AsgiPrefix:
-    """ASGI: serve the app at ``/`` and under ``prefix`` (as its root_path)."""
+    """ASGI: serve the app at ``/`` and under ``prefix``, there as ``uvicorn --root-path``
+    (the platform's launcher) does: the prefix is the ``root_path`` and ``path`` keeps it
+    (what Starlette's routes and mounts, e.g. StaticFiles, expect)."""
 
     def __init__(self, app, prefix: str):
         self.app, self.prefix = app, prefix.rstrip("/")
@@ -153,8 +174,7 @@ class _AsgiPrefix:
         if scope.get("type") in ("http", "websocket"):
             path = scope.get("path", "")
             if path == self.prefix or path.startswith(self.prefix + "/"):
-                scope = dict(scope, path=path[len(self.prefix):] or "/",
-                             root_path=scope.get("root_path", "") + self.prefix)
+                scope = dict(scope, root_path=scope.get("root_path", "") + self.prefix)
         await self.app(scope, receive, send)
 
 

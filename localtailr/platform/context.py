@@ -16,7 +16,9 @@ ROOT_USER = "root"
 ADMIN_GROUP_ID = 1
 
 # Resolved callers are kept on their connection (``conn.memo["callers"]``: user ->
-# (data_version, identity generation, Caller)), so they go with it; see _caller.
+# (stored generation, process generation, Caller)), so they go with it; see _caller.
+# The stored generation (``identity_generation.n``) moves, by triggers, at every change
+# to users, groups or memberships made by anyone; the process one at identity_changed().
 _generation = 0
 MAX_CALLERS = 256  # users remembered a connection
 
@@ -35,10 +37,13 @@ class Caller:
     """A resolved, enabled user: id, name, group ids and whether they are an admin.
     (A plain class: a dataclass would import inspect at every command-line call.)"""
 
-    __slots__ = ("user_id", "name", "group_ids", "is_admin")
+    __slots__ = ("user_id", "name", "group_ids", "is_admin", "principals")
 
     def __init__(self, user_id: int, name: str, group_ids: tuple[int, ...], is_admin: bool):
         self.user_id, self.name, self.group_ids, self.is_admin = user_id, name, group_ids, is_admin
+        # The ACL principals that stand for this user: their id and -id of each group
+        # (kept: every ACL check of a non-admin binds them).
+        self.principals: tuple[int, ...] = (user_id, *(-g for g in group_ids))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Caller:
@@ -53,18 +58,14 @@ class Caller:
         return (f"Caller(user_id={self.user_id!r}, name={self.name!r},"
                 f" group_ids={self.group_ids!r}, is_admin={self.is_admin!r})")
 
-    @property
-    def principals(self) -> tuple[int, ...]:
-        """The ACL principals that stand for this user: their id and -id of each group."""
-        return (self.user_id, *(-g for g in self.group_ids))
-
 
 class Context:
     """The caller of an operation: the home, the connection, the user and the environment.
 
     ``caller`` is resolved when the context is made, or, for a context made with
-    ``lazy=True``, at first use; ``caller_at(version)`` resolves it from a
-    ``data_version`` the operation read in its own query (saving a statement).
+    ``lazy=True``, at first use; ``caller_at(generation)`` resolves it from the
+    identity generation the operation read in its own query (``IDENTITY_SQL``), saving
+    a statement.
     """
 
     __slots__ = ("home", "conn", "environment", "_caller", "_user")
@@ -90,26 +91,26 @@ class Context:
             self._caller = _caller(self.conn, self.home, self._user)
         return self._caller
 
-    def caller_at(self, data_version: int) -> Caller:
-        """The caller, checked against ``data_version`` read by the operation's own query."""
+    def caller_at(self, generation: int) -> Caller:
+        """The caller, checked against the identity ``generation`` read by the operation's
+        own query (in the same transaction as what it checks the caller against)."""
         caller = self._caller
         if caller is None:
             hit = _callers(self.conn).get(self._user)  # _caller()'s fast path, inlined
-            if hit and hit[0] == data_version and hit[1] == _generation:
+            if hit and hit[0] == generation and hit[1] == _generation:
                 caller = hit[2]
             else:
-                caller = _caller(self.conn, self.home, self._user, data_version)
+                caller = _caller(self.conn, self.home, self._user, generation)
             self._caller = caller
         return caller
 
-    def cached_caller(self) -> Caller | None:
-        """The caller as last resolved on this connection, perhaps stale, without a query:
-        a guess that an operation confirms with ``caller_at`` (``caller_at(v) is guess``)."""
-        if self._caller is not None:
-            return self._caller
+    def cached_at(self) -> tuple[Caller, int] | None:
+        """The caller as last resolved on this connection, perhaps stale, with the identity
+        generation it was resolved at, without a query: a guess that an operation confirms
+        by reading the generation in its own statement (``IDENTITY_SQL``)."""
         hit = _callers(self.conn).get(self._user)
-        if hit and hit[1] == _generation:
-            return hit[2]
+        if hit and hit[1] == _generation and (self._caller is None or self._caller is hit[2]):
+            return hit[2], hit[0]
         return None
 
     @property
@@ -176,16 +177,21 @@ def identity_changed() -> None:
     _generation += 1
 
 
+# The identity generation, for an operation's own query to read beside what it reads
+# (one row: ``FROM identity_generation AS g LEFT JOIN ...`` always gives a row).
+IDENTITY_SQL = "SELECT n FROM identity_generation"
+
+
 def _caller(
-    conn: sqlite3.Connection, home: Home, user: str | int, version: int | None = None
+    conn: sqlite3.Connection, home: Home, user: str | int, generation: int | None = None
 ) -> Caller:
-    # Resolving a caller costs a query; it is cached until another connection
-    # commits anything (PRAGMA data_version) or this process changes identity.
-    if version is None:
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
+    # Resolving a caller costs two queries; it is cached until anyone changes users,
+    # groups or memberships (identity_generation) or this process changes identity.
+    if generation is None:
+        generation = conn.execute(IDENTITY_SQL).fetchone()[0]
     callers = _callers(conn)
     hit = callers.get(user)
-    if hit and hit[0] == version and hit[1] == _generation:
+    if hit and hit[0] == generation and hit[1] == _generation:
         return hit[2]
     column = "user_id" if isinstance(user, int) else "name"
     row = conn.execute(
@@ -205,5 +211,5 @@ def _caller(
     caller = Caller(row["user_id"], row["name"], groups, ADMIN_GROUP_ID in groups)
     if len(callers) >= MAX_CALLERS:
         callers.clear()
-    callers[user] = (version, _generation, caller)
+    callers[user] = (generation, _generation, caller)
     return caller

@@ -40,9 +40,11 @@ KEYS = Kind("key", "kv", "value", "kv", False)
 SECRETS = Kind("secret", "secrets", "token", "secret", True)
 
 
-# A get's one statement: the value (NULL when missing) and data_version (see get()).
+# A get's one statement: the identity generation (see context.py) and the value (NULL
+# when missing). (pragma_data_version(), a table-valued function, would cost more than
+# the rest of the statement, and would change at every commit of anyone.)
 _GET_SQL = {
-    k.table: f"SELECT v.data_version, t.{k.column} FROM pragma_data_version() AS v"
+    k.table: f"SELECT g.n, t.{k.column} FROM identity_generation AS g"
     f" LEFT JOIN {k.table} AS t ON t.environment = ? AND t.key = ?"
     for k in (KEYS, SECRETS)
 }
@@ -63,7 +65,7 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     names.key(key, kind.label)
     if not isinstance(value, str):
         raise ValueError(f"a {kind.label}'s value must be a string, not {type(value).__name__}")
-    if not names.encodable(value):
+    if not value.isascii() and not names.encodable(value):  # ASCII: known without encoding
         raise ValueError(f"a {kind.label}'s value must be valid Unicode (no lone surrogates)")
     # a character is at most 4 bytes of UTF-8: only a long value needs encoding to measure
     if len(value) > MAX_VALUE_BYTES // 4 and (size := len(value.encode("utf-8"))) > MAX_VALUE_BYTES:
@@ -71,6 +73,10 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
             f"{kind.label} {key!r}: the value is {size / 2**20:.1f} MiB, over the limit of"
             f" {MAX_VALUE_BYTES // 2**20} MiB a value may hold; store large data with Blob"
             " (Blob().put(name, data)) and keep its name here")
+    if acl_ is None and not kind.secure:
+        v = _put_existing(ctx, key, value, commit_id)
+        if v is not None:
+            return v
     new_acl = acl.normalise(acl_) if acl_ is not None else None
     res = resource(kind, ctx.environment, key)
     with store.transaction(ctx.conn) as conn:
@@ -78,8 +84,8 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
         # keys: the token is under a key that the next rotation sees and re-encrypts.
         stored = keyring.encrypt(ctx.home, value) if kind.secure else value
         version, current = conn.execute(
-            f"SELECT v.data_version, (SELECT version FROM {kind.table}"
-            " WHERE environment = ? AND key = ?) FROM pragma_data_version() AS v",
+            f"SELECT g.n, (SELECT version FROM {kind.table}"
+            " WHERE environment = ? AND key = ?) FROM identity_generation AS g",
             (ctx.environment, key),
         ).fetchone()
         exists = current is not None
@@ -107,6 +113,50 @@ def put(ctx: Context, key: str, value: str, acl_: dict | None = None, kind: Kind
     return v
 
 
+def _put_sql(principals: int | None) -> str:
+    """The update of an existing key's value to its next version, made only if the caller's
+    identity is still at the generation given and (``principals`` principals, None for an
+    admin) they hold WRITE; it returns the new version (no row: nothing was changed)."""
+    sql = _PUT_SQL.get(principals)
+    if sql is None:
+        check = "" if principals is None else (
+            " AND EXISTS (SELECT 1 FROM acl WHERE resource = ? AND permission = 'write' AND"
+            f" principal IN ({','.join('?' * principals)}))")
+        sql = _PUT_SQL[principals] = (
+            "UPDATE kv SET value = ?, updated_at = ?, updated_by = ?, version = version + 1"
+            " WHERE environment = ? AND key = ? AND (SELECT n FROM identity_generation) = ?"
+            f"{check} RETURNING version")
+    return sql
+
+
+_PUT_SQL: dict[int | None, str] = {}
+
+
+def _put_existing(ctx: Context, key: str, value: str, commit_id: int | None) -> int | None:
+    """A put of a plain key that exists, by a caller seen before: the ACL check, the version
+    and the update are one statement (with its version row, one transaction). None when it
+    does not apply (a new key, a stale caller, no WRITE): put()'s general path decides."""
+    cached = ctx.cached_at()
+    if cached is None:
+        return None
+    guess, generation = cached
+    conn, env = ctx.conn, ctx.environment
+    now = time.time()
+    args: tuple = (value, now, guess.user_id, env, key, generation)
+    if guess.is_admin:
+        sql = _PUT_SQL.get(None) or _put_sql(None)
+    else:
+        principals = guess.principals
+        sql = _PUT_SQL.get(len(principals)) or _put_sql(len(principals))
+        args += (f"{KEYS.prefix}/{env}/{key}", *principals)
+    with store.transaction(conn):
+        row = conn.execute(sql, args).fetchone()
+        if row is None:
+            return None  # nothing was changed
+        _record_version(conn, ctx, key, KEYS, row[0], value, False, now, commit_id, guess.user_id)
+    return row[0]
+
+
 def _next_version(conn, ctx: Context, key: str, kind: Kind) -> int:
     return conn.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM kv_versions WHERE kind = ? AND environment = ? AND key = ?",
@@ -114,12 +164,12 @@ def _next_version(conn, ctx: Context, key: str, kind: Kind) -> int:
 
 
 def _record_version(conn, ctx: Context, key: str, kind: Kind, version: int, value: str | None,
-                    deleted: bool, now: float, commit_id: int | None) -> None:
+                    deleted: bool, now: float, commit_id: int | None, by: int | None = None) -> None:
     conn.execute(
         "INSERT INTO kv_versions (kind, environment, key, version, value, deleted, created_at,"
         " created_by, run_id, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (kind.label, ctx.environment, key, version, value, int(deleted), now, ctx.caller.user_id,
-         provenance.current_run(), commit_id))
+        (kind.label, ctx.environment, key, version, value, int(deleted), now,
+         ctx.caller.user_id if by is None else by, provenance.current_run(), commit_id))
 
 
 def _get_sql(table: str, principals: int) -> str:
@@ -128,8 +178,8 @@ def _get_sql(table: str, principals: int) -> str:
     if sql is None:
         marks = ",".join("?" * principals)
         sql = _GET_SQL[table].replace(
-            "SELECT v.data_version,",
-            "SELECT v.data_version, EXISTS (SELECT 1 FROM acl WHERE resource = ? AND"
+            "SELECT g.n,",
+            "SELECT g.n, EXISTS (SELECT 1 FROM acl WHERE resource = ? AND"
             f" permission = 'read' AND principal IN ({marks})),", 1)
         _GET_READ_SQL[(table, principals)] = sql
     return sql
@@ -144,24 +194,27 @@ def get(ctx: Context, key: str, kind: Kind = KEYS, version: int | None = None) -
     if version is not None or provenance.current_run() is not None:
         return _get_recorded(ctx, key, kind, version)
     names.key(key, kind.label)
-    # One statement reads the value and data_version (which tells whether the cached
+    # One statement reads the value and the identity generation (which tells whether the cached
     # caller is still current) and, for a non-admin caller seen before, whether their
     # principals may read the key: a get is then one query, as in plain sqlite3.
-    guess = ctx.cached_caller()
-    res = resource(kind, ctx.environment, key)
-    if guess is None or guess.is_admin:
+    cached = ctx.cached_at()  # (caller, generation) as last resolved, or None
+    env = ctx.environment
+    res = f"{kind.prefix}/{env}/{key}"  # resource(), inlined
+    if cached is None or cached[0].is_admin:
         readable = None
-        version, value = ctx.conn.execute(_GET_SQL[kind.table], (ctx.environment, key)).fetchone()
+        generation, value = ctx.conn.execute(_GET_SQL[kind.table], (env, key)).fetchone()
     else:
-        principals = guess.principals
-        version, readable, value = ctx.conn.execute(
-            _get_sql(kind.table, len(principals)), (res, *principals, ctx.environment, key)
-        ).fetchone()
-    caller = ctx.caller_at(version)
+        principals = cached[0].principals
+        sql = _GET_READ_SQL.get((kind.table, len(principals))) or _get_sql(kind.table, len(principals))
+        generation, readable, value = ctx.conn.execute(sql, (res, *principals, env, key)).fetchone()
+    if cached is not None and cached[1] == generation:
+        caller = cached[0]  # nobody changed users, groups or memberships since
+    else:
+        caller, cached = ctx.caller_at(generation), None
     if value is None:
         raise _missing(kind, ctx, key)
     if not caller.is_admin:
-        if caller is not guess or readable is None:  # the guess was stale: check again
+        if cached is None or readable is None:  # the guess was stale: check again
             acl.require(ctx, res, "read", f"get {kind.label}")
         elif not readable:
             raise PermissionError(ctx.user, res, "read", f"get {kind.label}")

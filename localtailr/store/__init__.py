@@ -317,6 +317,20 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     UPDATE jobs SET last_version =
         (SELECT coalesce(max(version), 0) FROM job_versions WHERE job_id = jobs.job_id);
     """,
+    # 7: a counter that every change to users, groups or memberships moves (by triggers,
+    # whoever makes it): a caller resolved at one value of it is still current while it
+    # holds, whatever else other connections commit (platform/context.py)
+    """
+    CREATE TABLE identity_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n INTEGER NOT NULL
+    );
+    INSERT INTO identity_generation (id, n) VALUES (1, 0);
+    """ + "".join(
+        f"CREATE TRIGGER identity_generation_{table}_{event} AFTER {event.upper()} ON {table}"
+        " BEGIN UPDATE identity_generation SET n = n + 1 WHERE id = 1; END;\n"
+        for table in ("users", "groups", "memberships") for event in ("insert", "update", "delete")
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -444,6 +458,20 @@ def connect_existing(home: Home) -> sqlite3.Connection:
 RECHECK_SECONDS = 1.0
 
 
+# Forks this process has been through (moved in the child): a forked child's copy of a
+# thread's connections is not its own. (Counted rather than comparing os.getpid() at each
+# call, a system call that costs a tenth of a KV get.)
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class _ThreadConnections(dict):
     """One thread's connections (home root -> [conn, checked at, db path]), closed when
     the thread ends: a server that starts a thread a request must not leave a database
@@ -451,9 +479,12 @@ class _ThreadConnections(dict):
     kept alive by a reference cycle (its statement cache), so without this it would
     wait for the cycle collector."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.pid = os.getpid()
+        self.pid, self.forks = os.getpid(), _forks
+        # (root, entry) of the last lookup: the same root object again (a program's calls
+        # share one Home) skips the dict's comparison of two equal paths, done in Python
+        self.last: tuple = (None, None)
 
     def __del__(self):
         if self.pid != os.getpid():  # a forked child's copy: the parent's to close
@@ -473,25 +504,33 @@ def connection(home: Home) -> sqlite3.Connection:
     every later call cheap. A forked child gets its own.
     """
     cache = getattr(_local, "conns", None)
-    if cache is None or cache.pid != os.getpid():
+    if cache is None or cache.forks != _forks:
         cache = _local.conns = _ThreadConnections()
-    entry = cache.get(home.root)
+    root = home.root
+    last = cache.last
+    entry = last[1] if last[0] is root else cache.get(root)
     now = time.monotonic()
     if entry is not None:
         if now - entry[1] < RECHECK_SECONDS:
+            cache.last = (root, entry)
             return entry[0]
         if os.path.exists(entry[2]):
             entry[1] = now
+            cache.last = (root, entry)
             return entry[0]
         entry[0].close()
     conn = connect(home)
-    cache[home.root] = [conn, now, str(home.db_path)]
+    entry = cache[root] = [conn, now, str(home.db_path)]
+    cache.last = (root, entry)
     return conn
 
 
 def forget(home: Home) -> None:
     """Close this thread's connection to ``home`` (before the home is removed)."""
-    cache = getattr(_local, "conns", None) or {}
+    cache = getattr(_local, "conns", None)
+    if cache is None:
+        return
+    cache.last = (None, None)
     entry = cache.pop(home.root, None)
     if entry is not None:
         entry[0].close()

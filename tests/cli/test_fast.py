@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.imports import HEAVY, baseline, imported
 
 from localtailr.cli import fast
 
@@ -51,6 +52,34 @@ def test_fast_path_does_not_import_click(localtailr_home):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=os.environ.copy()).stdout
     assert out == "v\nFalse\n"
+
+
+def test_kv_get_imports_only_what_it_needs(localtailr_home, tmp_path):
+    """``localtailr kv get`` reads the key without the store, pathlib, sqlite3's Python
+    part or click: what they cost is most of the command's start (issue 12's goal)."""
+    localtailr_home.home.ensure()
+    assert cli("kv", "put", "k", "v").returncode == 0
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    for args in (("kv", "get", "k"), ("kv", "get", "k", "--as", "root", "--env", "DEV"),
+                 ("kv", "get", "k", "--home", str(localtailr_home.root))):
+        proc, names = imported([LOCALTAILR, *args], env)
+        assert (proc.returncode, proc.stdout) == (0, "v\n"), proc.stderr
+        assert [m for m in HEAVY if m in names] == [], args
+        extra = [m for m in names if m not in baseline(env)]
+        assert len(extra) <= 22, extra  # the package's few modules and _sqlite3's functools
+    proc, names = imported([LOCALTAILR, "kv", "get", "missing"], env)  # an error: the full way
+    assert proc.returncode == 1 and "click" in names and "not found" in proc.stderr
+
+
+def test_kv_get_as_another_user_goes_the_full_way_when_denied(localtailr_home):
+    localtailr_home.home.ensure()
+    assert cli("user", "add", "ann").returncode == 0
+    assert cli("kv", "put", "k", "v").returncode == 0  # root's alone
+    a, b = cli("kv", "get", "k", "--as", "ann"), full("kv", "get", "k", "--as", "ann")
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+    assert a.returncode == 1 and "ann" in a.stderr
+    assert cli("kv", "put", "k", "v", "--read", "ann").returncode == 0
+    assert cli("kv", "get", "k", "--as", "ann").stdout == "v\n"
 
 
 @pytest.mark.parametrize("argv", [

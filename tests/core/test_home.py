@@ -241,6 +241,7 @@ def test_an_entry_that_vanishes_while_the_home_is_tightened_is_skipped(tmp_path)
     import multiprocessing
 
     from localtailr.core import home as home_mod
+    from localtailr.core import home_folder
 
     root = tmp_path / "open-home"
     root.mkdir(mode=0o755)
@@ -252,14 +253,14 @@ def test_an_entry_that_vanishes_while_the_home_is_tightened_is_skipped(tmp_path)
     churn.start()
     try:
         for _ in range(200):
-            home_mod._tightened.discard(root)
+            home_folder._tightened.discard(str(root))
             os.chmod(root, 0o755)
             home_mod.Home(root).tighten()  # never FileNotFoundError
     finally:
         stop.set()
         churn.join(10)
     assert os.stat(root).st_mode & 0o077 == 0
-    home_mod._tighten_entry(str(root / "never-there"))  # a vanished entry is skipped
+    home_folder._tighten_entry(str(root / "never-there"))  # a vanished entry is skipped
 
 
 def _churn(root: str, stop) -> None:

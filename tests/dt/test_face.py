@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.dt_support import api_commands
+from support.imports import HEAVY, imported
 
 
 def _snapshot(home) -> list:
@@ -191,24 +192,24 @@ def test_every_command_of_the_sdk_works_or_says_why(sdk, sdk_venv):
     assert seen > 120  # every sub-command of 0.2.3 (133) was tried
 
 
-def _imports(sdk, *argv: str) -> tuple[int, str]:
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-X", "importtime", str(sdk.bin / "dt"), *argv],
-                          capture_output=True, text=True, env=sdk.env(), timeout=60)
-    return proc.returncode, proc.stderr
+def _imports(sdk, *argv: str) -> tuple[int, list[str]]:
+    proc, names = imported([str(sdk.bin / "dt"), *argv], sdk.env())
+    return proc.returncode, names
 
 
 def test_calls_go_through_the_daemons_socket_when_it_runs(sdk, localtailr_home):
     sdk.dt("kv", "put", "answer", "42")
-    code, imported = _imports(sdk, "kv", "get", "answer")
-    assert code == 0 and "localtailr.platform.kv" in imported  # no daemon: run here
+    code, names = _imports(sdk, "kv", "get", "answer", "--json")
+    assert code == 0 and "localtailr.platform.kv_quick" in names  # no daemon: run here,
+    assert [m for m in HEAVY if m in names] == []  # without the dt face or the store
+    code, names = _imports(sdk, "kv", "ls", "--json")
+    assert code == 0 and "localtailr.platform.kv" in names  # anything else: the whole face
     localtailr_home.start_daemon()
     sock = sdk.home / "dt.sock"
     assert sock.exists() and sock.stat().st_mode & 0o777 == 0o600
-    code, imported = _imports(sdk, "kv", "get", "answer")
-    assert code == 0 and "localtailr.platform" not in imported  # the daemon ran it
+    code, names = _imports(sdk, "kv", "get", "answer")
+    assert code == 0 and "localtailr.platform" not in names  # the daemon ran it
+    assert [m for m in HEAVY if m in names] == []
     assert sdk.dt("kv", "get", "answer").stdout == b"42\n"
     data = bytes(range(256)) * 100
     assert sdk.dt("blob", "put", "blob://local-user-data/b.bin", input=data).returncode == 0
@@ -216,6 +217,34 @@ def test_calls_go_through_the_daemons_socket_when_it_runs(sdk, localtailr_home):
     denied = sdk.dt("kv", "get", "answer", LOCALTAILR_USER="nobody")
     assert denied.returncode == 1 and b"does not exist" in denied.stderr
     assert sdk.dt("kv", "get", "answer", DATATAILR_JOB_ENVIRONMENT="prod").returncode == 1
+
+
+def test_kv_get_without_a_daemon_answers_as_the_whole_face(sdk, localtailr_home):
+    """``dt kv get`` with no daemon reads the key without the dt face's imports; its
+    output, errors and exit codes are the whole face's."""
+    import subprocess
+    import sys
+
+    def whole(*argv: str, **env: str):
+        code = "import sys; from localtailr.dt.main import run; sys.exit(run(sys.argv[1:]))"
+        return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                              env=sdk.env(**env), timeout=60)
+
+    for key, value in (("plain", "42"), ("lines", "a\nb\n"), ("empty", ""), ("sp ace", "x y")):
+        assert sdk.dt("kv", "put", key, value).returncode == 0
+    assert sdk.dt("user", "add", "ann").returncode == 0
+    cases = [("kv", "get", "plain", "--json"), ("kv", "get", "lines"), ("kv", "get", "empty"),
+             ("kv", "get", "sp ace", "--json"), ("kv", "get", '"sp ace"', "--json"),
+             ("kv", "get", "missing", "--json"), ("kv", "get", "plain", "--pretty"),
+             ("kv", "get", "plain", "--environment", "pre")]
+    for argv in cases:
+        for env in ({}, {"LOCALTAILR_USER": "ann"}, {"LOCALTAILR_USER": "nobody"},
+                    {"DATATAILR_JOB_ENVIRONMENT": "pre"}):
+            a, b = sdk.dt(*argv, **env), whole(*argv, **env)
+            assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), (
+                argv, env)
+    assert sdk.dt("kv", "get", "lines").stdout == b"a\nb\n"
+    assert sdk.dt("kv", "get", "plain", "--json").stdout == b"42\n"
 
 
 def test_a_daemon_killed_leaves_dt_working(sdk, localtailr_home):
@@ -237,8 +266,8 @@ def test_a_daemon_killed_leaves_dt_working(sdk, localtailr_home):
     assert sdk.dt("kv", "get", "k").stdout == b"before\n"  # refused socket: run here
     assert sdk.dt("kv", "put", "k", "after").returncode == 0
     info = localtailr_home.start_daemon()  # a new daemon replaces the stale socket
-    code, imported = _imports(sdk, "kv", "get", "k")
-    assert code == 0 and "localtailr.platform" not in imported
+    code, names = _imports(sdk, "kv", "get", "k")
+    assert code == 0 and "localtailr.platform" not in names
     assert sdk.dt("kv", "get", "k").stdout == b"after\n"
 
 

@@ -246,10 +246,17 @@ def test_flask_app_module_served_at_root_and_under_its_prefix(sdk, tmp_path):
 
 
 def test_fastapi_app_module_answers_under_its_prefix(sdk, tmp_path):
+    # as the platform's launcher serves it (uvicorn --root-path /job/<env>/<name>): under the
+    # prefix the app sees the full path and the prefix as its root_path, so that mounts
+    # (StaticFiles, as the SDK demo's fastapi app has) and url_for work there too
     project = _project(tmp_path / "proj", {"api_board/__init__.py": "", "api_board/app.py": """
+        from pathlib import Path
         from fastapi import FastAPI, Request
+        from fastapi.staticfiles import StaticFiles
 
         app = FastAPI()
+        app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")),
+                  name="static")
 
         @app.get("/health")
         def health():
@@ -257,8 +264,10 @@ def test_fastapi_app_module_answers_under_its_prefix(sdk, tmp_path):
 
         @app.get("/where")
         def where(request: Request):
-            return {"root_path": request.scope.get("root_path", "")}
-    """, "deploy.py": """
+            return {"root_path": request.scope.get("root_path", ""),
+                    "path": request.scope["path"],
+                    "css": str(request.url_for("static", path="style.css").path)}
+    """, "api_board/static/style.css": "body { color: teal }\n", "deploy.py": """
         from datatailr import App
         import api_board.app as board
         print(App(name="Api Board", entrypoint=board, framework="fastapi", python_version="3.11",
@@ -267,9 +276,13 @@ def test_fastapi_app_module_answers_under_its_prefix(sdk, tmp_path):
     out = sdk.run("import runpy; runpy.run_path('deploy.py', run_name='__main__')", cwd=project)
     assert out.stdout.strip().endswith("True"), out.stderr
     base = _wait_url(sdk, "api-board")
-    assert json.loads(_get(base + "/where")[1]) == {"root_path": ""}
+    assert json.loads(_get(base + "/where")[1]) == {
+        "root_path": "", "path": "/where", "css": "/static/style.css"}
     assert json.loads(_get(base + "/job/dev/api-board/where")[1]) == {
-        "root_path": "/job/dev/api-board"}
+        "root_path": "/job/dev/api-board", "path": "/job/dev/api-board/where",
+        "css": "/job/dev/api-board/static/style.css"}
+    for url in (base + "/static/style.css", base + "/job/dev/api-board/static/style.css"):
+        assert _get(url) == (200, "body { color: teal }\n")
     sdk.dt("job", "stop", "api-board", "--environment", "dev")
 
 

@@ -100,6 +100,9 @@ def test_dt_job_rm_stops_a_run_of_the_version_first(nightly):
     (["job", "rm", "missing"], "job 'missing' not found"),
     (["job", "rm", "nightly", "missing"], "job 'missing' not found"),
     (["job", "rm", "missing", "--all"], "job 'missing' not found"),
+    # the platform's undo of a removal: localtailr keeps no removed version to restore
+    (["job", "restore", "nightly", "--version", "2"], "keeps no removed job or version"),
+    (["job", "restore", "nightly", "--all"], "keeps no removed job or version"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(nightly, argv, words):
     before = _snapshot(nightly.home)

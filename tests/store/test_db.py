@@ -323,3 +323,34 @@ def test_run_counts_follow_every_change_to_top_level_runs(localtailr_home):
     conn.execute("DELETE FROM jobs WHERE job_id = 2")
     assert counted() == truth()
     assert not conn.execute("SELECT 1 FROM run_counts WHERE job_id = 2").fetchone()
+
+
+def test_a_forked_child_opens_its_own_connection(localtailr_home):
+    home = localtailr_home.home
+    parent = store.connection(home)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the parent's connection must not be used
+        try:
+            mine = store.connection(home)
+            ok = mine is not parent and mine.execute("SELECT count(*) FROM users").fetchone()[0] >= 1
+            os.write(write, b"own" if ok else b"shared")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"own"
+    assert store.connection(home) is parent  # the parent keeps its own
+
+
+def test_a_forgotten_connection_is_not_handed_out_again(localtailr_home):
+    home = localtailr_home.home
+    first = store.connection(home)
+    assert store.connection(home) is first  # the same Home again: the remembered one
+    store.forget(home)
+    second = store.connection(home)
+    assert second is not first
+    assert second.execute("SELECT 1").fetchone()[0] == 1  # open
+    assert store.connection(Home(home.root)) is second  # an equal Home finds it too

@@ -5,7 +5,8 @@ bootstrap is), with ``fd`` its end of a Unix stream socket pair whose other end 
 keeps. It loads the bootstrap (by path: a batch job's process has no ``localtailr`` module
 it did not import itself) and, for ``kind`` "task", what a workflow task needs: the task
 runner, the store and the SDK names a task module imports (``task``, ``workflow``,
-``Schedule``), resolved on the image's own ``sys.path`` exactly as in a spawned task. Then
+``Schedule``), resolved on the image's own ``sys.path`` exactly as in a spawned task, and,
+in an image that has the genuine ``datatailr`` SDK, its batch runner. Then
 it serves newline-delimited JSON messages:
 
 - daemon → server: ``{"id", "run_dir", "cwd", "env", "stdout", "stderr"}``: fork a child that
@@ -55,6 +56,10 @@ SERVER_MARK = "forkserver".ljust(MARK_WIDTH, "-")
 TASK_MODULES = ("localtailr.runtime.workflows.task_runner", "localtailr.store", "localtailr.core.home",
                 "localtailr.core.task_call", "localtailr.sdk.task", "pickle", "sqlite3", "traceback", "zoneinfo")
 TASK_NAMES = ("task", "workflow", "Schedule")
+# what a task deployed through the genuine SDK (``localtailr.dt``) imports before its code:
+# loaded too when the image has the SDK (its import is ~20 ms of such a task's start);
+# ``dt.launch`` redoes what the SDK read from the environment at import
+SDK_TASK_MODULES = ("localtailr.dt.launch", "datatailr.sbin.datatailr_run_batch")
 
 
 def load_bootstrap():
@@ -74,6 +79,9 @@ def preload(kind: str) -> None:
         localtailr = importlib.import_module("localtailr")
         for name in TASK_NAMES:
             getattr(localtailr, name)
+        if importlib.util.find_spec("datatailr") is not None:
+            for name in SDK_TASK_MODULES:
+                importlib.import_module(name)
     except Exception as exc:  # noqa: BLE001 - the child imports it again and reports it
         sys.stderr.write(f"forkserver: cannot preload: {type(exc).__name__}: {exc}\n")
 
