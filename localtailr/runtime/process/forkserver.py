@@ -19,6 +19,14 @@ it serves newline-delimited JSON messages:
   answer (the daemon signals the pid itself when its group does not exist yet); a child
   that cannot set itself up writes ``failure.json`` and ends with code 127.
 
+Ahead of the next request the server forks a *spare* child (``make_spare``), which forks
+its log pump and, for a task, opens the home's database, then waits for its request on a
+pipe whose write end the server hands the daemon: ``{"spare": pid, "since": t}`` with the
+descriptor (SCM_RIGHTS). The daemon writes the run's request (as above, without ``id``)
+straight to that pipe, and says ``{"took": pid}``, upon which the server forks the next
+spare; a spare's exit is reported as any run's. A spare whose pipe reaches end of file
+without a request (the daemon dropped it, or is gone) ends.
+
 The server exits when its socket reaches end of file: when the daemon is gone, however it
 went (``localtailr down``, ``kill -9``). Its children run on (they are session leaders);
 a restarted daemon adopts them by pid and create time, and reads the ``exit`` file the
@@ -38,6 +46,7 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]  # run by path: this folder must not shadow user modules
 
+import array  # noqa: E402
 import atexit  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
@@ -112,8 +121,8 @@ class Server:
         os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        self.spare: tuple[int, int, float] | None = None  # (pid, its request pipe, forked at)
-        self.runs: set[int] = set()  # children given a run: their exits are reported
+        self.spare: tuple[int, float] | None = None  # (pid, forked at): offered to the daemon
+        self.runs: set[int] = set()  # children given a run, or to be: their exits are reported
 
     def send(self, message: dict) -> None:
         try:
@@ -144,7 +153,11 @@ class Server:
                 buf += data
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    code = self.fork(json.loads(line))
+                    message = json.loads(line)
+                    if "took" in message:
+                        code = self.taken(int(message["took"]))
+                    else:
+                        code = self.fork(message)
                     if code is not None:
                         return code
 
@@ -157,54 +170,40 @@ class Server:
             if pid == 0:
                 return
             if self.spare is not None and pid == self.spare[0]:
-                os.close(self.spare[1])  # a spare that died unused: the next run is forked
-                self.spare = None
-            elif pid in self.runs:
+                self.spare = None  # given a run, or died unused: a new one once one is taken
+            if pid in self.runs:
                 self.runs.discard(pid)
                 self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def fork(self, request: dict) -> int | None:
-        """Give the run to the spare child, or fork one for it; then fork the next spare.
-        In a child, run it and return its exit code."""
-        spare = self.hand_over(request)
-        if spare is not None:
-            pid, since = spare
-        else:
-            since = None
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                self.send({"id": request["id"], "error": f"cannot fork: {exc}"})
-                return None
-            if pid == 0:
-                self.leave_server()
-                return self.child(request)
-        self.runs.add(pid)
-        self.send({"id": request["id"], "pid": pid, "since": since})
-        return self.make_spare()
-
-    def hand_over(self, request: dict) -> tuple[int, float] | None:
-        """Write the request to the spare child; its (pid, monotonic time it was forked),
-        or None when there is no spare (or it is gone)."""
-        spare, self.spare = self.spare, None
-        if spare is None:
-            return None
-        pid, pipe, since = spare
+        """Fork a child for the run (the daemon had no spare at hand); in the child, run it
+        and return its exit code."""
         try:
-            data = memoryview(json.dumps(request).encode())
-            while data:
-                data = data[os.write(pipe, data):]
-        except OSError:
-            return None  # it died: reaped (unreported) with the next SIGCHLD
-        finally:
-            os.close(pipe)
-        return pid, since
+            pid = os.fork()
+        except OSError as exc:
+            self.send({"id": request["id"], "error": f"cannot fork: {exc}"})
+            return None
+        if pid == 0:
+            self.leave_server()
+            return self.child(request)
+        self.runs.add(pid)
+        self.send({"id": request["id"], "pid": pid})
+        return self.make_spare() if self.spare is None else None
+
+    def taken(self, pid: int) -> int | None:
+        """The daemon gave the spare ``pid`` a run: fork the next one."""
+        if self.spare is not None and self.spare[0] == pid:
+            self.spare = None
+        return self.make_spare() if self.spare is None else None
 
     def make_spare(self) -> int | None:
-        """Fork the child of the next run ahead of its request: the fork and the child's
-        first page copies are then done while the daemon is busy elsewhere. In that child,
-        once it has its request, the run's exit code (it ends at once if the server goes
-        first: its pipe reaches end of file)."""
+        """Fork the child of the next run ahead of its request, and hand the daemon the
+        write end of its request pipe (``{"spare": pid, "since": monotonic time}`` with the
+        descriptor): the daemon writes the run's request to it directly, and says
+        ``{"took": pid}``. The fork and the child's first page copies are done while the
+        daemon is busy elsewhere. In that child, once it has its request, the run's exit
+        code (it ends at once if its pipe reaches end of file: the daemon is gone, or
+        dropped it). Its exit is reported whether it was given a run or not."""
         try:
             r, w = os.pipe()
         except OSError:
@@ -218,7 +217,15 @@ class Server:
             return None
         if pid != 0:
             os.close(r)
-            self.spare = (pid, w, since)
+            self.spare = (pid, since)
+            self.runs.add(pid)
+            try:
+                self.sock.sendmsg([json.dumps({"spare": pid, "since": since}).encode() + b"\n"],
+                                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [w]))])
+            except OSError:
+                pass  # the daemon is gone: so is the spare, its pipe closed below
+            finally:
+                os.close(w)
             return None
         os.close(w)
         self.leave_server()
@@ -229,7 +236,7 @@ class Server:
         os.close(r)
         try:
             request = json.loads(b"".join(chunks))
-        except ValueError:  # nothing (the server is gone), or cut short as it died
+        except ValueError:  # nothing (the daemon is gone), or cut short as it died
             os._exit(0)
         return self.child(request)
 

@@ -53,17 +53,11 @@ def test_a_forked_child_finds_the_log_pump_loaded(tmp_path):
 
 
 def _spare(server: ForkServer) -> int:
-    """The server's spare child (forked ahead of the next request), once there is one."""
-    found: list[int] = []
-
-    def one() -> bool:
-        server.pump()
-        found[:] = [c.pid for c in psutil.Process(server.pid).children()
-                    if c.status() != psutil.STATUS_ZOMBIE]
-        return len(found) == 1
-
-    _ready(server, one)
-    return found[0]
+    """The spare child the server forked ahead and handed to this side, once it has."""
+    _ready(server, lambda: server.spare is not None)
+    pid = server.spare[0]
+    assert psutil.Process(pid).ppid() == server.pid
+    return pid
 
 
 def _run_dir(tmp_path, name: str):
@@ -76,9 +70,10 @@ def _run_dir(tmp_path, name: str):
 
 
 def test_a_run_is_given_to_the_child_forked_ahead_and_an_unused_one_ends(tmp_path):
-    """The next run's child is forked before it is asked for; it runs the run it is given
-    (its own session, its exit reported). A spare that dies unused is not reported and the
-    next run is forked for it; when the server goes, its spare goes too."""
+    """The next run's child is forked before it is asked for and handed to the daemon's
+    side, which gives it the run directly; it runs it (its exit reported). A spare that
+    dies unused is dropped and the next run is forked by the server; when the server goes,
+    its spare goes too."""
     (tmp_path / "preload_job.py").write_text(JOB)
     server = ForkServer(sys.executable, server_environ(str(tmp_path), dict(os.environ)),
                         tmp_path / "server.log", "batch")
