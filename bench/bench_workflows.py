@@ -183,10 +183,12 @@ def bench_chains(home, mod) -> list[dict]:
         _row(f"per-task cost, chain of {LENGTH}", None, "ms", fork, "bare fork + exit + wait",
              target="<= 2x", ok=ok and med(per_task) <= 2 * fork, samples=per_task,
              note=f"(chain of {LENGTH} - chain of 1) / {LENGTH - 1}, each from submit to wait()."
-             " Out of reach as built: each task is a process forked by the image's fork server"
-             " for the daemon (a round trip), 3-4 SQLite commits (row, start, result, end) and a"
-             " /proc scan for leftovers; 2x a bare fork would need tasks run in a pre-forked"
-             " worker that takes several tasks, with the result and the state in one commit"),
+             " Out of reach as built: each task is its own process (forked ahead by the image's"
+             " fork server, its log pump and database connection ready), which pays a forked"
+             " interpreter's copy-on-write page faults (~1,500, most of its ~9 ms of CPU),"
+             " imports the task's module and commits its result; the daemon commits the run's"
+             " states and the next task's row (~2 ms of CPU). 2x a bare fork would need tasks"
+             " run in a worker process that takes several tasks (no fork, no import a task)"),
     ]
     if prefect:
         pf_task = [inside / LENGTH * 1000 for _, inside in pf_chains]

@@ -432,6 +432,26 @@ def connect(home: Home) -> sqlite3.Connection:
     return conn
 
 
+def connect_existing(home: Home) -> sqlite3.Connection:
+    """A new connection to a database that is there and at the current schema already (a
+    workflow task's process, started by the daemon that made it): no folder check, no
+    migration; a database that is missing or at another schema gets ``connect``'s path."""
+    if not home.db_path.exists():  # made (private, and migrated) the usual way
+        return connect(home)
+    conn = sqlite3.connect(home.db_path, isolation_level=None, check_same_thread=False,
+                           factory=Connection)
+    conn.row_factory = sqlite3.Row
+    try:
+        _configure(conn)
+        current = schema_version(conn) == SCHEMA_VERSION
+    except sqlite3.Error:
+        current = False
+    if current:
+        return conn
+    conn.close()
+    return connect(home)
+
+
 # How often (seconds) a kept connection checks that its database file still exists,
 # so that a home removed and made again (``localtailr reset``) is reopened. Checking
 # at every call would cost a stat() a call, as much as the query itself.

@@ -31,6 +31,33 @@ def test_connection_settings(tmp_path):
         assert sub.is_dir()
 
 
+def test_connect_existing_skips_the_folder_and_schema_work(tmp_path):
+    """A workflow task's connection (``connect_existing``): a home made and migrated by the
+    daemon is opened as it is, with the same settings; a folder removed meanwhile is not
+    made again (``connect`` would make it)."""
+    home = Home(tmp_path / "h")
+    store.connect(home).close()
+    home.blobs.rmdir()
+    conn = store.connect_existing(home)
+    assert not home.blobs.exists()
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.schema_version(conn) == store.SCHEMA_VERSION
+    with pytest.raises(sqlite3.IntegrityError):  # a real, configured connection
+        conn.execute("INSERT INTO memberships (group_id, user_id) VALUES (999, 0)")
+
+
+@pytest.mark.parametrize("database", ["missing", "empty"])
+def test_connect_existing_makes_and_migrates_what_is_not_there(tmp_path, database):
+    home = Home(tmp_path / "h").ensure()
+    if database == "empty":  # there, at schema 0 (an interrupted first start)
+        sqlite3.connect(home.db_path).close()
+    conn = store.connect_existing(home)
+    assert store.schema_version(conn) == store.SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert home.db_path.stat().st_mode & 0o077 == 0 or database == "empty"
+
+
 def test_foreign_keys_are_enforced(tmp_path):
     conn = store.connect(Home(tmp_path / "h"))
     with pytest.raises(sqlite3.IntegrityError):

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 from ..process.forkserver_pool import ForkServers
 from ..process.procfs import ppid_map, scan_procs
 from ..process.run_info import LaunchError, prepare
-from ..process.supervised import Supervised, on_grid
+from ..process.supervised import SAMPLE_EVERY, Supervised, on_grid
 from ..schedule import scheduler
 from ..workflows import engine as workflow_runner
 from . import hosting, metrics, recovery, restart_policy
@@ -316,11 +316,11 @@ class Daemon:
             self.tick_scheduler()
         if periodic:
             self.next_periodic = on_grid(now, IDLE_WAIT)  # with the idle runs' samples
-            self._call(workflow_runner.advance_all, self.home)
+            self._call(self.advance_workflows)
             self._call(self.hot_reload)
         if woken or periodic or ended:
             if ended or woken:  # woken: perhaps a new workflow run, whose first tasks start now
-                self._call(workflow_runner.advance_all, self.home)
+                self._call(self.advance_workflows)
             self.handle_stop_requests()
             self.start_pending()
         if now >= self.next_services:
@@ -329,6 +329,11 @@ class Daemon:
         self.beats["supervisor"] = time.time()
         if time.monotonic() >= self.next_beat:
             self.heartbeat()
+
+    def advance_workflows(self) -> None:
+        """Move the workflow runs forward (``workflows.engine``); the task runs made pending
+        are started by this step (``start_pending``), without a wake-up of its own."""
+        workflow_runner.advance_all(self.home, wake=False)
 
     def tick_scheduler(self) -> None:
         """Fire what is due (by localtailr's clock, which tests may move) and plan the next
@@ -492,6 +497,9 @@ class Daemon:
             self.launch_failed(info.run_id, launch_reason(exc))
             return
         sv.next_sample = time.monotonic()
+        # its tree is first looked for (a pass over /proc) at its second sample: a process
+        # just started has no children yet, and most tasks have ended by then
+        sv.next_tree = sv.next_sample + SAMPLE_EVERY
         self.runs[sv.run_id] = sv
         log(f"run {sv.run_id} started (pid {sv.pid}, {info.job_type} {info.job_name})")
 
@@ -568,7 +576,7 @@ class Daemon:
     def end_leftovers(self, sv: Supervised) -> list[int]:
         """Kill what is left of a run whose main process ended; again on a fresh scan
         while a leftover was forking as it was killed (a few rounds at most)."""
-        found = sv.leftovers(self.procs())
+        found = sv.leftovers(self._procs if self._procs is not None else sv.leftover_scan())
         killed = set(found)
         for _ in range(LEFTOVER_ROUNDS):
             if not found:

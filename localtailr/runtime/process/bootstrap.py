@@ -389,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         launch = json.load(f)
     if launch.get("log_cap"):
         _start_log_pump(run_dir, int(launch["log_cap"]))
+    elif LOG_PUMP in sys.modules:
+        sys.modules[LOG_PUMP].discard()  # one a fork server's child prepared: not wanted
     _user_umask()
     code = 1
     try:
@@ -408,19 +410,31 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _start_log_pump(run_dir: str, cap: int) -> None:
-    """Send stdout and stderr through the run's log pump (``logpump.py``, loaded by path);
-    without it (it could not start) the daemon rotates the files itself."""
-    import importlib.util  # ~3 ms at job start: only when the log pump runs
+LOG_PUMP = "_localtailr_logpump"
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
-    try:
-        spec = importlib.util.spec_from_file_location("_localtailr_logpump", path)
+
+def log_pump():
+    """The log pump's module (``logpump.py``, loaded by path once a process: a fork server
+    loads it before it forks, so that its children do not)."""
+    module = sys.modules.get(LOG_PUMP)
+    if module is None:
+        import importlib.util  # ~3 ms at job start: only when the log pump runs
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
+        spec = importlib.util.spec_from_file_location(LOG_PUMP, path)
         if spec is None or spec.loader is None:
             raise OSError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module.start(run_dir, cap)
+        sys.modules[LOG_PUMP] = module
+    return module
+
+
+def _start_log_pump(run_dir: str, cap: int) -> None:
+    """Send stdout and stderr through the run's log pump (``logpump.py``); without it (it
+    could not start) the daemon rotates the files itself."""
+    try:
+        log_pump().start(run_dir, cap)
     except OSError as exc:
         sys.stderr.write(f"localtailr: no log pump ({exc}); the logs are rotated as sampled\n")
 

@@ -19,6 +19,14 @@ it serves newline-delimited JSON messages:
   answer (the daemon signals the pid itself when its group does not exist yet); a child
   that cannot set itself up writes ``failure.json`` and ends with code 127.
 
+Ahead of the next request the server forks a *spare* child (``make_spare``), which forks
+its log pump and, for a task, opens the home's database, then waits for its request on a
+pipe whose write end the server hands the daemon: ``{"spare": pid, "since": t}`` with the
+descriptor (SCM_RIGHTS). The daemon writes the run's request (as above, without ``id``)
+straight to that pipe, and says ``{"took": pid}``, upon which the server forks the next
+spare; a spare's exit is reported as any run's. A spare whose pipe reaches end of file
+without a request (the daemon dropped it, or is gone) ends.
+
 The server exits when its socket reaches end of file: when the daemon is gone, however it
 went (``localtailr down``, ``kill -9``). Its children run on (they are session leaders);
 a restarted daemon adopts them by pid and create time, and reads the ``exit`` file the
@@ -38,6 +46,7 @@ import sys
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]  # run by path: this folder must not shadow user modules
 
+import array  # noqa: E402
 import atexit  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
@@ -86,15 +95,34 @@ def preload(kind: str) -> None:
         sys.stderr.write(f"forkserver: cannot preload: {type(exc).__name__}: {exc}\n")
 
 
+def prepare_spare(kind: str) -> None:
+    """In a child forked ahead of its run: what every run of ``kind`` starts with, done
+    before the run is given: its log pump forked, and for a task its database opened."""
+    try:
+        pump = sys.modules.get("_localtailr_logpump")
+        if pump is not None:
+            pump.prepare()
+        if kind == "task":
+            runner = sys.modules.get("localtailr.runtime.workflows.task_runner")
+            home = os.environ.get("LOCALTAILR_HOME")
+            if runner is not None and home:
+                runner.prepare(home)
+    except Exception as exc:  # noqa: BLE001 - the run does it itself then
+        sys.stderr.write(f"forkserver: cannot prepare a child: {type(exc).__name__}: {exc}\n")
+
+
 class Server:
-    def __init__(self, sock: socket.socket, bootstrap):
+    def __init__(self, sock: socket.socket, bootstrap, kind: str = "batch"):
         self.sock = sock
         self.bootstrap = bootstrap
+        self.kind = kind
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.spare: tuple[int, float] | None = None  # (pid, forked at): offered to the daemon
+        self.runs: set[int] = set()  # children given a run, or to be: their exits are reported
 
     def send(self, message: dict) -> None:
         try:
@@ -105,6 +133,9 @@ class Server:
     def serve(self) -> int | None:
         """Serve until end of file (None); in a forked child, the run's exit code."""
         self.send({"ready": os.getpid()})
+        code = self.make_spare()
+        if code is not None:
+            return code
         buf = b""
         while True:
             ready, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
@@ -122,7 +153,11 @@ class Server:
                 buf += data
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    code = self.fork(json.loads(line))
+                    message = json.loads(line)
+                    if "took" in message:
+                        code = self.taken(int(message["took"]))
+                    else:
+                        code = self.fork(message)
                     if code is not None:
                         return code
 
@@ -134,29 +169,89 @@ class Server:
                 return
             if pid == 0:
                 return
-            self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+            if self.spare is not None and pid == self.spare[0]:
+                self.spare = None  # given a run, or died unused: a new one once one is taken
+            if pid in self.runs:
+                self.runs.discard(pid)
+                self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def fork(self, request: dict) -> int | None:
-        """Fork the run's child; in the child, run it and return its exit code."""
+        """Fork a child for the run (the daemon had no spare at hand); in the child, run it
+        and return its exit code."""
         try:
             pid = os.fork()
         except OSError as exc:
             self.send({"id": request["id"], "error": f"cannot fork: {exc}"})
             return None
         if pid == 0:
+            self.leave_server()
             return self.child(request)
+        self.runs.add(pid)
         self.send({"id": request["id"], "pid": pid})
-        return None
+        return self.make_spare() if self.spare is None else None
+
+    def taken(self, pid: int) -> int | None:
+        """The daemon gave the spare ``pid`` a run: fork the next one."""
+        if self.spare is not None and self.spare[0] == pid:
+            self.spare = None
+        return self.make_spare() if self.spare is None else None
+
+    def make_spare(self) -> int | None:
+        """Fork the child of the next run ahead of its request, and hand the daemon the
+        write end of its request pipe (``{"spare": pid, "since": monotonic time}`` with the
+        descriptor): the daemon writes the run's request to it directly, and says
+        ``{"took": pid}``. The fork and the child's first page copies are done while the
+        daemon is busy elsewhere. In that child, once it has its request, the run's exit
+        code (it ends at once if its pipe reaches end of file: the daemon is gone, or
+        dropped it). Its exit is reported whether it was given a run or not."""
+        try:
+            r, w = os.pipe()
+        except OSError:
+            return None
+        since = time.monotonic()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return None
+        if pid != 0:
+            os.close(r)
+            self.spare = (pid, since)
+            self.runs.add(pid)
+            try:
+                self.sock.sendmsg([json.dumps({"spare": pid, "since": since}).encode() + b"\n"],
+                                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [w]))])
+            except OSError:
+                pass  # the daemon is gone: so is the spare, its pipe closed below
+            finally:
+                os.close(w)
+            return None
+        os.close(w)
+        self.leave_server()
+        prepare_spare(self.kind)
+        chunks = []
+        while chunk := os.read(r, 1 << 16):
+            chunks.append(chunk)
+        os.close(r)
+        try:
+            request = json.loads(b"".join(chunks))
+        except ValueError:  # nothing (the daemon is gone), or cut short as it died
+            os._exit(0)
+        return self.child(request)
+
+    def leave_server(self) -> None:
+        """In a child: drop what belongs to the server."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.sock.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
     def child(self, request: dict) -> int:
         """Set the child up as a spawned run would be (a failure there is written to the
         run's ``failure.json`` and ends it with code 127), then run the bootstrap."""
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.sock.close()
-            os.close(self.wake_r)
-            os.close(self.wake_w)
             os.setsid()
             null = os.open(os.devnull, os.O_RDONLY)
             out = os.open(request["stdout"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -166,8 +261,12 @@ class Server:
                 os.close(fd)
             os.chdir(request["cwd"])
             env = request["env"]
-            os.environ.clear()
-            os.environ.update(env)
+            environ = os.environ  # made ``env``, changing only what differs (most does not)
+            for name in [name for name in environ if name not in env]:
+                del environ[name]
+            for name, value in env.items():
+                if environ.get(name) != value:
+                    environ[name] = value
             time.tzset()
             for path in reversed((env.get("PYTHONPATH") or "").split(os.pathsep)):
                 if path and path not in sys.path:
@@ -237,9 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     sock.setblocking(True)
     kind = argv[1] if len(argv) > 1 else "batch"
     bootstrap = load_bootstrap()
+    try:
+        bootstrap.log_pump()  # every run of the server's starts one: loaded once, here
+    except OSError:
+        pass  # each child says so as it starts without one
     preload(kind)
     gc.freeze()  # what is loaded stays shared with the children (no copy on a collection)
-    code = Server(sock, bootstrap).serve()
+    code = Server(sock, bootstrap, kind).serve()
     if code is not None:
         finish_child(code)
     return 0

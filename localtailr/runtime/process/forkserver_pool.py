@@ -16,7 +16,9 @@ ready ``ForkServer`` keeps the exit codes of its children (``exits``) until the 
 
 from __future__ import annotations
 
+import array
 import json
+import os
 import select
 import socket
 import subprocess
@@ -28,6 +30,7 @@ from .forkserver import SERVER_MARK
 SERVER = str(Path(__file__).with_name("forkserver.py"))
 COOLDOWN = 30.0  # seconds without a new server for an image whose server died
 ANSWER_TIMEOUT = 10.0  # seconds to wait for a server to say which pid it forked
+FDS_AT_ONCE = 8  # descriptors one read takes (a server sends one a spare, one spare at a time)
 
 
 class ForkError(Exception):
@@ -63,6 +66,8 @@ class ForkServer:
         self.exits: dict[int, int] = {}
         self.answers: dict[int, dict] = {}
         self.last_id = 0
+        self.received: list[int] = []  # descriptors the server sent, not yet matched
+        self.spare: tuple[int, int, float] | None = None  # (pid, its request pipe, forked at)
 
     @property
     def pid(self) -> int:
@@ -77,11 +82,16 @@ class ForkServer:
             return
         while True:
             try:
-                data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+                data, ancillary, _, _ = self.sock.recvmsg(
+                    1 << 16, socket.CMSG_SPACE(FDS_AT_ONCE * 4),
+                    socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
-                data = b""
+                data, ancillary = b"", []
+            for level, kind, fds in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    self.received += array.array("i", fds[:len(fds) - len(fds) % 4]).tolist()
             if not data:
                 self._died()
                 break
@@ -92,16 +102,35 @@ class ForkServer:
                 message = json.loads(line)
             except ValueError:
                 continue
-            if "exit" in message:
-                self.exits[int(message["exit"])] = int(message["code"])
-            elif "ready" in message:
-                self.ready = True
-            elif "id" in message:
-                self.answers[int(message["id"])] = message
+            self._heard(message)
+
+    def _heard(self, message: dict) -> None:
+        """Take in one message of the server's."""
+        if "exit" in message:
+            pid = int(message["exit"])
+            if self.spare is not None and self.spare[0] == pid:
+                self._drop_spare()  # died before it was given a run
+            else:
+                self.exits[pid] = int(message["code"])
+        elif "spare" in message:
+            self._drop_spare()
+            if self.received:
+                self.spare = (int(message["spare"]), self.received.pop(0),
+                              float(message["since"]))
+        elif "ready" in message:
+            self.ready = True
+        elif "id" in message:
+            self.answers[int(message["id"])] = message
+
+    def _drop_spare(self) -> None:
+        if self.spare is not None:
+            os.close(self.spare[1])  # it reads end of file and ends
+            self.spare = None
 
     def _died(self) -> None:
         self.dead = True
         self.ready = False
+        self._drop_spare()
         self.sock.close()
         if self.proc.poll() is None:
             try:
@@ -111,12 +140,20 @@ class ForkServer:
                 self.proc.wait()
 
     def fork(self, run_dir: Path, env: dict[str, str], cwd: Path, stdout: Path,
-             stderr: Path) -> int:
-        """Fork a child for a run; its pid (it leads its own session already).
+             stderr: Path) -> tuple[int, float | None]:
+        """Fork a child for a run (or give it the spare child forked ahead); its pid, and
+        when (monotonic time) a spare was forked (None: forked for it). It starts its
+        own session a moment later.
 
         Raises Unavailable (spawn instead) or ForkError (the run cannot start)."""
         if self.dead or not self.ready:
             raise Unavailable("the fork server is not ready")
+        self.pump()  # a spare it announced meanwhile
+        given = self._give_spare(run_dir, env, cwd, stdout, stderr)
+        if given is not None:
+            return given
+        if self.dead:
+            raise Unavailable("the fork server is gone")
         self.last_id += 1
         ident = self.last_id
         request = {"id": ident, "run_dir": str(run_dir), "cwd": str(cwd), "env": env,
@@ -142,7 +179,33 @@ class ForkServer:
         answer = self.answers.pop(ident)
         if "error" in answer:
             raise ForkError(answer["error"])
-        return int(answer["pid"])
+        since = answer.get("since")
+        return int(answer["pid"]), None if since is None else float(since)
+
+    def _give_spare(self, run_dir: Path, env: dict[str, str], cwd: Path, stdout: Path,
+                    stderr: Path) -> tuple[int, float] | None:
+        """Write the run's request to the spare child's pipe (no round trip through the
+        server) and tell the server it was taken; its (pid, forked at), or None when there
+        is no spare or it is gone."""
+        if self.spare is None:
+            return None
+        pid, pipe, since = self.spare
+        self.spare = None
+        request = {"run_dir": str(run_dir), "cwd": str(cwd), "env": env,
+                   "stdout": str(stdout), "stderr": str(stderr)}
+        try:
+            data = memoryview(json.dumps(request).encode())
+            while data:
+                data = data[os.write(pipe, data):]
+        except OSError:
+            return None  # it died: the server forks this run
+        finally:
+            os.close(pipe)
+        try:
+            self.sock.sendall(json.dumps({"took": pid}).encode() + b"\n")
+        except OSError:
+            pass  # the server is gone: the spare runs on, watched by its pidfd
+        return pid, since
 
     def kill(self) -> None:
         if not self.dead:
@@ -154,6 +217,7 @@ class ForkServer:
 
     def close(self) -> None:
         """Close the daemon's end: the server exits (its children run on)."""
+        self._drop_spare()
         if not self.dead:
             self.sock.close()
             self.dead = True

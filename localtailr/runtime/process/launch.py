@@ -112,9 +112,13 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
         server = forkservers.get(image.python, lambda: image.environ(base_environ()),
                                  "task" if is_task else "batch")
     proc = pid = None
+    asked = time.monotonic()  # before the process exists (Supervised.leftover_scan)
     if server is not None:
         try:
-            pid = server.fork(run_dir, env, run_dir, run_dir / "stdout", run_dir / "stderr")
+            pid, since = server.fork(run_dir, env, run_dir, run_dir / "stdout",
+                                     run_dir / "stderr")
+            if since is not None:  # a spare, forked before it was asked for
+                asked = min(asked, since)
         except ForkError as exc:
             raise LaunchError(str(exc)) from None
         except Unavailable:
@@ -134,7 +138,7 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
             err.close()
         pid = proc.pid
     try:
-        return _started(home, info, image, pid, proc, server, port, is_task)
+        return _started(home, info, image, pid, proc, server, port, is_task, asked)
     except BaseException:
         for kill in (os.killpg, os.kill):  # started, not recorded: it must not run on
             try:                           # unsupervised (a forked child may not lead its
@@ -145,12 +149,14 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
 
 
 def _started(home: Home, info: RunInfo, image, pid: int, proc, server, port: int | None,
-             is_task: bool) -> Supervised:
-    """The handle on a process just started for ``info``, its state recorded."""
+             is_task: bool, asked: float) -> Supervised:
+    """The handle on a process just started for ``info`` (its pid given after ``asked``,
+    monotonic time), its state recorded."""
     memory, memory_text, cpu = limits(info.definition, info.task_name)
     created = create_time(pid) or time.time()
     sv = Supervised(home, info.run_id, info.job_id, info.job_type, pid, created,
-                    memory, memory_text, cpu, port=port, proc=proc, forkserver=server)
+                    memory, memory_text, cpu, port=port, proc=proc, forkserver=server,
+                    pid_since=asked)
     sv.cgroup = cgroup_for(info.run_id, cpu if cpu is not None and cpu < CORES else None, pid)
     waits_for_port = info.job_type in APP_TYPES and not is_task
     sv.state = "starting" if waits_for_port else "running"

@@ -24,24 +24,79 @@ CHUNK = 1 << 16
 MIN_CAP = 2 * CHUNK
 
 
-def start(run_dir: str, cap: int) -> int:
-    """Fork the pump of ``run_dir`` and point this process's fd 1 and 2 at it; its pid."""
-    cap = max(int(cap), MIN_CAP)
+_prepared: tuple[int, int, list[int]] | None = None  # (pid, its order pipe, write ends)
+
+
+def prepare() -> None:
+    """Fork a pump ahead of its run (a fork server's child waiting for its run does): it
+    waits for its order (the run folder and the cap) from ``start``, and ends without one
+    when this process drops it (``discard``) or ends first."""
+    global _prepared
+    discard()
     pipes = [os.pipe(), os.pipe()]
+    order_r, order_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             os.setsid()
+            os.close(order_w)
             for _, w in pipes:
                 os.close(w)
-            pump(run_dir, cap, [r for r, _ in pipes])
+            chunks = []
+            while chunk := os.read(order_r, CHUNK):
+                chunks.append(chunk)
+            if chunks:
+                run_dir, cap = b"".join(chunks).decode().rsplit("\0", 1)
+                pump(run_dir, int(cap), [r for r, _ in pipes])
         except BaseException:  # noqa: BLE001 - nothing to report to: the run's logs are ours
             code = 1
         finally:
             os._exit(code)
-    for (r, w), target in zip(pipes, (1, 2), strict=True):
+    os.close(order_r)
+    for r, _ in pipes:
         os.close(r)
+    _prepared = (pid, order_w, [w for _, w in pipes])
+
+
+def discard() -> None:
+    """Drop the pump prepared ahead, if any: it ends."""
+    global _prepared
+    if _prepared is not None:
+        _, order, writers = _prepared
+        _prepared = None
+        for fd in (order, *writers):
+            os.close(fd)
+
+
+def start(run_dir: str, cap: int) -> int:
+    """Start the pump of ``run_dir`` (the one prepared ahead, or a new one) and point this
+    process's fd 1 and 2 at it; its pid."""
+    global _prepared
+    cap = max(int(cap), MIN_CAP)
+    if _prepared is not None:
+        pid, order, writers = _prepared
+        _prepared = None
+        os.write(order, f"{run_dir}\0{cap}".encode())  # far below a pipe's buffer
+        os.close(order)
+    else:
+        pipes = [os.pipe(), os.pipe()]
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.setsid()
+                for _, w in pipes:
+                    os.close(w)
+                pump(run_dir, cap, [r for r, _ in pipes])
+            except BaseException:  # noqa: BLE001 - nothing to report to: the run's logs are ours
+                code = 1
+            finally:
+                os._exit(code)
+        for r, _ in pipes:
+            os.close(r)
+        writers = [w for _, w in pipes]
+    for w, target in zip(writers, (1, 2), strict=True):
         os.dup2(w, target)
         os.close(w)
     with open(os.path.join(run_dir, PID_FILE), "w") as f:

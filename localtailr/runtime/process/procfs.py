@@ -3,6 +3,7 @@ process's parent in one pass, and whether a pid is still the process it was."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import psutil
@@ -56,18 +57,37 @@ def usage(pid: int) -> tuple[float, int]:
     return cpu_seconds(pid), rss(pid)
 
 
-def scan_procs() -> dict[int, tuple[int, int, int, int, bytes]]:
-    """Every process: ``{pid: (ppid, process group, session, start in clock ticks after
-    boot, state letter)}``, in one pass over ``/proc``."""
+def scan_procs(above: int = 0) -> dict[int, tuple[int, int, int, int, bytes]]:
+    """Every process (whose pid is over ``above``): ``{pid: (ppid, process group, session,
+    start in clock ticks after boot, state letter)}``, in one pass over ``/proc``."""
     out = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
+        if not name.isdigit() or int(name) <= above:
             continue
         fields = stat_fields(name)
         if fields is not None:
             out[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]),
                               fields[0])
     return out
+
+
+def last_pid() -> int | None:
+    """The pid the kernel gave last (in this pid namespace), from ``/proc/loadavg``."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[-1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@functools.cache
+def pid_max() -> int:
+    """The kernel's highest pid (after which it wraps round to low ones)."""
+    try:
+        with open("/proc/sys/kernel/pid_max", "rb") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 32768
 
 
 def ppid_map(procs: dict | None = None) -> dict[int, list[int]]:

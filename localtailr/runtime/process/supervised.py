@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,7 @@ METRIC_STEADY_EVERY = 60.0  # ... when they did not: rows only on change, and th
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
+FORK_RATE = 200_000  # processes a second: more than any machine starts (see leftover_scan)
 
 
 def on_grid(now: float, interval: float) -> float:
@@ -93,6 +95,7 @@ class Supervised:
     idle: bool = False
     forkserver: ForkServer | None = None  # the fork server that forked it (its parent), if one did
     pump: int | None = None  # the pid of the run's log pump, once known (not in the tree)
+    pid_since: float | None = None  # monotonic time before its pid was given (leftover_scan)
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -168,6 +171,19 @@ class Supervised:
         """Wait (at most ``timeout`` s) for the log pump of an ended run to write what it
         still holds and end; True if it has."""
         pump = self.find_pump()
+        if pump is None:
+            return True
+        try:
+            fd = os.pidfd_open(pump)
+        except ProcessLookupError:
+            return True
+        except (OSError, AttributeError):
+            fd = None  # no pidfds here: its state is polled
+        if fd is not None:
+            try:  # readable once it has ended, at once
+                return bool(select.select([fd], [], [], timeout)[0])
+            finally:
+                os.close(fd)
         deadline = time.monotonic() + timeout
         while pump is not None and state_of(pump) not in (b"Z", b"X", None):
             if time.monotonic() > deadline:
@@ -225,6 +241,22 @@ class Supervised:
     def kill_tree(self) -> None:
         self.signal(signal.SIGKILL)
         self.paused_until = 0.0
+
+    def leftover_scan(self) -> dict:
+        """A ``scan_procs()`` of what may be left of the run once its main process ended.
+        A process it started has a higher pid than its own unless the kernel's pid counter
+        went round since; it cannot have when the counter is still above the run's pid and
+        the run lived less than a round takes at FORK_RATE. Then only the pids above the
+        run's are read (a task's run, ended in milliseconds, reads a handful), else all.
+        (Its life is counted from ``pid_since``: ``created``, from the kernel's boot time
+        in whole seconds, may be a second off.)"""
+        if self.adopted or self.pid_since is None:
+            return scan_procs()
+        last = procfs.last_pid()
+        lived = time.monotonic() - self.pid_since
+        if last is not None and last >= self.pid and lived * FORK_RATE < procfs.pid_max():
+            return scan_procs(above=self.pid)
+        return scan_procs()
 
     def leftovers(self, procs: dict | None = None) -> list[int]:
         """Processes of this run still alive: members of the tree, of its process group or

@@ -123,14 +123,17 @@ def _seconds(value: Any) -> str:
     return f"{value:g}s"
 
 
-def advance(home: Home, parent_run_id: int, now: float | None = None) -> str:
-    """Move one workflow run forward (see the module docstring); returns the parent's state."""
+def advance(home: Home, parent_run_id: int, now: float | None = None,
+            wake: bool = True) -> str:
+    """Move one workflow run forward (see the module docstring); returns the parent's state.
+    When it made a task's run to start, the daemon is woken (``wake``; the daemon itself,
+    which starts pending runs next anyway, says False)."""
     conn = store.connection(home)
     notify = False
     with store.transaction(conn):
         state, notify = _advance(conn, parent_run_id, time.time() if now is None else now,
                                  clock_now(home) if now is None else now)
-    if notify:
+    if notify and wake:
         wakeup.notify(home)
     return state
 
@@ -258,15 +261,16 @@ def active_parents(conn: sqlite3.Connection) -> list[int]:
     ]
 
 
-def advance_all(home: Home, now: float | None = None) -> dict[int, str]:
+def advance_all(home: Home, now: float | None = None, wake: bool = True) -> dict[int, str]:
     """Advance every workflow run not yet ended; ``{parent run id: state}``.
 
-    The daemon calls this each time round its loop (and after any child run ends).
+    The daemon calls this each time round its loop (and after any child run ends), with
+    ``wake`` False: it starts the pending runs right after.
     """
     conn = store.connection(home)
     out: dict[int, str] = {}
     for run_id in active_parents(conn):
-        out[run_id] = advance(home, run_id, now)
+        out[run_id] = advance(home, run_id, now, wake)
     return out
 
 

@@ -40,6 +40,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 REPR_LIMIT = 2000
 TASK_ERROR = "task-error"
+LOAD_RUN = "SELECT * FROM runs WHERE run_id = ?"
 
 
 class TaskFailed(Exception):
@@ -70,13 +71,40 @@ def system_args(defn: dict, parent: Any, node_name: str) -> dict[str, str]:
     return out
 
 
+_opened: tuple[str, Any, int] | None = None  # (home, connection, database inode): ``prepare``
+
+
+def prepare(home_root: str) -> None:
+    """Open the home's database before the task is known (a fork server's child, forked
+    ahead of its run, does): ``run`` then takes this connection, unless the database was
+    made anew meanwhile (``localtailr reset``)."""
+    global _opened
+    home = Home(Path(home_root))
+    if not home.db_path.exists():
+        return  # a home removed meanwhile: not made again from here
+    conn = _connect(home_root)
+    conn.execute(LOAD_RUN, (0,)).fetchall()  # reads the schema; the statement is kept
+    _opened = (home_root, conn, os.stat(home.db_path).st_ino)
+
+
 def _connect(home_root: str):
-    return store.connect(Home(Path(home_root)))
+    global _opened
+    opened, _opened = _opened, None
+    if opened is not None:
+        root, conn, inode = opened
+        try:
+            if root == home_root and os.stat(Home(Path(root)).db_path).st_ino == inode:
+                return conn
+        except OSError:
+            pass
+        conn.close()
+    # the daemon that started this task made the home and migrated its database
+    return store.connect_existing(Home(Path(home_root)))
 
 
 def load(conn: Any, run_id: int) -> tuple[dict, dict, dict[str, Any], dict[str, str]]:
     """(definition, node, inputs, system args) for child run ``run_id``."""
-    run = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    run = conn.execute(LOAD_RUN, (run_id,)).fetchone()
     if run is None:
         raise TaskFailed(f"no run {run_id} in this home")
     if run["parent_run_id"] is None or not run["task_name"]:

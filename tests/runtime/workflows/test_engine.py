@@ -219,3 +219,25 @@ def test_a_new_workflow_is_advanced_when_the_daemon_is_woken(localtailr_home, mo
         assert tasks[0]["state"] != "pending"  # picked up: building its image, or running
     finally:
         d.shutdown()
+
+
+@pytest.mark.parametrize("wake", [True, False])
+def test_advancing_wakes_the_daemon_unless_the_daemon_advances(localtailr_home, monkeypatch,
+                                                                wake):
+    """A task's run made pending wakes the daemon; the daemon's own pass says ``wake``
+    False (it starts pending runs right after), so that it does not wake itself again."""
+    from localtailr.runtime import client
+    from localtailr.runtime.workflows import engine
+    from localtailr.store import wakeup
+
+    monkeypatch.setattr(client, "ensure_daemon", lambda home, **_: None)
+    home = localtailr_home.home
+    run = wt.chain()  # saved, parent run pending
+    listener = wakeup.Listener(home)
+    try:
+        listener.drain()  # the submit's own wake-up
+        assert engine.advance_all(home, wake=wake) == {run.run_id: "running"}
+        assert [t["task_name"] for t in run.tasks()] == ["number"]
+        assert (listener.drain() > 0) == wake
+    finally:
+        listener.close()
