@@ -9,8 +9,10 @@ the job type, the app framework and the port.
 
 - batch and service: the entrypoint is called with no arguments.
 - app: served the framework's usual way on ``PORT`` (127.0.0.1):
-  streamlit and panel: ``python -m streamlit run`` / ``python -m panel serve`` a small
-  script that calls the entrypoint (panel: a returned object is made servable);
+  streamlit and panel: ``streamlit run`` / ``panel serve`` (run in this process) a small
+  script that calls the entrypoint (panel: a returned object is made servable), under the
+  run's ``prefix`` on an internal port, with ``prefix_proxy`` on PORT serving it at ``/``
+  and under the prefix;
   flask: an entrypoint that *is* or *returns* a Flask app is served by werkzeug; one that
   calls ``app.run()`` itself has host and port forced to 127.0.0.1:PORT; if it returns
   nothing, a Flask app named ``app`` in its module is served;
@@ -176,13 +178,51 @@ def _wrapper_script(run_dir: str, entry: dict, tail: str) -> str:
     return path
 
 
-def _exec_server(run_dir: str, argv: list[str]) -> None:
+def _run_server(run_dir: str, module: str, args: list[str]) -> None:
+    """``python -m module args``, run in this process (so that the prefix proxy's thread
+    serves beside it) until the server ends."""
+    import runpy
+    from importlib import util  # only for a streamlit or panel app
+
+    if util.find_spec(module) is None:
+        fail(run_dir, f"cannot start {module}: it is not installed in the job's environment")
     sys.stdout.flush()
     sys.stderr.flush()
-    try:
-        os.execv(sys.executable, [sys.executable, *argv])
-    except OSError as exc:
-        fail(run_dir, f"cannot start {' '.join(argv[:3])}: {exc}")
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def _serve_page(run_dir: str, launch: dict, fn) -> None:
+    """Serve a streamlit or panel app on PORT: the framework under the run's prefix
+    (``/job/<env>/<name>``) on an internal port, and ``prefix_proxy`` on PORT, so that the
+    app answers at ``/`` and under the prefix, websockets included."""
+    framework, port, entry = launch["framework"], int(launch["port"]), launch["entrypoint"]
+    prefix = (launch.get("prefix") or "").strip("/")
+    internal, public, proxy = port, None, None
+    if prefix:
+        proxy = _sibling(PREFIX_PROXY, "prefix_proxy.py")
+        try:
+            public = proxy.bound_socket(port)
+            with proxy.bound_socket() as spare:
+                internal = spare.getsockname()[1]
+        except OSError as exc:
+            fail(run_dir, f"cannot bind the app's port {port}: {exc}")
+    if framework == "streamlit":
+        script = entry["file"] if fn is None else _wrapper_script(run_dir, entry, "_fn()")
+        args = ["run", script, "--server.port", str(internal), "--server.address", "127.0.0.1",
+                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        args += ["--server.baseUrlPath", prefix] if prefix else []
+    else:
+        script = entry["file"] if fn is None else _wrapper_script(
+            run_dir, entry,
+            "_obj = _fn()\nif _obj is not None and hasattr(_obj, 'servable'):\n    _obj.servable()")
+        args = ["serve", script, "--port", str(internal), "--address", "127.0.0.1",
+                "--allow-websocket-origin", f"127.0.0.1:{port}",
+                "--allow-websocket-origin", f"localhost:{port}"]
+        args += ["--prefix", "/" + prefix] if prefix else []
+    if proxy is not None:
+        proxy.start(public, internal, prefix)
+    _run_server(run_dir, framework, args)
 
 
 def _is_asgi(obj) -> bool:
@@ -215,23 +255,12 @@ def _force_host_port(cls, method: str, port: int) -> None:
 def run_app(run_dir: str, launch: dict, fn, module) -> None:
     framework = launch.get("framework") or ""
     port = int(launch["port"])
-    entry = launch["entrypoint"]
-    if framework == "streamlit":
-        script = entry["file"] if fn is None else _wrapper_script(run_dir, entry, "_fn()")
-        _exec_server(run_dir, ["-m", "streamlit", "run", script, "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true",
-                               "--browser.gatherUsageStats", "false"])
-    if fn is None and framework != "panel":
+    if framework in ("streamlit", "panel"):
+        _serve_page(run_dir, launch, fn)
+        return
+    if fn is None:
         fail(run_dir, f"a {framework or 'non-streamlit'} app needs a function as its entrypoint, "
                       "not a module")
-    if framework == "panel":
-        script = entry["file"] if fn is None else _wrapper_script(
-            run_dir, entry,
-            "_obj = _fn()\nif _obj is not None and hasattr(_obj, 'servable'):\n    _obj.servable()")
-        _exec_server(run_dir, ["-m", "panel", "serve", script, "--port", str(port),
-                               "--address", "127.0.0.1",
-                               "--allow-websocket-origin", f"127.0.0.1:{port}",
-                               "--allow-websocket-origin", f"localhost:{port}"])
     if framework == "flask":
         import flask  # the job's own dependency: only for this framework
 
@@ -411,23 +440,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 LOG_PUMP = "_localtailr_logpump"
+PREFIX_PROXY = "_localtailr_prefix_proxy"
 
 
-def log_pump():
-    """The log pump's module (``logpump.py``, loaded by path once a process: a fork server
-    loads it before it forks, so that its children do not)."""
-    module = sys.modules.get(LOG_PUMP)
+def _sibling(name: str, filename: str):
+    """``filename`` of this folder as module ``name``, loaded by path once a process (the
+    package is not imported before user code)."""
+    module = sys.modules.get(name)
     if module is None:
-        import importlib.util  # ~3 ms at job start: only when the log pump runs
+        import importlib.util  # ~3 ms at job start: only when a sibling is needed
 
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logpump.py")
-        spec = importlib.util.spec_from_file_location(LOG_PUMP, path)
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+        spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise OSError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        sys.modules[LOG_PUMP] = module
+        sys.modules[name] = module
     return module
+
+
+def log_pump():
+    """The log pump's module (``logpump.py``; a fork server loads it before it forks, so
+    that its children do not)."""
+    return _sibling(LOG_PUMP, "logpump.py")
 
 
 def _start_log_pump(run_dir: str, cap: int) -> None:
@@ -451,6 +487,7 @@ def _run(run_dir: str, launch: dict) -> int:
     entry = launch["entrypoint"]
     if kind == "app" and launch.get("framework") in ("streamlit", "panel") and not entry.get("qualname"):
         run_app(run_dir, launch, None, None)  # the script itself is served; not imported here
+        return 0
     module, fn = load_entrypoint(run_dir, entry)
     if fn is None and kind != "app":
         fail(run_dir, f"the entrypoint of a {kind} job must be a function, not module "

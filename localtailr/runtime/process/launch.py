@@ -103,6 +103,8 @@ def launch(home: Home, info: RunInfo, image, forkservers=None) -> Supervised:
     port = free_port() if info.job_type in APP_TYPES or info.job_type == "service" else None
     launch_data = {"run_id": info.run_id, "home": str(home.root), "type": info.job_type,
                    "framework": framework, "port": port, "entrypoint": entry,
+                   "prefix": (f"/job/{info.environment}/{info.job_name}/"
+                              if info.job_type == "app" else None),
                    "task": {"run_id": info.run_id, "name": info.task_name} if is_task else None,
                    "log_cap": settings.LOG_CAP.whole()}
     (run_dir / "launch.json").write_text(json.dumps(launch_data))

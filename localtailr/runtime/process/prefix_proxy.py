@@ -1,0 +1,259 @@
+"""An app's public port: a proxy that serves an app started under a path prefix at ``/`` too.
+
+Streamlit and panel speak websockets, so a WSGI/ASGI wrapper cannot add the
+``/job/<env>/<name>/`` prefix for them. They are started with that prefix as their own base
+path (streamlit ``--server.baseUrlPath``, panel ``--prefix``) on an internal loopback port,
+and ``start(sock, backend_port, prefix)`` serves ``sock`` (the app's public port, bound by
+the caller) from a thread of the app's own process: a request whose path is not under the
+prefix gets it prepended; everything else passes unchanged. Only request heads are read
+(the request line and headers; a body is streamed by ``Content-Length`` or chunked
+encoding); responses are piped as they come, and after a request that asks for an
+``Upgrade`` (a websocket) bytes are piped both ways. A malformed request head is answered
+``400`` and the connection closed. The public port accepts connections only once the
+internal one does, so "the port answers" still means "the app is up".
+
+The bootstrap loads this file by path (standard library only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+HEAD_LIMIT = 64 * 1024
+CHUNK = 64 * 1024
+LINGER = 5.0  # seconds a refused client may still send before it is cut off
+
+
+class BadRequest(Exception):
+    pass
+
+
+def rewrite_target(target: str, base: str) -> str:
+    """``target`` with ``base`` (the prefix without its trailing slash) prepended, unless it
+    is under ``base`` already or is not an origin-form path (``*``, ``http://...``)."""
+    if not target.startswith("/") or target.startswith("//"):
+        return target
+    path = target.split("?", 1)[0]
+    if path == base or path.startswith(base + "/"):
+        return target
+    return base + target
+
+
+def parse_head(head: bytes, base: str) -> tuple[bytes, int | None, bool, bool]:
+    """(the head with its target rewritten, the body's length or None when chunked,
+    whether it asks for an upgrade, whether the client keeps the connection)."""
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError as exc:  # latin-1 decodes any byte; kept for clarity
+        raise BadRequest(str(exc)) from None
+    lines = text[:-4].split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[0].isalpha() or not parts[2].startswith("HTTP/1."):
+        raise BadRequest(f"bad request line {lines[0][:80]!r}")
+    method, target, version = parts
+    lengths, codings, upgrade, connection = set(), [], False, ""
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or " " in name:
+            raise BadRequest(f"bad header line {line[:80]!r}")
+        key, value = name.lower(), value.strip()
+        if key == "content-length":
+            if not value.isdigit():
+                raise BadRequest(f"bad Content-Length {value[:40]!r}")
+            lengths.add(int(value))
+        elif key == "transfer-encoding":
+            codings += [c.strip().lower() for c in value.split(",")]
+        elif key == "upgrade":
+            upgrade = True
+        elif key == "connection":
+            connection += "," + value.lower()
+    tokens = {t.strip() for t in connection.split(",")}
+    if len(lengths) > 1 or (lengths and codings):
+        raise BadRequest("conflicting Content-Length / Transfer-Encoding")
+    if codings and codings[-1] != "chunked":
+        raise BadRequest(f"unsupported Transfer-Encoding {', '.join(codings)!r}")
+    length = None if codings else (lengths.pop() if lengths else 0)
+    keep = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
+    new_line = f"{method} {rewrite_target(target, base)} {version}"
+    out = (new_line + text[len(lines[0]):]).encode("latin-1")
+    return out, length, upgrade and "upgrade" in tokens or method == "CONNECT", keep
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+    while n > 0:
+        data = await reader.read(min(n, CHUNK))
+        if not data:
+            raise ConnectionError("the client ended in the middle of a body")
+        writer.write(data)
+        await writer.drain()
+        n -= len(data)
+
+
+async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise ConnectionError(f"bad chunk size line {line[:40]!r}") from None
+        writer.write(line)
+        if size == 0:
+            break
+        await _copy(reader, writer, size + 2)  # the data and its CRLF
+    while True:  # trailers, up to the empty line
+        line = await reader.readuntil(b"\r\n")
+        writer.write(line)
+        if line == b"\r\n":
+            break
+    await writer.drain()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then half-close the other side."""
+    while True:
+        data = await reader.read(CHUNK)
+        if not data:
+            break
+        writer.write(data)
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+
+
+async def _requests(client: asyncio.StreamReader, upstream: asyncio.StreamWriter,
+                    base: str) -> None:
+    """Forward the client's requests (heads rewritten); BadRequest on a malformed head."""
+    while True:
+        try:
+            head = await client.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                raise BadRequest("the request head ends early") from None
+            break  # the client is done sending
+        except asyncio.LimitOverrunError:
+            raise BadRequest(f"a request head over {HEAD_LIMIT} bytes") from None
+        out, length, upgrade, keep = parse_head(head, base)
+        upstream.write(out)
+        await upstream.drain()
+        if upgrade:
+            await _pipe(client, upstream)
+            return
+        if length is None:
+            await _copy_chunked(client, upstream)
+        else:
+            await _copy(client, upstream, length)
+        if not keep:
+            break
+    if upstream.can_write_eof():
+        upstream.write_eof()
+
+
+async def _bad_request(writer: asyncio.StreamWriter, reason: str) -> None:
+    body = f"bad request: {reason}\n".encode()
+    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                 b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
+                 + b"\r\n\r\n" + body)
+    await writer.drain()
+
+
+async def _serve_client(client_r, client_w, backend_port: int, base: str) -> None:
+    try:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", backend_port)
+    except OSError:
+        client_w.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n"
+                       b"Content-Length: 0\r\n\r\n")
+        await _linger_close(client_r, client_w)
+        return
+    responses = asyncio.ensure_future(_pipe(up_r, client_w))
+    try:
+        await _requests(client_r, up_w, base)
+        await responses
+    except BadRequest as exc:
+        responses.cancel()
+        await _bad_request(client_w, str(exc))
+        await _linger_close(client_r, client_w)
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+        pass  # either side went away: end both
+    finally:
+        responses.cancel()
+        await _close(up_w)
+        await _close(client_w)
+
+
+async def _linger_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close after a final answer, reading what the client still sends for a while: closing
+    with unread input resets the connection, which can lose the answer on its way."""
+    try:
+        writer.write_eof()
+        await asyncio.wait_for(_discard(reader), LINGER)
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+    await _close(writer)
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    while await reader.read(CHUNK):
+        pass
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (ConnectionError, OSError):
+        pass
+
+
+def _wait_for(port: int, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+async def _main(sock: socket.socket, backend_port: int, base: str,
+                stop: threading.Event) -> None:
+    running: set[asyncio.Task] = set()  # the loop holds tasks weakly: a stalled one stays here
+
+    async def handle(reader, writer):
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await _serve_client(reader, writer, backend_port, base)
+
+    server = await asyncio.start_server(handle, sock=sock, limit=HEAD_LIMIT)
+    async with server:
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
+def start(sock: socket.socket, backend_port: int, prefix: str) -> threading.Event:
+    """Serve ``sock`` (bound, not listening) from a daemon thread once ``backend_port``
+    accepts; the returned event, set, stops it."""
+    stop = threading.Event()
+    base = "/" + prefix.strip("/")
+
+    def run() -> None:
+        if _wait_for(backend_port, stop):
+            asyncio.run(_main(sock, backend_port, base, stop))
+
+    threading.Thread(target=run, name="prefix-proxy", daemon=True).start()
+    return stop
+
+
+def bound_socket(port: int = 0) -> socket.socket:
+    """A loopback TCP socket bound to ``port`` (0: a free one), not yet listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
