@@ -229,8 +229,9 @@ async def _main(sock: socket.socket, backend_port: int, base: str,
         await _serve_client(reader, writer, backend_port, base)
 
     server = await asyncio.start_server(handle, sock=sock, limit=HEAD_LIMIT)
-    async with server:
-        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    async with server:  # (not an executor's stop.wait: its thread would hold up the exit)
+        while not stop.is_set():
+            await asyncio.sleep(0.5)
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in others:
         task.cancel()

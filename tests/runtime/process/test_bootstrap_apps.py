@@ -1,6 +1,7 @@
 """The command lines that start streamlit, panel and dash apps, checked without installing
 them: stand-in packages on PYTHONPATH record how the bootstrap started them (the real
-bootstrap, run by path in a real process, exec'ing the real interpreter)."""
+bootstrap, run by path in a real process); stand-ins that serve HTTP under their base path
+show a page app answering at ``/`` and under its prefix through the proxy (issue 11)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import urllib.error
+import urllib.request
+
+import pytest
+from support import page_servers
+from support.runtime_support import wait_for
 
 from localtailr.runtime.process import launch
 
@@ -117,3 +124,49 @@ def test_dash_app_returned_is_served_on_loopback_and_the_port(tmp_path):
 def test_dash_app_run_by_the_entrypoint_is_held_to_loopback_and_the_port(tmp_path):
     kwargs, _ = _launch(tmp_path, "dash", _entry(tmp_path, "dash_runs_itself"), port=9003)
     assert kwargs == {"host": "127.0.0.1", "port": 9003, "debug": True}
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("framework, qualname, option, base", [
+    ("streamlit", "st_main", "--server.baseUrlPath", "job/dev/my-app"),
+    ("panel", "pn_main", "--prefix", "/job/dev/my-app"),
+])
+def test_a_page_app_answers_at_the_root_and_under_its_prefix(tmp_path, framework, qualname,
+                                                              option, base):
+    servers = tmp_path / "servers"
+    page_servers.install(servers, framework)
+    (tmp_path / "my_app.py").write_text(APP_MODULE)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    port = launch.free_port()
+    (run_dir / "launch.json").write_text(json.dumps({
+        "run_id": 1, "type": "app", "framework": framework, "port": port,
+        "prefix": "/job/dev/my-app/", "entrypoint": _entry(tmp_path, qualname)}))
+    env = {**os.environ, "PYTHONPATH": str(servers), "CALLED": str(tmp_path / "called")}
+    proc = subprocess.Popen([sys.executable, launch.BOOTSTRAP, str(run_dir)], cwd=run_dir,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: proc.poll() is not None or launch.port_answers(port), 60, "the port")
+        assert proc.poll() is None, proc.communicate()
+        status, root = _get(f"http://127.0.0.1:{port}/")
+        assert (status, root["path"]) == (200, "/job/dev/my-app/")
+        argv = root["argv"]
+        assert argv[argv.index(option) + 1] == base
+        internal = argv[argv.index("--server.port" if framework == "streamlit" else "--port") + 1]
+        assert int(internal) != port  # the framework is behind the proxy
+        assert _get(f"http://127.0.0.1:{port}/x?y=1")[1]["path"] == "/job/dev/my-app/x?y=1"
+        assert _get(f"http://127.0.0.1:{port}/job/dev/my-app/x")[1]["path"] == "/job/dev/my-app/x"
+        assert _get(f"http://127.0.0.1:{internal}/x")[0] == 404  # the framework alone: prefix only
+        _get(f"http://127.0.0.1:{port}/quit")
+        assert proc.wait(timeout=60) == 0  # the server ended: the proxy does not hold the exit
+        assert (run_dir / "exit").read_text() == "0"
+    finally:
+        proc.kill()
+        proc.communicate()

@@ -9,8 +9,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from support import runtime_support
+from support import page_servers, runtime_support
 from support.runtime_support import read, submit, wait_state
+
+from localtailr.platform import jobs
+from localtailr.platform.context import context
 
 daemon = runtime_support.daemon  # the fixture: a real daemon for the test's home
 
@@ -52,8 +55,6 @@ def _module(tmp_path, name: str, source: str) -> dict:
 
 
 def test_framework_is_inferred_from_the_source(localtailr_home, daemon, tmp_path):
-    from localtailr.platform import jobs
-    from localtailr.platform.context import context
 
     home = localtailr_home.home
     ctx = context(home)
@@ -121,3 +122,19 @@ def test_app_that_exits_before_answering_fails(localtailr_home, daemon):
     done = wait_state(home, run["run_id"])
     assert done["state"] == "failed"
     assert done["reason"].startswith(f"exited before answering on port {done['port']}")
+
+
+def test_a_streamlit_app_answers_at_the_root_and_under_its_prefix(localtailr_home, daemon,
+                                                                   tmp_path):
+    """Issue 11: the daemon's launch gives the app its ``/job/<env>/<name>/`` prefix (a
+    stand-in ``streamlit`` beside the app, serving only under its base path)."""
+    page_servers.install(tmp_path, "streamlit")
+    entry = _module(tmp_path, "page_app", "def make():\n    print('page ran')\n")
+    run = jobs.run(context(localtailr_home.home),
+                   {"name": "page", "type": "app", "framework": "streamlit",
+                    "image": {"python_version": "auto"}, "entrypoint": entry})
+    r = wait_state(localtailr_home.home, run["run_id"], ("running", "failed"))
+    assert r["state"] == "running", r["reason"]
+    prefix = f"/job/{r['environment']}/page/"
+    assert _get(r["url"])["path"] == prefix
+    assert _get(f"{r['url'].rstrip('/')}{prefix}x")["path"] == f"{prefix}x"
