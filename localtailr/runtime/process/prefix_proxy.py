@@ -79,14 +79,14 @@ def parse_head(head: bytes, base: str) -> tuple[bytes, int | None, bool, bool]:
     keep = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
     new_line = f"{method} {rewrite_target(target, base)} {version}"
     out = (new_line + text[len(lines[0]):]).encode("latin-1")
-    return out, length, upgrade and "upgrade" in tokens or method == "CONNECT", keep
+    return out, length, upgrade and "upgrade" in tokens, keep
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
     while n > 0:
         data = await reader.read(min(n, CHUNK))
         if not data:
-            raise ConnectionError("the client ended in the middle of a body")
+            raise ConnectionError("a body ends early")
         writer.write(data)
         await writer.drain()
         n -= len(data)
@@ -112,7 +112,7 @@ async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close the other side."""
+    """Copy until EOF, then half-close the other side (a tunnel's, or the last answer's)."""
     while True:
         data = await reader.read(CHUNK)
         if not data:
@@ -124,31 +124,86 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _requests(client: asyncio.StreamReader, upstream: asyncio.StreamWriter,
-                    base: str) -> None:
-    """Forward the client's requests (heads rewritten); BadRequest on a malformed head."""
-    while True:
-        try:
-            head = await client.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                raise BadRequest("the request head ends early") from None
-            break  # the client is done sending
-        except asyncio.LimitOverrunError:
-            raise BadRequest(f"a request head over {HEAD_LIMIT} bytes") from None
-        out, length, upgrade, keep = parse_head(head, base)
-        upstream.write(out)
-        await upstream.drain()
-        if upgrade:
-            await _pipe(client, upstream)
-            return
-        if length is None:
-            await _copy_chunked(client, upstream)
+                    base: str, sent: asyncio.Queue) -> None:
+    """Forward the client's requests (heads rewritten), each put in ``sent`` as (method,
+    for one that asks for an upgrade a future: whether the app switched protocols), and
+    None when the client sends no more; BadRequest on a malformed head. The app is not
+    half-closed when the client is (many servers take that for an abort)."""
+    try:
+        while True:
+            try:
+                head = await client.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial.strip():
+                    raise BadRequest("the request head ends early") from None
+                return  # the client is done sending
+            except asyncio.LimitOverrunError:
+                raise BadRequest(f"a request head over {HEAD_LIMIT} bytes") from None
+            out, length, upgrade, keep = parse_head(head, base)
+            upgraded = asyncio.get_running_loop().create_future() if upgrade else None
+            upstream.write(out)
+            sent.put_nowait((out.split(b" ", 1)[0].decode("latin-1"), upgraded))
+            if length is None:
+                await _copy_chunked(client, upstream)
+            else:
+                await _copy(client, upstream, length)
+            await upstream.drain()
+            if upgraded is not None and await upgraded:
+                await _pipe(client, upstream)
+                return
+            if not keep:
+                return
+    finally:
+        sent.put_nowait(None)
+
+
+def parse_response(head: bytes) -> tuple[int, int | None, bool]:
+    """(status, the body's length or None, whether it is chunked) of a response head."""
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ConnectionError(f"the app answered a bad status line {lines[0][:80]!r}")
+    length, chunked = None, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        key = name.strip().lower()
+        if key == "content-length" and value.strip().isdigit():
+            length = int(value.strip())
+        elif key == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    return int(parts[1]), length, chunked
+
+
+async def _responses(upstream: asyncio.StreamReader, client: asyncio.StreamWriter,
+                     sent: asyncio.Queue) -> None:
+    """Forward the app's answers, one a request sent (the bodies by their framing) until the
+    client sends no more and all are answered, or the app closes; after a ``101``, pipe."""
+    while (item := await sent.get()) is not None:
+        method, upgraded = item
+        while True:
+            try:
+                head = await upstream.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return  # the app closed
+            status, length, chunked = parse_response(head)
+            client.write(head)
+            if status == 101 and upgraded is not None:
+                upgraded.set_result(True)
+                await _pipe(upstream, client)
+                return
+            if status >= 200:
+                break  # 100 Continue and other interim answers come before the final one
+        if upgraded is not None:
+            upgraded.set_result(False)
+        if method == "HEAD" or status in (204, 304):
+            await client.drain()
+        elif chunked:
+            await _copy_chunked(upstream, client)
+        elif length is not None:
+            await _copy(upstream, client, length)
         else:
-            await _copy(client, upstream, length)
-        if not keep:
-            break
-    if upstream.can_write_eof():
-        upstream.write_eof()
+            await _pipe(upstream, client)  # delimited by the app's closing
+            return
 
 
 async def _bad_request(writer: asyncio.StreamWriter, reason: str) -> None:
@@ -161,20 +216,25 @@ async def _bad_request(writer: asyncio.StreamWriter, reason: str) -> None:
 
 async def _serve_client(client_r, client_w, backend_port: int, base: str) -> None:
     try:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", backend_port)
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", backend_port, limit=HEAD_LIMIT)
     except OSError:
         client_w.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n"
                        b"Content-Length: 0\r\n\r\n")
         await _linger_close(client_r, client_w)
         return
-    responses = asyncio.ensure_future(_pipe(up_r, client_w))
+    sent: asyncio.Queue = asyncio.Queue()
+    responses = asyncio.ensure_future(_responses(up_r, client_w, sent))
     try:
-        await _requests(client_r, up_w, base)
+        try:
+            await _requests(client_r, up_w, base, sent)
+        except BadRequest as exc:
+            await responses  # the answers to the good requests before it go first
+            await _bad_request(client_w, str(exc))
+            await _linger_close(client_r, client_w)
+            return
         await responses
-    except BadRequest as exc:
-        responses.cancel()
-        await _bad_request(client_w, str(exc))
-        await _linger_close(client_r, client_w)
+        if client_w.can_write_eof():
+            client_w.write_eof()
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
         pass  # either side went away: end both
     finally:
