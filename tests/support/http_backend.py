@@ -1,7 +1,8 @@
 """A small real HTTP/1.1 server for proxy tests (standard library only): it answers every
 request with what it saw (method, path, the connection's client port, the body's sha256 and
-length; chunked request bodies decoded), and answers a websocket upgrade with ``101`` and
-echoes the text frames it gets. Plus the client side of a minimal websocket."""
+length; chunked request bodies decoded; for ``.../eof-check`` whether the client
+half-closed), ``.../no-content`` with 204, and a websocket upgrade with ``101`` (then it
+echoes the text frames it gets; ``.../no-ws`` refuses it with 404). Plus the client side of a minimal websocket."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import select
 import socket
 import struct
 import threading
@@ -79,22 +81,35 @@ class Handler(BaseHTTPRequestHandler):
         return read_exact(self.rfile, int(self.headers.get("Content-Length") or 0))
 
     def _answer(self) -> None:
-        if (self.headers.get("Upgrade") or "").lower() == "websocket":
+        upgrade = (self.headers.get("Upgrade") or "").lower() == "websocket"
+        if upgrade and "/no-ws" not in self.path:
             self._websocket()
             return
         body = self._body()
+        if self.path.endswith("/no-content"):
+            self.server.seen.append(self.path)  # type: ignore[attr-defined]
+            self.send_response(204)
+            self.end_headers()
+            return
         self.server.seen.append(self.path)  # type: ignore[attr-defined]
         out = json.dumps({"method": self.command, "path": self.path,
                           "client_port": self.client_address[1], "length": len(body),
-                          "sha256": hashlib.sha256(body).hexdigest()}).encode()
-        self.send_response(200)
+                          "sha256": hashlib.sha256(body).hexdigest(),
+                          "eof_seen": self._eof_seen() if "/eof-check" in self.path else None,
+                          }).encode()
+        self.send_response(404 if upgrade else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
-        self.wfile.write(out)
+        if self.command != "HEAD":
+            self.wfile.write(out)
 
-    do_GET = do_POST = do_PUT = _answer  # noqa: N815
+    do_GET = do_POST = do_PUT = do_HEAD = _answer  # noqa: N815
 
+    def _eof_seen(self) -> bool:
+        """Whether the client half-closed the connection (waiting up to a second for it)."""
+        readable, _, _ = select.select([self.connection], [], [], 1.0)
+        return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
     def _websocket(self) -> None:
         self.server.seen.append(self.path)  # type: ignore[attr-defined]
         self.send_response(101)

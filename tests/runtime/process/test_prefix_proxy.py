@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import re
 import socket
 import time
 
@@ -214,3 +215,43 @@ def test_any_head_is_rewritten_or_refused_with_bad_request(data):
     request_line = out.split(b"\r\n", 1)[0].decode("latin-1")
     target = request_line.split(" ")[1]
     assert not target.startswith("/") or target.startswith("//") or target.startswith(BASE)
+
+
+def test_the_app_is_not_half_closed_after_a_last_request(backend, proxy):
+    """Servers such as uvicorn (streamlit's) take a half-close for an abort: after a request
+    that says ``Connection: close``, the proxy waits for the answer, not closing first."""
+    with socket.create_connection(("127.0.0.1", proxy), timeout=30) as sock:
+        sock.sendall(b"GET /eof-check HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200") and b'"eof_seen": false' in out
+
+
+def test_answers_without_a_body_keep_the_connection_in_step(backend, proxy):
+    conn = http.client.HTTPConnection("127.0.0.1", proxy, timeout=30)
+    conn.request("HEAD", "/head")
+    head = conn.getresponse()
+    assert head.status == 200 and int(head.getheader("Content-Length")) > 0 and head.read() == b""
+    conn.request("GET", "/no-content")
+    empty = conn.getresponse()
+    assert empty.status == 204 and empty.read() == b""
+    assert _get(conn, "/after")["path"] == "/job/dev/my-app/after"
+    conn.close()
+
+
+def test_a_refused_upgrade_leaves_plain_http_and_a_pipelined_upgrade_waits_its_turn(backend,
+                                                                                   proxy):
+    with socket.create_connection(("127.0.0.1", proxy), timeout=30) as sock:
+        sock.sendall(b"GET /no-ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: eA==\r\n\r\n"
+                     b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+                     b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: eA==\r\n\r\n")
+        out = b""
+        while out.count(b"HTTP/1.1 ") < 3 or not out.endswith(b"\r\n\r\n"):
+            out += sock.recv(65536)
+        sock.sendall(frame(1, b"hi", masked=True))
+        opcode, data = read_frame(sock)
+    assert re.findall(rb"HTTP/1.1 (\d{3})", out) == [b"404", b"200", b"101"]
+    assert data == b"/job/dev/my-app/ws hi"
