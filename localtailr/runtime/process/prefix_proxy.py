@@ -45,10 +45,7 @@ def rewrite_target(target: str, base: str) -> str:
 def parse_head(head: bytes, base: str) -> tuple[bytes, int | None, bool, bool]:
     """(the head with its target rewritten, the body's length or None when chunked,
     whether it asks for an upgrade, whether the client keeps the connection)."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError as exc:  # latin-1 decodes any byte; kept for clarity
-        raise BadRequest(str(exc)) from None
+    text = head.decode("latin-1")  # any byte
     lines = text[:-4].split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[0].isalpha() or not parts[2].startswith("HTTP/1."):
@@ -57,11 +54,11 @@ def parse_head(head: bytes, base: str) -> tuple[bytes, int | None, bool, bool]:
     lengths, codings, upgrade, connection = set(), [], False, ""
     for line in lines[1:]:
         name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or " " in name:
+        if not sep or not name or any(c.isspace() for c in name):
             raise BadRequest(f"bad header line {line[:80]!r}")
         key, value = name.lower(), value.strip()
         if key == "content-length":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise BadRequest(f"bad Content-Length {value[:40]!r}")
             lengths.add(int(value))
         elif key == "transfer-encoding":
@@ -161,13 +158,13 @@ def parse_response(head: bytes) -> tuple[int, int | None, bool]:
     """(status, the body's length or None, whether it is chunked) of a response head."""
     lines = head[:-4].decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isascii() and parts[1].isdigit()):
         raise ConnectionError(f"the app answered a bad status line {lines[0][:80]!r}")
     length, chunked = None, False
     for line in lines[1:]:
         name, _, value = line.partition(":")
         key = name.strip().lower()
-        if key == "content-length" and value.strip().isdigit():
+        if key == "content-length" and value.strip().isascii() and value.strip().isdigit():
             length = int(value.strip())
         elif key == "transfer-encoding" and "chunked" in value.lower():
             chunked = True

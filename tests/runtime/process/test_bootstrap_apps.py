@@ -164,7 +164,10 @@ def test_a_page_app_answers_at_the_root_and_under_its_prefix(tmp_path, framework
         assert _get(f"http://127.0.0.1:{port}/x?y=1")[1]["path"] == "/job/dev/my-app/x?y=1"
         assert _get(f"http://127.0.0.1:{port}/job/dev/my-app/x")[1]["path"] == "/job/dev/my-app/x"
         assert _get(f"http://127.0.0.1:{internal}/x")[0] == 404  # the framework alone: prefix only
-        _get(f"http://127.0.0.1:{port}/quit")
+        try:
+            _get(f"http://127.0.0.1:{port}/quit")
+        except OSError:
+            pass  # the process may end before the proxy has passed the answer on
         assert proc.wait(timeout=60) == 0  # the server ended: the proxy does not hold the exit
         assert (run_dir / "exit").read_text() == "0"
     finally:

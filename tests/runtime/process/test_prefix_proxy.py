@@ -153,6 +153,7 @@ def test_a_client_that_goes_away_mid_body_does_not_stop_the_proxy(backend, proxy
     b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
     b"GET / HTTP/1.1\r\n folded: header\r\n\r\n",
     b"POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n",
+    b"POST / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",  # a digit to isdigit(), not to int()
     b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
     b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
