@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support import page_servers
 
 pytestmark = pytest.mark.slow
 
@@ -179,7 +180,12 @@ def _wait_url(sdk, name: str) -> str:
                 except OSError:
                     pass
         if job["state"] in ("failed", "stopped"):
-            raise AssertionError(f"{name} is {job['state']}")
+            from localtailr.platform import jobs
+            from localtailr.platform.context import context
+
+            err = context().home.run_dir(jobs.get(context(), name)["last_run_id"]) / "stderr"
+            tail = err.read_text()[-1500:] if err.exists() else ""
+            raise AssertionError(f"{name} is {job['state']}; its last stderr:\n{tail}")
         time.sleep(0.2)
     raise AssertionError(f"{name} did not come up")
 
@@ -243,6 +249,29 @@ def test_flask_app_module_served_at_root_and_under_its_prefix(sdk, tmp_path):
     assert _get(base + "/") == (200, "hello from board at /")
     assert _get(base + "/job/dev/board/") == (200, "hello from board at /job/dev/board/")
     sdk.dt("job", "stop", "board", "--environment", "dev")
+
+
+def test_streamlit_app_module_answers_at_root_and_under_its_prefix(sdk, tmp_path):
+    # issue 11: streamlit runs under its prefix behind the proxy on the app's port (a
+    # stand-in ``streamlit`` in the image, which serves only under its base path: the real
+    # one is not in the wheelhouse; tests/runtime/process/test_streamlit_real.py)
+    stand_in = page_servers.wheel(tmp_path, "streamlit")
+    project = _project(tmp_path / "proj", {"page_board/__init__.py": "",
+                                           "page_board/app.py": "print('page ran')\n"})
+    (project / "deploy.py").write_text(textwrap.dedent(f"""
+        from datatailr import App
+        import page_board.app as board
+        print(App(name="Page Board", entrypoint=board, framework="streamlit",
+                  python_version="3.11",
+                  python_requirements=["streamlit @ {stand_in.as_uri()}"]).run()[0])
+    """))
+    out = sdk.run("import runpy; runpy.run_path('deploy.py', run_name='__main__')", cwd=project)
+    assert out.stdout.strip().endswith("True"), out.stderr
+    base = _wait_url(sdk, "page-board")
+    status, root = _get(base + "/")
+    assert status == 200 and json.loads(root)["path"] == "/job/dev/page-board/"
+    assert json.loads(_get(base + "/job/dev/page-board/x")[1])["path"] == "/job/dev/page-board/x"
+    sdk.dt("job", "stop", "page-board", "--environment", "dev")
 
 
 def test_fastapi_app_module_answers_under_its_prefix(sdk, tmp_path):

@@ -5,6 +5,7 @@ base path (``--server.baseUrlPath`` / ``--prefix``), with the path it saw and it
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 MAIN = '''
@@ -48,3 +49,18 @@ def install(folder: Path, *names: str) -> None:
         (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / name / "__init__.py").write_text("")
         (folder / name / "__main__.py").write_text(MAIN)
+
+
+def wheel(folder: Path, name: str) -> Path:
+    """A wheel of the stand-in ``name`` in ``folder`` (for a job's image: ``name @ file://``)."""
+    path = folder / f"{name}-0.0.1-py3-none-any.whl"
+    info = f"{name}-0.0.1.dist-info"
+    files = {f"{name}/__init__.py": "", f"{name}/__main__.py": MAIN,
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0.1\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: localtailr-tests\n"
+                              "Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{n},,\n" for n in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(path, "w") as z:
+        for n, text in files.items():
+            z.writestr(n, text)
+    return path
