@@ -12,6 +12,8 @@ import fcntl
 import os
 import time
 
+from ..core.home import Home
+
 POLL = 0.05  # seconds between tries while waiting for another builder
 
 
@@ -56,3 +58,10 @@ class KeyLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing the only descriptor releases the flock
+
+
+def build_lock(home: Home, key: str) -> KeyLock:
+    """The file lock a builder of image ``key`` holds (``venvs/.locks/<key>.lock``)."""
+    locks = home.venvs / ".locks"
+    locks.mkdir(exist_ok=True)
+    return KeyLock(str(locks / f"{key}.lock"))
