@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from .. import store
 from ..core.home import Home
+from ..core.keylock import Timeout, build_lock
 from ..core.runs import ACTIVE
-from ..store.keylock import Timeout, build_lock
 from . import acl
 from .context import Context
 

@@ -33,8 +33,8 @@ from ...core.errors import ImageBuildError
 from ...core.home import Home
 from ...core.image_key import current_interpreter_path
 from ...core.image_spec import ImageSpec, host_paths, source_folder
-from ...store.keylock import Timeout
-from ...store.keylock import build_lock as _lock
+from ...core.keylock import Timeout
+from ...core.keylock import build_lock as _lock
 from . import bytecode, child, layout
 from .built import (  # noqa: F401 (re-exported: the cache's public names)
     LOG_NAME,
