@@ -9,6 +9,7 @@ more than compiling a small package.
 from __future__ import annotations
 
 import os
+import sys
 from importlib import _bootstrap_external as _external  # frozen: py_compile's own helpers
 from importlib.machinery import SourceFileLoader
 
@@ -38,3 +39,42 @@ def compile_tree(folder: str) -> int:
             if name.endswith(".py") and compile_file(os.path.join(root, name)):
                 count += 1
     return count
+
+
+def compile_detached(folder: str) -> bool:
+    """Compile ``folder`` in a detached process (a grandchild: no zombie is left to whatever
+    this process becomes, and it holds none of this process's files open); True once it is
+    started, False when it could not be (then nothing was done).
+
+    For a caller about to ``exec`` a script in the environment: the bytecode is written
+    while the script's interpreter starts, on another core. A module the script imports
+    before its bytecode is written is compiled by the import itself, as it would be without.
+    """
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return False  # forking a threaded process: a lock another thread holds stays held
+    try:
+        pid = os.fork()
+    except OSError:
+        return False
+    if pid == 0:  # the intermediate child: start the compiler and leave at once
+        code = 1
+        try:
+            if os.fork() == 0:
+                _compile_alone(folder)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _compile_alone(folder: str) -> None:
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)  # not the caller's pipes: a reader of its output sees EOF
+        os.closerange(3, 1 << 16)  # nor its lock or database files
+        compile_tree(folder)
+    finally:
+        os._exit(0)

@@ -77,13 +77,17 @@ def image_key(spec: ImageSpec) -> str:
     return spec.key(find_interpreter(spec.python_version))
 
 
-def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) -> BuiltImage:
+def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None, *,
+                 compile_later: bool = False) -> BuiltImage:
     """A ready environment for ``spec``: from the cache, else built once.
 
     Args:
         home: the localtailr home.
         spec: what the image is made of (``ImageSpec.make(...)`` or ``Image(...).spec()``).
         progress: called with one line of text at each build step (default: stderr).
+        compile_later: for a caller about to start a script in the environment at once
+            (``localtailr run``): a new environment's bytecode is compiled by a detached
+            process once it is in place, while the script starts, not before returning.
 
     Raises:
         ImageBuildError: if the build fails (the message names a missing package, or the
@@ -96,7 +100,7 @@ def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) 
     try:
         st = os.stat(marker)
     except FileNotFoundError:
-        return _build(home, spec, interp, key, progress or _stderr)
+        return _build(home, spec, interp, key, progress or _stderr, compile_later)
     _touch(home, key, marker, st.st_mtime)
     return _built(home, key, spec, interp)
 
@@ -185,6 +189,8 @@ class _Builder:
         self.home, self.spec, self.interp, self.key = home, spec, interp, key
         self.progress = progress
         self.size = 0
+        self.compile_later = False  # the bytecode compiled after the move, detached
+        self.deferred = False  # ... and there is bytecode to compile so
         self.tmp = home.venvs / f".tmp-{key}-{os.getpid()}"
         self.final = home.venvs / key
         self.log_path = home.venvs / f".tmp-{key}-{os.getpid()}.log"
@@ -295,10 +301,16 @@ class _Builder:
             "size": self.size,
             "created_at": time.time(),
         }, indent=1))
+        if self.deferred:
+            self.log.write("Bytecode compiled by a detached process once in place\n")
         self.say(f"ready in {time.monotonic() - started_at:.1f} s ({self.size / 1e6:.1f} MB)")
         self.log.close()
         os.replace(self.log_path, self.tmp / LOG_NAME)
         os.rename(self.tmp, self.final)
+        if self.deferred:
+            site = str(layout.site_packages(self.final, interp.version))
+            if not bytecode.compile_detached(site):
+                bytecode.compile_tree(site)  # no process for it: here, before returning
         return _built(self.home, self.key, spec, interp)
 
     def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
@@ -393,7 +405,11 @@ class _Builder:
 
     def compile_bytecode(self) -> None:
         """Compile every module in site-packages, as ``uv pip install --compile-bytecode``
-        does, in this process (same interpreter, so the same bytecode and cache tag)."""
+        does, in this process (same interpreter, so the same bytecode and cache tag), or
+        with ``compile_later`` once the environment is in place."""
+        if self.compile_later:
+            self.deferred = True
+            return
         started = time.monotonic()
         count = bytecode.compile_tree(str(_site_packages(self.tmp)))
         self.log.write(f"Bytecode compiled {count} files in "
@@ -471,7 +487,7 @@ def _folder_size(path: Path) -> int:
 
 
 def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
-           progress: Progress) -> BuiltImage:
+           progress: Progress, compile_later: bool = False) -> BuiltImage:
     home.ensure()
     lock = _lock(home, key)
     try:
@@ -494,6 +510,7 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
 
             shutil.rmtree(home.venvs / key)
         builder = _Builder(home, spec, interp, key, progress)
+        builder.compile_later = compile_later
         try:
             built = builder.build(lambda: _record(home, key, interp, spec, "building"))
         except BaseException as exc:

@@ -78,7 +78,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
         python_requirements=header.requirements,
         base_dir=script.parent,
     )
-    built = ensure_image(home, spec, progress)
+    built = ensure_image(home, spec, progress, compile_later=True)  # while the script starts
     alias_remember(home, alias, built.key)
     return built
 
