@@ -8,8 +8,8 @@ try:
     from _sha256 import sha256  # Python 3.11
 except ImportError:  # pragma: no cover - the module's name on other versions
     try:
-        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]  # Python 3.12+
+        from _sha2 import sha256  # Python 3.12+
     except ImportError:
-        from hashlib import sha256  # type: ignore[assignment]  # a build without them
+        from hashlib import sha256  # a build without them
 
 __all__ = ["sha256"]

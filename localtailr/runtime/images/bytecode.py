@@ -24,10 +24,12 @@ def compile_file(path: str) -> bool:
     except (SyntaxError, ValueError, OSError):
         return False  # Python 2 leftovers in a wheel, say: skipped, as installers do
     stats = loader.path_stats(path)
-    data = _external._code_to_timestamp_pyc(code, stats["mtime"], stats["size"])
+    data = _external._code_to_timestamp_pyc(  # type: ignore[attr-defined]
+        code, stats["mtime"], stats["size"])
     target = _external.cache_from_source(path)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    _external._write_atomic(target, data, _external._calc_mode(path))
+    mode = _external._calc_mode(path)  # type: ignore[attr-defined]
+    _external._write_atomic(target, data, mode)  # type: ignore[attr-defined]
     return True
 
 
