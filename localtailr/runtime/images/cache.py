@@ -134,6 +134,9 @@ def find_uv() -> str | None:
     """The uv binary, or None (then pip is used). ``LOCALTAILR_INSTALLER=pip`` forces pip."""
     if settings.INSTALLER.text() == "pip":
         return None
+    beside = os.path.join(os.path.dirname(sys.executable), "uv")
+    if os.access(beside, os.X_OK):  # the uv wheel's binary in this environment's bin: what
+        return beside  # find_uv_bin finds first, without its sysconfig look-ups (~0.7 ms)
     try:
         from uv import find_uv_bin  # optional: the uv wheel may be absent (pip is used then)
 
