@@ -155,13 +155,13 @@ def test_run_fast_path_secrets_and_users_match_the_full_command_line(localtailr_
 def test_cold_run_builds_without_packaging_or_dataclasses(localtailr_home, tmp_path):
     """A ``localtailr run`` whose simple requirements are new builds its environment (one uv
     process) without importing packaging or dataclasses (with inspect: ~30 ms together),
-    nor subprocess (uv is spawned), tomllib (a simple block), py_compile or hashlib."""
+    nor subprocess (uv is spawned), tomllib (a simple block), py_compile, hashlib or typing."""
     localtailr_home.home.ensure()
     script = tmp_path / "cold.py"
     script.write_text('# /// script\n# dependencies = ["six>=1.0,<3"]\n# ///\nimport six\n'
                       "print(six.__name__)\n")
     heavy = ["packaging", "dataclasses", "inspect", "subprocess", "tomllib", "py_compile",
-             "hashlib"]
+             "hashlib", "typing"]
     code = ("import os, sys; from localtailr.cli import fast\n"
             "def execve(path, argv, env):\n"
             f"    print([m for m in {heavy!r} if m in sys.modules],"

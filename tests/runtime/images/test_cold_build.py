@@ -94,7 +94,7 @@ SPAWN_PROBE = textwrap.dedent("""
 
 def test_uv_starts_before_the_store_and_heavy_modules_are_imported(home, offline, tmp_path):  # noqa: F811
     """One uv process a new environment, started with none of subprocess, the store
-    (sqlite3), tomllib, py_compile or hashlib imported, and without the certificate
+    (sqlite3), tomllib, py_compile, hashlib or typing imported, and without the certificate
     variables (offline); the build is recorded all the same."""
     script = tmp_path / "s.py"
     script.write_text('# /// script\n# dependencies = ["six!=0.103"]\n# ///\nimport six\n')
@@ -104,7 +104,8 @@ def test_uv_starts_before_the_store_and_heavy_modules_are_imported(home, offline
                          capture_output=True, text=True, check=True).stdout
     result = json.loads(out)
     [spawn] = result["spawns"]
-    heavy = {"subprocess", "sqlite3", "localtailr.store", "tomllib", "py_compile", "hashlib"}
+    heavy = {"subprocess", "sqlite3", "localtailr.store", "tomllib", "py_compile", "hashlib",
+             "typing"}
     assert heavy & set(spawn["modules"]) == set()
     assert spawn["ssl"] is False
     row = store.connection(home).execute("SELECT state FROM images WHERE key = ?",
