@@ -43,40 +43,75 @@ def compile_tree(folder: str) -> int:
     return count
 
 
-def compile_detached(folder: str) -> bool:
-    """Compile ``folder`` in a detached process (a grandchild: no zombie is left to whatever
-    this process becomes, and it holds none of this process's files open); True once it is
-    started, False when it could not be (then nothing was done).
+class DetachedCompiler:
+    """A detached process (a grandchild: no zombie is left to whatever this process
+    becomes, and it holds none of this process's files open) that waits for one folder to
+    compile: started while uv installs, so that once the environment is in place only its
+    path is written to a pipe.
 
     For a caller about to ``exec`` a script in the environment: the bytecode is written
     while the script's interpreter starts, on another core. A module the script imports
     before its bytecode is written is compiled by the import itself, as it would be without.
     """
-    threading = sys.modules.get("threading")
-    if threading is not None and threading.active_count() > 1:
-        return False  # forking a threaded process: a lock another thread holds stays held
-    try:
-        pid = os.fork()
-    except OSError:
-        return False
-    if pid == 0:  # the intermediate child: start the compiler and leave at once
-        code = 1
+
+    def __init__(self, fd: int):
+        self._fd: int | None = fd
+
+    @classmethod
+    def start(cls) -> DetachedCompiler | None:
+        """The compiler, waiting; None when it cannot be started (then nothing was)."""
+        threading = sys.modules.get("threading")
+        if threading is not None and threading.active_count() > 1:
+            return None  # forking a threaded process: a lock another thread holds stays held
+        read, write = os.pipe()
         try:
-            if os.fork() == 0:
-                _compile_alone(folder)
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return None
+        if pid == 0:  # the intermediate child: start the compiler and leave at once
+            code = 1
+            try:
+                if os.fork() == 0:
+                    _serve(read)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            os.close(write)
+            return None
+        return cls(write)
+
+    def compile(self, folder: str) -> None:
+        """Have ``folder`` compiled (this returns at once)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.write(fd, os.fsencode(folder))
+            finally:
+                os.close(fd)
+
+    def cancel(self) -> None:
+        """Let the compiler end with nothing compiled."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
-def _compile_alone(folder: str) -> None:
+def _serve(read: int) -> None:
     try:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)  # not the caller's pipes: a reader of its output sees EOF
-        os.closerange(3, 1 << 16)  # nor its lock or database files
-        compile_tree(folder)
+        os.closerange(3, read)  # nor its lock, log or database files, nor the pipe's
+        os.closerange(read + 1, 1 << 16)  # write end (else no end of file comes)
+        chunks = []
+        while chunk := os.read(read, 65536):
+            chunks.append(chunk)
+        if chunks:
+            compile_tree(os.fsdecode(b"".join(chunks)))
     finally:
         os._exit(0)

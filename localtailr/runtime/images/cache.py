@@ -194,6 +194,7 @@ class _Builder:
         self.size = 0
         self.compile_later = False  # the bytecode compiled after the move, detached
         self.deferred = False  # ... and there is bytecode to compile so
+        self.compiler: bytecode.DetachedCompiler | None = None  # ... by this process
         self.tmp = home.venvs / f".tmp-{key}-{os.getpid()}"
         self.final = home.venvs / key
         self.log_path = home.venvs / f".tmp-{key}-{os.getpid()}.log"
@@ -275,6 +276,8 @@ class _Builder:
             try:
                 started()
                 self.write_pth()
+                if self.compile_later and self.compile_here():  # forked while uv works
+                    self.compiler = bytecode.DetachedCompiler.start()
             except BaseException:
                 child.stop(installing[0])  # before the folder it installs into is removed
                 raise
@@ -312,7 +315,11 @@ class _Builder:
         os.rename(self.tmp, self.final)
         if self.deferred:
             site = str(layout.site_packages(self.final, interp.version))
-            if not bytecode.compile_detached(site):
+            compiler = self.compiler or bytecode.DetachedCompiler.start()
+            self.compiler = None
+            if compiler is not None:
+                compiler.compile(site)
+            else:
                 bytecode.compile_tree(site)  # no process for it: here, before returning
         return _built(self.home, self.key, spec, interp)
 
@@ -450,6 +457,8 @@ class _Builder:
                 cfg.write_bytes(data.replace(old, new))
 
     def fail(self, exc: BaseException) -> None:
+        if self.compiler is not None:
+            self.compiler.cancel()
         if not self.log.closed:
             self.log.write(f"== FAILED: {exc}\n")
             self.log.close()

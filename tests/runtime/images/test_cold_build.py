@@ -9,6 +9,7 @@ import py_compile
 import subprocess
 import sys
 import textwrap
+import time
 
 import psutil
 import pytest
@@ -16,6 +17,7 @@ from support.images_support import home, offline  # noqa: F401 (fixtures)
 from support.runtime_support import wait_for
 
 from localtailr import store
+from localtailr.core.errors import ImageBuildError
 from localtailr.core.image_spec import ImageSpec
 from localtailr.runtime.images import bytecode, cache, child
 from localtailr.runtime.images.cache import ensure_image
@@ -138,3 +140,25 @@ def test_uv_that_cannot_start_says_so(home, offline, monkeypatch, tmp_path):  # 
     monkeypatch.setattr(cache, "find_uv", lambda: str(tmp_path / "no-uv"))
     with pytest.raises(Exception, match="cannot start .*no-uv"):
         ensure_image(home, ImageSpec.make(python_requirements="six!=0.105"), progress=QUIET)
+
+
+def _compilers(since: float) -> list[psutil.Process]:
+    """Processes forked from this one since ``since`` (same command line) still running."""
+    me = psutil.Process()
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "status"]):
+        info = proc.info
+        if (info["pid"] != me.pid and info["cmdline"] == me.cmdline()
+                and info["create_time"] >= since - 1 and info["status"] != psutil.STATUS_ZOMBIE):
+            found.append(proc)
+    return found
+
+
+def test_a_failed_build_lets_the_waiting_compiler_go(home, offline):  # noqa: F811
+    """The compiler forked while uv installs waits for a folder; when the install fails it
+    is told so and ends, compiling nothing."""
+    started = time.time()
+    with pytest.raises(ImageBuildError, match="package no-such-package-here is not available"):
+        ensure_image(home, ImageSpec.make(python_requirements=["six", "no-such-package-here"]),
+                     progress=QUIET, compile_later=True)
+    wait_for(lambda: not _compilers(started), 30, "the compiler to end")
