@@ -240,16 +240,16 @@ def bench_vs_uv(rounds: int = 9, cold_rounds: int = 3) -> list[dict]:
             target="<= 1.5x", ok=med(colds[0]) <= 1.5 * med(colds[1]), samples=ms(colds[0]),
             floor_samples=ms(colds[1]), note="a new environment from the package cache each round (a requirement set unique to"
             " this run: uv keeps script environments across runs). uv starts (posix_spawn, no"
-            " subprocess) as soon as the folders exist, ~6 ms after the cached run's look-up"
-            " (image_spec and the cache imported, the header parsed, the key, lock and layout),"
-            " offline without SSL_CERT_FILE (uv parses a named bundle first: ~6 ms); the store"
-            " record and .pth are written while it installs (~11 ms); after it ~3 ms (marker,"
-            " rename, record, alias, a double fork): the bytecode is compiled by a detached"
-            " grandchild while the script's interpreter starts. Out of reach on a loaded machine:"
-            " CPU per run ~62 ms against uv's ~34 (main was ~85): our interpreter and its imports"
-            " (~25 ms, as a cached run), a second process for uv (~13 ms) and the script"
-            " (~14 ms) come to ~1.5x uv's whole run before any cold work of ours, and the"
-            " overlaps only pay when a core is free"),
+            " subprocess) as soon as the folders exist, ~4 ms after the cached run's look-up"
+            " (image_spec and the cache imported without typing, the header parsed without"
+            " tomllib, the key, lock and layout), offline without SSL_CERT_FILE (uv parses a"
+            " named bundle first: ~6 ms); while it installs (~11 ms) the store record and .pth"
+            " are written and a detached compiler is forked; after it ~2 ms (marker, rename,"
+            " record, alias) and the bytecode is compiled while the script's interpreter"
+            " starts. Out of reach as built: CPU per run ~65 ms against uv's ~37 (main ~90):"
+            " our interpreter and its imports (~25 ms, as a cached run), a second process for"
+            " uv (~13 ms) and the script (~14 ms) come to ~1.4x uv's whole run before any cold"
+            " work of ours, and the overlaps only pay when a core is free"),
         row("CLI start: `localtailr kv get`", None, "ms", None, "python -c pass",
             target="<= 1.5x", ok=med(starts[0]) <= 1.5 * med(starts[1]), samples=ms(starts[0]),
             floor_samples=ms(starts[1]), note="the whole command, interpreter start included, no daemon; kv get reads the"
