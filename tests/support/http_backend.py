@@ -1,7 +1,8 @@
 """A small real HTTP/1.1 server for proxy tests (standard library only): it answers every
 request with what it saw (method, path, the connection's client port, the body's sha256 and
 length; chunked request bodies decoded; for ``.../eof-check`` whether the client
-half-closed), ``.../no-content`` with 204, and a websocket upgrade with ``101`` (then it
+half-closed), ``.../no-content`` with 204 (``.../then-close``: the connection is then
+closed, as a server's keep-alive timeout does), and a websocket upgrade with ``101`` (then it
 echoes the text frames it gets; ``.../no-ws`` refuses it with 404). Plus the client side of a minimal websocket."""
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(out)
+        if self.path.endswith("/then-close"):
+            self.close_connection = True  # an idle keep-alive connection the app ends
 
     do_GET = do_POST = do_PUT = do_HEAD = _answer  # noqa: N815
 

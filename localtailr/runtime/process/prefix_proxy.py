@@ -171,17 +171,42 @@ def parse_response(head: bytes) -> tuple[int, int | None, bool]:
     return int(parts[1]), length, chunked
 
 
+async def _next(sent: asyncio.Queue, upstream: asyncio.StreamReader):
+    """(the next request sent or None, the app's first byte if it came meanwhile); or
+    (False, first byte or b"") when the app speaks unasked or closes while none waits."""
+    if not sent.empty():
+        return sent.get_nowait(), b""
+    get = asyncio.ensure_future(sent.get())
+    peek = asyncio.ensure_future(upstream.read(1))
+    done, _ = await asyncio.wait({get, peek}, return_when=asyncio.FIRST_COMPLETED)
+    if peek not in done:
+        peek.cancel()  # and waited for: the reader takes one waiting reader at a time
+        await asyncio.wait({peek})
+    first = b"" if peek.cancelled() else peek.result()
+    if get in done:
+        return get.result(), first
+    get.cancel()
+    return False, first
+
+
 async def _responses(upstream: asyncio.StreamReader, client: asyncio.StreamWriter,
                      sent: asyncio.Queue) -> None:
     """Forward the app's answers, one a request sent (the bodies by their framing) until the
     client sends no more and all are answered, or the app closes; after a ``101``, pipe."""
-    while (item := await sent.get()) is not None:
+    while True:
+        item, first = await _next(sent, upstream)
+        if not item:
+            if first:  # an answer nobody asked for (a 408 before closing): passed on
+                client.write(first)
+                await _pipe(upstream, client)
+            return
         method, upgraded = item
         while True:
             try:
-                head = await upstream.readuntil(b"\r\n\r\n")
+                head = first + await upstream.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError:
                 return  # the app closed
+            first = b""
             status, length, chunked = parse_response(head)
             client.write(head)
             if status == 101 and upgraded is not None:
@@ -220,21 +245,26 @@ async def _serve_client(client_r, client_w, backend_port: int, base: str) -> Non
         await _linger_close(client_r, client_w)
         return
     sent: asyncio.Queue = asyncio.Queue()
+    requests = asyncio.ensure_future(_requests(client_r, up_w, base, sent))
     responses = asyncio.ensure_future(_responses(up_r, client_w, sent))
     try:
-        try:
-            await _requests(client_r, up_w, base, sent)
-        except BadRequest as exc:
+        await asyncio.wait({requests, responses}, return_when=asyncio.FIRST_COMPLETED)
+        if not requests.done():  # the app closed first: so does the client's connection
+            responses.result()
+            return
+        if isinstance(requests.exception(), BadRequest):
             await responses  # the answers to the good requests before it go first
-            await _bad_request(client_w, str(exc))
+            await _bad_request(client_w, str(requests.exception()))
             await _linger_close(client_r, client_w)
             return
+        requests.result()
         await responses
         if client_w.can_write_eof():
             client_w.write_eof()
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
         pass  # either side went away: end both
     finally:
+        requests.cancel()
         responses.cancel()
         await _close(up_w)
         await _close(client_w)

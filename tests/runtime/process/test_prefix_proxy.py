@@ -256,3 +256,14 @@ def test_a_refused_upgrade_leaves_plain_http_and_a_pipelined_upgrade_waits_its_t
         opcode, data = read_frame(sock)
     assert re.findall(rb"HTTP/1.1 (\d{3})", out) == [b"404", b"200", b"101"]
     assert data == b"/job/dev/my-app/ws hi"
+
+
+def test_a_connection_the_app_closes_while_idle_is_closed_to_the_client(backend, proxy):
+    """A keep-alive connection the app ends (its idle timeout) is ended to the client too,
+    which then retries on a new one, instead of waiting on an answer that cannot come."""
+    with socket.create_connection(("127.0.0.1", proxy), timeout=30) as sock:
+        sock.sendall(b"GET /then-close HTTP/1.1\r\nHost: h\r\n\r\n")
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200") and b"/job/dev/my-app/then-close" in out
