@@ -235,7 +235,7 @@ class Daemon:
                 sweep(self.home)
         finally:
             if self.web is not None:
-                self.web.shutdown()
+                hosting.stop_web(self.web)
             if self.dt is not None:
                 self.dt.close()
             if self.listener is not None:
@@ -310,7 +310,7 @@ class Daemon:
             heapq.heappop(self.timers)
             woken = True
         periodic = now >= self.next_periodic
-        ended = self.reap(restart=True, ready=None if periodic else ready)
+        ended = self.reap(restart=True, ready=set() if ready is None else ready)
         self.finish_builds()
         if now >= self.next_tick:
             self.tick_scheduler()
@@ -511,8 +511,10 @@ class Daemon:
     # -- ending ---------------------------------------------------------------------
 
     def reap(self, restart: bool, ready: set[int] | None = None) -> bool:
-        """End the runs whose process ended (only those whose pidfd is in ``ready``, and
-        those without one, when ``ready`` is given)."""
+        """End the runs whose process ended. Given ``ready`` (the descriptors the loop's
+        select found readable), a run watched by a pidfd is looked at only when its pidfd
+        is in it (the kernel says when it ended: no poll of every run each second); the
+        others (a fork server's, whose exits it reports; no pidfd here) always."""
         ended = False
         for sv in list(self.runs.values()):
             if ready is not None and sv.watch_fd is not None and sv.watch_fd not in ready:
