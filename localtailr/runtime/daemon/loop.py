@@ -8,8 +8,9 @@ runs and say when one ended), at most a second, or until the next schedule fire
 runs, acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and
 calls the hooks: ``schedule.scheduler.tick(home)`` (at each fire time, and at least once a
 second) and ``workflows.engine.advance_all(home)`` (at least once a second, and when a run
-ended). At most once a second it
-records its heartbeats in the ``tags`` table (``metrics``): ``daemon.heartbeat``, and
+ended). Every ``BEAT_EVERY`` seconds (in a wake-up of the once-a-second pass; a
+heartbeat is stale after ``platform.health.STALE``, 30 s) it records its heartbeats in
+the ``tags`` table (``metrics``): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
 supervision pass (epoch seconds as text). Given a way to serve the web app and the dt
 socket (``localtailr.daemon_main`` gives them) it hosts them (``hosting``).
@@ -63,7 +64,7 @@ from .log import log
 from .restart_policy import STABLE_AFTER, stop_requests
 
 IDLE_WAIT = 1.0  # longest sleep of the loop
-BEAT_EVERY = 1.0  # seconds between heartbeat writes
+BEAT_EVERY = 5.0  # seconds between heartbeat writes (a write transaction each)
 COALESCE = 0.05  # runs due to be sampled this soon are sampled now, together
 LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 
@@ -353,7 +354,7 @@ class Daemon:
     def heartbeat(self) -> None:
         """Write the heartbeats: ``daemon.heartbeat`` now, the scheduler's and the
         supervisor's as of their last pass."""
-        self.next_beat = time.monotonic() + BEAT_EVERY
+        self.next_beat = on_grid(time.monotonic(), BEAT_EVERY)
         self.beats["daemon"] = time.time()
         metrics.write_heartbeats(self.home, self.beats)
 

@@ -1,6 +1,7 @@
 """What an idle daemon does between events: its blob-gc thread sleeps until a collection is
 due (or the daemon stops), instead of waking ten times a second to look; its periodic pass
-polls no run whose end a pidfd reports; its web thread sleeps until a request."""
+polls no run whose end a pidfd reports; its web thread sleeps until a request;
+its heartbeats are written every few seconds."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import threading
 
 import psutil
 
+from localtailr.platform import health
 from localtailr.runtime.daemon import hosting, loop
 from localtailr.runtime.process.supervised import Supervised
 from localtailr.web import server as web_server
@@ -103,3 +105,22 @@ def test_the_web_thread_sleeps_until_a_request_and_stops(localtailr_home, monkey
     thread.join(30)
     assert not thread.is_alive()
     assert timeouts and set(timeouts) == {None}
+
+
+def test_heartbeats_are_written_every_few_seconds_not_every_pass(localtailr_home, monkeypatch):
+    """Each heartbeat is a write transaction: written every BEAT_EVERY seconds (far inside
+    the staleness limit), not at every once-a-second pass."""
+    clock = [1000.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: clock[0])
+    writes: list[float] = []
+    monkeypatch.setattr(loop.metrics, "write_heartbeats", lambda home, beats: writes.append(clock[0]))
+    daemon = loop.Daemon(localtailr_home.home)
+    try:
+        for _ in range(20):  # 20 s of once-a-second passes
+            daemon.step(False, set())
+            clock[0] += 1.0
+        assert 2 <= len(writes) <= 20 // 4  # at most one pass in four writes
+        assert writes[0] == 1000.0  # the first at once
+        assert max(b - a for a, b in zip(writes, writes[1:])) <= loop.BEAT_EVERY < health.STALE
+    finally:
+        daemon.shutdown()
