@@ -53,7 +53,7 @@ from ..process.cpu_limit import cpu_limiting
 if TYPE_CHECKING:
     from ..process.reloader import Reloader
 from ..process.forkserver_pool import ForkServers
-from ..process.procfs import ppid_map, scan_procs
+from ..process.procfs import child_lists
 from ..process.run_info import LaunchError, prepare
 from ..process.supervised import SAMPLE_EVERY, Supervised, on_grid
 from ..schedule import scheduler
@@ -156,7 +156,6 @@ class Daemon:
         self.forkservers = ForkServers(
             str(self.home.root), log_path(self.home),
             enabled=settings.FORK_SERVER.text() != "0")
-        self._procs: dict | None = None  # a scan of /proc shared by one step
         self.reloader: Reloader | None = None  # watchdog-based, started with the first app in dev
 
     # -- lifecycle ------------------------------------------------------------------
@@ -305,7 +304,6 @@ class Daemon:
                 time.sleep(0.1)  # a fault that repeats must not spin
 
     def step(self, woken: bool, ready: set[int] | None = None) -> None:
-        self._procs = None
         now = time.monotonic()
         while self.timers and self.timers[0] <= now:
             heapq.heappop(self.timers)
@@ -579,7 +577,7 @@ class Daemon:
     def end_leftovers(self, sv: Supervised) -> list[int]:
         """Kill what is left of a run whose main process ended; again on a fresh scan
         while a leftover was forking as it was killed (a few rounds at most)."""
-        found = sv.leftovers(self._procs if self._procs is not None else sv.leftover_scan())
+        found = sv.leftovers(sv.leftover_scan())
         killed = set(found)
         for _ in range(LEFTOVER_ROUNDS):
             if not found:
@@ -653,8 +651,8 @@ class Daemon:
         rescan = now >= sv.next_tree
         if rescan:
             sv.next_tree = sv.next_tree_at(now)
-            if not children:
-                children.append(ppid_map(self.procs()))
+            if not children:  # the children files, or a scan of /proc where there are none
+                children.append(child_lists())
         if sv.sample(now, children[0] if rescan else None):
             log(f"run {sv.run_id}: {sv.killed_reason}")
             return None
@@ -666,12 +664,6 @@ class Daemon:
         elif rescan and sv.port and sv.url is None and sv.job_type == "service":
             self.check_service_url(sv)
         return sv.metric(now)
-
-    def procs(self) -> dict:
-        """A scan of /proc, made at most once a step."""
-        if self._procs is None:
-            self._procs = scan_procs()
-        return self._procs
 
     def check_ready(self, sv: Supervised, now: float) -> None:
         if sv.port and launcher.port_answers(sv.port):

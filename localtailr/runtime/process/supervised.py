@@ -191,7 +191,7 @@ class Supervised:
             time.sleep(0.005)
         return True
 
-    def refresh_tree(self, children: dict[int, list[int]]) -> None:
+    def refresh_tree(self, children: procfs.Children) -> None:
         """Add the current descendants of every known member; forget the dead."""
         pump = self.find_pump()
         alive = {p: c for p, c in self.tree.items() if same_process(p, c)}
@@ -302,7 +302,7 @@ class Supervised:
 
     # -- sampling -------------------------------------------------------------------
 
-    def sample(self, now: float, children: dict[int, list[int]] | None) -> str | None:
+    def sample(self, now: float, children: procfs.Children | None) -> str | None:
         """One look at the tree: update peaks, throttle, and return a kill reason if the
         memory limit is exceeded (the tree is killed already then)."""
         if children is not None:
