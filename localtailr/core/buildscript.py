@@ -16,27 +16,66 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 ACCEPTED = "RUN <command> and ENV <KEY>=<value> (or ENV <KEY> <value>) lines"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
-class Instruction(NamedTuple):
-    """One RUN or ENV instruction and the line it starts on. (Named tuples here, not
-    dataclasses: see ``python_request.Interpreter``.)"""
+class Instruction(tuple):
+    """One RUN or ENV instruction and the line it starts on: ``kind`` ("RUN" or "ENV"),
+    ``line``, ``command`` (RUN: the shell command) and ``env`` (ENV: the (name, value)
+    pairs, values unexpanded). (A named tuple written out, not ``typing.NamedTuple``: a
+    cold ``localtailr run`` would pay ~2 ms for importing typing; see ``python_request``.)"""
 
-    kind: str  # "RUN" or "ENV"
-    line: int
-    command: str = ""  # RUN: the shell command
-    env: tuple[tuple[str, str], ...] = ()  # ENV: the (name, value) pairs, values unexpanded
+    __slots__ = ()
+
+    def __new__(cls, kind: str, line: int, command: str = "",
+                env: tuple[tuple[str, str], ...] = ()) -> Instruction:
+        return tuple.__new__(cls, (kind, line, command, env))
+
+    def __getnewargs__(self) -> tuple:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        return (f"Instruction(kind={self.kind!r}, line={self.line!r}, "
+                f"command={self.command!r}, env={self.env!r})")
+
+    @property
+    def kind(self) -> str:
+        return self[0]
+
+    @property
+    def line(self) -> int:
+        return self[1]
+
+    @property
+    def command(self) -> str:
+        return self[2]
+
+    @property
+    def env(self) -> tuple[tuple[str, str], ...]:
+        return self[3]
 
 
-class BuildScript(NamedTuple):
-    """A parsed build script."""
+class BuildScript(tuple):
+    """A parsed build script: its ``instructions``. (A named tuple written out, as
+    ``Instruction``.)"""
 
-    instructions: tuple[Instruction, ...] = ()
+    __slots__ = ()
+
+    def __new__(cls, instructions: tuple[Instruction, ...] = ()) -> BuildScript:
+        return tuple.__new__(cls, (instructions,))
+
+    def __getnewargs__(self) -> tuple:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        return f"BuildScript(instructions={self.instructions!r})"
+
+    @property
+    def instructions(self) -> tuple[Instruction, ...]:
+        return self[0]
 
     def __bool__(self) -> bool:
         return bool(self.instructions)

@@ -5,7 +5,6 @@ Two specs that would build the same environment have the same key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from .buildscript import BuildScript, parse_build_script
 from .image_key import KEY_FORMAT, KEY_LENGTH, host_paths, source_folder  # noqa: F401 (re-exported)
 from .python_request import Interpreter, parse_request
 from .requirements import AUTO, find_project, normalise, parse_requirements, project_requires_python
+from .sha256 import sha256
 
 # An Image's dict form (``Image.to_dict()``): the fields that make the environment, and
 # the ones that only describe where the code came from.
@@ -148,5 +148,5 @@ class ImageSpec:
                 },
                 sort_keys=True,
             )
-            found = cache[interpreter] = hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+            found = cache[interpreter] = sha256(text.encode()).hexdigest()[:KEY_LENGTH]
         return found

@@ -386,16 +386,20 @@ def parse_script_header(source: str, check: bool = True) -> ScriptHeader:
         block = blocks[0]
         declared.append(block.group(0))
     if blocks and check:
-        import tomllib  # only to parse the block: a cached script run reads the raw text
-
         content = "".join(
             line[2:] if line.startswith("# ") else line[1:]
             for line in block.group("content").splitlines(keepends=True)
         )
-        try:
-            meta = tomllib.loads(content)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"the '# /// script' block is not valid TOML: {exc}") from None
+        from . import toml_subset  # only to parse the block: a cached script run reads the raw text
+
+        meta: dict | None = toml_subset.loads(content)  # a simple block, without tomllib
+        if meta is None:
+            import tomllib  # only for a block beyond that subset
+
+            try:
+                meta = tomllib.loads(content)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"the '# /// script' block is not valid TOML: {exc}") from None
         deps = meta.get("dependencies", [])
         if not isinstance(deps, list):
             raise ValueError(

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from .. import store
 from ..core.home import Home
+from ..core.keylock import Timeout, build_lock
 from ..core.runs import ACTIVE
-from ..store.keylock import KeyLock, Timeout
 from . import acl
 from .context import Context
 
@@ -213,10 +213,3 @@ def _lock_free(home: Home, key: str) -> bool:
         return False
     lock.release()
     return True
-
-
-def build_lock(home: Home, key: str) -> KeyLock:
-    """The file lock a builder of image ``key`` holds."""
-    locks = home.venvs / ".locks"
-    locks.mkdir(exist_ok=True)
-    return KeyLock(str(locks / f"{key}.lock"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
-from typing import Any
 
 from ..core.home import Home
 from ..core.runs import TERMINAL
@@ -59,9 +58,9 @@ def describe(info: dict) -> str:
 
 
 def serve(home: Home, port: int | None = None,
-          serve_web: Callable[[Home, int], Any] | None = None,
+          serve_web: Callable[[Home, int], object] | None = None,
           on_ready: Callable[[dict], None] | None = None,
-          serve_dt: Callable[[Home], Any] | None = None) -> None:
+          serve_dt: Callable[[Home], object] | None = None) -> None:
     """Run the daemon in this process until it is stopped (``localtailr up``), serving the
     web app through ``serve_web(home, port)`` and calling ``on_ready(info)`` once it serves.
     Raises AlreadyRunning if another daemon holds the home."""

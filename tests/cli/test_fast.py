@@ -122,7 +122,7 @@ def test_cached_run_finds_its_environment_without_the_image_machinery(localtailr
     script.write_text("# requirements:\nprint('hello')\n")
     assert cli("run", str(script)).stdout == "hello\n"  # builds and remembers its environment
     heavy = ["localtailr.runtime.images.cache", "localtailr.store", "sqlite3", "dataclasses",
-             "subprocess", "tomllib", "packaging", "click", "hashlib"]
+             "subprocess", "tomllib", "packaging", "click", "hashlib", "typing"]
     code = ("import os, sys; from localtailr.cli import fast\n"
             "def execve(path, argv, env):\n"
             f"    print([m for m in {heavy!r} if m in sys.modules], argv[1:],"
@@ -154,12 +154,14 @@ def test_run_fast_path_secrets_and_users_match_the_full_command_line(localtailr_
 
 def test_cold_run_builds_without_packaging_or_dataclasses(localtailr_home, tmp_path):
     """A ``localtailr run`` whose simple requirements are new builds its environment (one uv
-    process) without importing packaging or dataclasses (with inspect: ~30 ms together)."""
+    process) without importing packaging or dataclasses (with inspect: ~30 ms together),
+    nor subprocess (uv is spawned), tomllib (a simple block), py_compile, hashlib or typing."""
     localtailr_home.home.ensure()
     script = tmp_path / "cold.py"
     script.write_text('# /// script\n# dependencies = ["six>=1.0,<3"]\n# ///\nimport six\n'
                       "print(six.__name__)\n")
-    heavy = ["packaging", "dataclasses", "inspect"]
+    heavy = ["packaging", "dataclasses", "inspect", "subprocess", "tomllib", "py_compile",
+             "hashlib", "typing"]
     code = ("import os, sys; from localtailr.cli import fast\n"
             "def execve(path, argv, env):\n"
             f"    print([m for m in {heavy!r} if m in sys.modules],"

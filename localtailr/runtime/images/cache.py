@@ -23,10 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,9 +33,9 @@ from ...core.errors import ImageBuildError
 from ...core.home import Home
 from ...core.image_key import current_interpreter_path
 from ...core.image_spec import ImageSpec, host_paths, source_folder
-from ...platform.images import build_lock as _lock
-from ...store.keylock import Timeout
-from . import layout
+from ...core.keylock import Timeout
+from ...core.keylock import build_lock as _lock
+from . import bytecode, child, layout
 from .built import (  # noqa: F401 (re-exported: the cache's public names)
     LOG_NAME,
     MARKER,
@@ -57,6 +54,7 @@ WHEELHOUSE_ENV = settings.WHEELHOUSE.name
 OFFLINE_ENV = settings.OFFLINE.name
 INSTALLER_ENV = settings.INSTALLER.name
 LOCK_WAIT = 3600.0
+TLS_ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR")  # what uv reads to build its TLS client
 
 Progress = Callable[[str], None]
 
@@ -79,13 +77,17 @@ def image_key(spec: ImageSpec) -> str:
     return spec.key(find_interpreter(spec.python_version))
 
 
-def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) -> BuiltImage:
+def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None, *,
+                 compile_later: bool = False) -> BuiltImage:
     """A ready environment for ``spec``: from the cache, else built once.
 
     Args:
         home: the localtailr home.
         spec: what the image is made of (``ImageSpec.make(...)`` or ``Image(...).spec()``).
         progress: called with one line of text at each build step (default: stderr).
+        compile_later: for a caller about to start a script in the environment at once
+            (``localtailr run``): a new environment's bytecode is compiled by a detached
+            process once it is in place, while the script starts, not before returning.
 
     Raises:
         ImageBuildError: if the build fails (the message names a missing package, or the
@@ -98,7 +100,7 @@ def ensure_image(home: Home, spec: ImageSpec, progress: Progress | None = None) 
     try:
         st = os.stat(marker)
     except FileNotFoundError:
-        return _build(home, spec, interp, key, progress or _stderr)
+        return _build(home, spec, interp, key, progress or _stderr, compile_later)
     _touch(home, key, marker, st.st_mtime)
     return _built(home, key, spec, interp)
 
@@ -132,11 +134,16 @@ def find_uv() -> str | None:
     """The uv binary, or None (then pip is used). ``LOCALTAILR_INSTALLER=pip`` forces pip."""
     if settings.INSTALLER.text() == "pip":
         return None
+    beside = os.path.join(os.path.dirname(sys.executable), "uv")
+    if os.access(beside, os.X_OK):  # the uv wheel's binary in this environment's bin: what
+        return beside  # find_uv_bin finds first, without its sysconfig look-ups (~0.7 ms)
     try:
         from uv import find_uv_bin  # optional: the uv wheel may be absent (pip is used then)
 
         return find_uv_bin()
     except (ImportError, FileNotFoundError):
+        import shutil  # only without the uv wheel
+
         return shutil.which("uv")
 
 
@@ -152,6 +159,8 @@ def network_available(timeout: float = 1.5) -> bool:
     if index.startswith("file:"):
         _network.append(True)
         return True
+    import threading  # only when asked whether there is a network (not when offline is set)
+
     result: list[bool] = [False]
 
     def probe() -> None:
@@ -182,6 +191,10 @@ class _Builder:
                  progress: Progress):
         self.home, self.spec, self.interp, self.key = home, spec, interp, key
         self.progress = progress
+        self.size = 0
+        self.compile_later = False  # the bytecode compiled after the move, detached
+        self.deferred = False  # ... and there is bytecode to compile so
+        self.compiler: bytecode.DetachedCompiler | None = None  # ... by this process
         self.tmp = home.venvs / f".tmp-{key}-{os.getpid()}"
         self.final = home.venvs / key
         self.log_path = home.venvs / f".tmp-{key}-{os.getpid()}.log"
@@ -197,6 +210,8 @@ class _Builder:
 
     def run(self, argv: list[str], what: str, *, shell: bool = False,
             env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+        import subprocess  # RUN lines and pip only: uv is started without it (see child)
+
         self.log.write("$ " + (argv[0] if shell else " ".join(argv)) + "\n")
         self.log.flush()
         start = self.log.tell()
@@ -207,10 +222,12 @@ class _Builder:
         )
         self.log.flush()
         if proc.returncode != 0:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                f.seek(start)
-                output = f.read()
-            raise self.failure(what, proc.returncode, output)
+            raise self.failure(what, proc.returncode, self.output_since(start))
+
+    def output_since(self, start: int) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(start)
+            return f.read()
 
     def failure(self, what: str, code: int, output: str) -> ImageBuildError:
         missing = sorted(set(
@@ -234,8 +251,10 @@ class _Builder:
 
     # the steps
 
-    def build(self) -> BuiltImage:
-        started = time.monotonic()
+    def build(self, started: Callable[[], None]) -> BuiltImage:
+        """Build into the temporary folder and rename it into place; ``started`` is called
+        once the build is under way (to record it), while uv installs when it can."""
+        started_at = time.monotonic()
         spec, interp = self.spec, self.interp
         self.uv = find_uv()
         self.wheelhouse = settings.WHEELHOUSE.text() or None
@@ -244,22 +263,39 @@ class _Builder:
             self.say(f"WARNING: {interp.warning}")
         self.say(f"creating environment (Python {interp.version}, {interp.path}) with "
                  f"{'uv' if self.uv else 'pip'}")
+        # With uv and nothing to run before the install, uv starts as soon as the folders
+        # exist and the rest (the .pth file, the store record) is done while it installs.
+        early = bool(self.uv and spec.requirements and not spec.build_script_pre.instructions)
+        if not early:
+            started()
         self.create_venv()
         python = self.tmp / "bin" / "python"
-        self.write_pth()
+        installing = None
+        if early:
+            installing = self.start_uv()
+            try:
+                started()
+                self.write_pth()
+                if self.compile_later and self.compile_here():  # forked while uv works
+                    self.compiler = bytecode.DetachedCompiler.start()
+            except BaseException:
+                child.stop(installing[0])  # before the folder it installs into is removed
+                raise
+        else:
+            self.write_pth()
         env = {**self.env, "VIRTUAL_ENV": str(self.tmp),
                "PATH": f"{self.tmp / 'bin'}{os.pathsep}{self.env.get('PATH', '')}"}
         env_so_far: dict[str, str] = {}
         for ins in spec.build_script_pre.instructions:
             env_so_far = self.apply(ins, env, env_so_far)
-        if spec.requirements:
-            self.say(f"installing {', '.join(spec.requirements)}"
-                     + (" (offline)" if self.offline else ""))
+        if installing is not None:
+            self.finish_uv(installing)
+        elif spec.requirements:
             self.install(python)
         for ins in spec.build_script_post.instructions:
             env_so_far = self.apply(ins, env, env_so_far)
         self.relocate()
-        size = _folder_size(self.tmp)
+        self.size = _folder_size(self.tmp)
         (self.tmp / MARKER).write_text(json.dumps({
             "key": self.key,
             "python": interp.version,
@@ -268,13 +304,23 @@ class _Builder:
             "requirements": list(spec.requirements),
             "env": spec.env,
             "warnings": [interp.warning] if interp.warning else [],
-            "size": size,
+            "size": self.size,
             "created_at": time.time(),
         }, indent=1))
-        self.say(f"ready in {time.monotonic() - started:.1f} s ({size / 1e6:.1f} MB)")
+        if self.deferred:
+            self.log.write("Bytecode compiled by a detached process once in place\n")
+        self.say(f"ready in {time.monotonic() - started_at:.1f} s ({self.size / 1e6:.1f} MB)")
         self.log.close()
         os.replace(self.log_path, self.tmp / LOG_NAME)
         os.rename(self.tmp, self.final)
+        if self.deferred:
+            site = str(layout.site_packages(self.final, interp.version))
+            compiler = self.compiler or bytecode.DetachedCompiler.start()
+            self.compiler = None
+            if compiler is not None:
+                compiler.compile(site)
+            else:
+                bytecode.compile_tree(site)  # no process for it: here, before returning
         return _built(self.home, self.key, spec, interp)
 
     def apply(self, ins, env: dict[str, str], so_far: dict[str, str]) -> dict[str, str]:
@@ -302,53 +348,80 @@ class _Builder:
         self.run([sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update",
                   "--python", self.interp.path, str(self.tmp)], "creating the environment")
 
+    def compile_here(self) -> bool:
+        """Whether bytecode is compiled in this process (the environment's interpreter is
+        this one: same bytecode and cache tag) rather than by the installer, which would
+        start the environment's interpreter for it."""
+        return self.interp.path == current_interpreter_path()
+
+    def start_uv(self) -> tuple[int, int]:
+        """Start ``uv pip install`` into the environment; (its pid, where its output starts
+        in the log). Until ``finish_uv``, nothing else is written to the log."""
+        self.say(f"installing {', '.join(self.spec.requirements)}"
+                 + (" (offline)" if self.offline else ""))
+        assert self.uv is not None
+        # Into the environment as a prefix, described by its base interpreter (which uv
+        # has cached): asking the environment's own interpreter would start it.
+        argv = [self.uv, "pip", "install", "--no-config",
+                *([] if self.compile_here() else ["--compile-bytecode"]),
+                "--python", self.interp.path, "--prefix", str(self.tmp),
+                *(["--find-links", self.wheelhouse] if self.wheelhouse else []),
+                *(["--offline"] if self.offline else []), *self.spec.requirements]
+        self.log.write("$ " + " ".join(argv) + "\n")
+        self.log.flush()
+        start = self.log.tell()
+        env = self.env
+        if self.offline:  # no connection made: no certificates to read (~6 ms of uv's time
+            # when SSL_CERT_FILE names a system bundle, which uv parses before anything else)
+            env = {k: v for k, v in env.items() if k not in TLS_ENV}
+        try:
+            pid = child.spawn(argv, env, self.log.fileno())
+        except OSError as exc:
+            raise self.failure("installing requirements", 127,
+                               f"cannot start {self.uv}: {exc}") from exc
+        return pid, start
+
+    def finish_uv(self, installing: tuple[int, int]) -> None:
+        """Wait for the install ``start_uv`` began; then point its scripts at the final
+        folder's interpreter and compile its bytecode (in this process when it can)."""
+        pid, start = installing
+        code = child.wait(pid)
+        if code != 0:
+            raise self.failure("installing requirements", code, self.output_since(start))
+        layout.fix_shebangs(self.tmp / "bin", self.interp.path,
+                            str(self.final / "bin" / "python"))
+        if self.compile_here():
+            self.compile_bytecode()
+
     def install(self, python: Path) -> None:
-        reqs = list(self.spec.requirements)
-        links = ["--find-links", self.wheelhouse] if self.wheelhouse else []
         if self.uv:
-            # Bytecode compiled now, once, rather than by the first run of each module: here
-            # when the environment's interpreter is this one (uv would start it for that),
-            # else by uv.
-            # Into the environment as a prefix, described by its base interpreter (which uv
-            # has cached): asking the environment's own interpreter would start it.
-            here = self.interp.path == current_interpreter_path()
-            argv = [self.uv, "pip", "install", "--no-config",
-                    *([] if here else ["--compile-bytecode"]), "--python", self.interp.path,
-                    "--prefix", str(self.tmp), *links]
-            if self.offline:
-                argv.append("--offline")
-            self.run(argv + reqs, "installing requirements")
-            layout.fix_shebangs(self.tmp / "bin", self.interp.path,
-                                str(self.final / "bin" / "python"))
-            if here:
-                self.compile_bytecode()
+            self.finish_uv(self.start_uv())
             return
+        self.say(f"installing {', '.join(self.spec.requirements)}"
+                 + (" (offline)" if self.offline else ""))
+        links = ["--find-links", self.wheelhouse] if self.wheelhouse else []
         if not _has_pip(str(python)):
             self.run([str(python), "-m", "ensurepip", "--default-pip"], "installing pip")
         # Bytecode compiled as with uv: in this process when the interpreter is this one,
         # else by pip (in the environment's interpreter).
-        here = self.interp.path == current_interpreter_path()
+        here = self.compile_here()
         argv = [str(python), "-m", "pip", "install", "--no-input",
                 "--disable-pip-version-check", *(["--no-compile"] if here else []), *links]
         if self.offline:
             argv.append("--no-index")
-        self.run(argv + reqs, "installing requirements")
+        self.run(argv + list(self.spec.requirements), "installing requirements")
         if here:
             self.compile_bytecode()
 
     def compile_bytecode(self) -> None:
         """Compile every module in site-packages, as ``uv pip install --compile-bytecode``
-        does, in this process (same interpreter, so the same bytecode and cache tag)."""
-        import py_compile  # only for an in-process bytecode compile
-
-        started, count = time.monotonic(), 0
-        for root, _dirs, files in os.walk(_site_packages(self.tmp)):
-            for name in files:
-                if name.endswith(".py"):
-                    # a module that does not compile (Python 2 leftovers) is skipped, as uv does
-                    py_compile.compile(os.path.join(root, name), doraise=False, quiet=2,
-                                       optimize=0)
-                    count += 1
+        does, in this process (same interpreter, so the same bytecode and cache tag), or
+        with ``compile_later`` once the environment is in place."""
+        if self.compile_later:
+            self.deferred = True
+            return
+        started = time.monotonic()
+        count = bytecode.compile_tree(str(_site_packages(self.tmp)))
         self.log.write(f"Bytecode compiled {count} files in "
                        f"{(time.monotonic() - started) * 1e3:.0f}ms (in-process)\n")
         self.log.flush()
@@ -384,6 +457,8 @@ class _Builder:
                 cfg.write_bytes(data.replace(old, new))
 
     def fail(self, exc: BaseException) -> None:
+        if self.compiler is not None:
+            self.compiler.cancel()
         if not self.log.closed:
             self.log.write(f"== FAILED: {exc}\n")
             self.log.close()
@@ -392,6 +467,8 @@ class _Builder:
             os.replace(self.log_path, failed)
         except OSError:
             pass
+        import shutil  # only after a failed build
+
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -422,7 +499,7 @@ def _folder_size(path: Path) -> int:
 
 
 def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
-           progress: Progress) -> BuiltImage:
+           progress: Progress, compile_later: bool = False) -> BuiltImage:
     home.ensure()
     lock = _lock(home, key)
     try:
@@ -434,16 +511,20 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
         if _marker(home, key).exists():
             return _built(home, key, spec, interp)
         for stale in home.venvs.glob(f".tmp-{key}-*"):
+            import shutil  # only for leftovers of a killed build
+
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink(missing_ok=True)
         if (home.venvs / key).exists():
+            import shutil  # only for a folder without its marker (a build killed mid-rename)
+
             shutil.rmtree(home.venvs / key)
         builder = _Builder(home, spec, interp, key, progress)
-        _record(home, key, interp, spec, "building")
+        builder.compile_later = compile_later
         try:
-            built = builder.build()
+            built = builder.build(lambda: _record(home, key, interp, spec, "building"))
         except BaseException as exc:
             builder.fail(exc)
             try:
@@ -454,7 +535,7 @@ def _build(home: Home, spec: ImageSpec, interp: Interpreter, key: str,
                 progress(f"image {key}: build failed; log: {exc.log_path}")
             raise
         (home.venvs / f"failed-{key}.log").unlink(missing_ok=True)
-        _record(home, key, interp, spec, "ready", _folder_size(built.path))
+        _record(home, key, interp, spec, "ready", builder.size)
         return built
     finally:
         lock.release()

@@ -11,7 +11,6 @@ error.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +53,8 @@ def version_of(path: str) -> str | None:
         return None
     stamp = (path, st.st_mtime_ns, st.st_size)
     if stamp not in _versions:
+        import subprocess  # only to ask another interpreter: not for "auto" (a cold run)
+
         try:
             out = subprocess.run(
                 [path, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],

@@ -68,6 +68,7 @@ class ForkServer:
         self.last_id = 0
         self.received: list[int] = []  # descriptors the server sent, not yet matched
         self.spare: tuple[int, int, float] | None = None  # (pid, its request pipe, forked at)
+        self.unused: set[int] = set()  # spares that died unused, their exit not yet heard
 
     @property
     def pid(self) -> int:
@@ -110,6 +111,8 @@ class ForkServer:
             pid = int(message["exit"])
             if self.spare is not None and self.spare[0] == pid:
                 self._drop_spare()  # died before it was given a run
+            elif pid in self.unused:
+                self.unused.discard(pid)  # found dead when given a run, which was forked anew
             else:
                 self.exits[pid] = int(message["code"])
         elif "spare" in message:
@@ -198,6 +201,7 @@ class ForkServer:
             while data:
                 data = data[os.write(pipe, data):]
         except OSError:
+            self.unused.add(pid)  # its exit, still on its way, is no run's
             return None  # it died: the server forks this run
         finally:
             os.close(pipe)

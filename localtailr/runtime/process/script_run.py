@@ -26,15 +26,8 @@ from ...core.home import Home
 from ...core.image_key import KEY_FORMAT, current_interpreter_path, host_paths
 from ...core.params import PARAM_PREFIX, param_env_name
 from ...core.requirements import parse_script_header
+from ...core.sha256 import sha256  # not hashlib: it loads OpenSSL first (~2 ms)
 from ..images.built import BuiltImage, alias_lookup, alias_remember
-
-try:  # the built-in SHA-256: hashlib would load OpenSSL first (~2 ms of a cached run)
-    from _sha256 import sha256  # Python 3.11
-except ImportError:
-    try:
-        from _sha2 import sha256  # Python 3.12+
-    except ImportError:
-        from hashlib import sha256
 
 # A cached run imports only what finding its environment takes: the image cache (the
 # builder, its interpreter search, subprocess, the store) is imported on a miss.
@@ -85,7 +78,7 @@ def _image_for(home: Home, script: Path, source: str, progress: Progress | None)
         python_requirements=header.requirements,
         base_dir=script.parent,
     )
-    built = ensure_image(home, spec, progress)
+    built = ensure_image(home, spec, progress, compile_later=True)  # while the script starts
     alias_remember(home, alias, built.key)
     return built
 

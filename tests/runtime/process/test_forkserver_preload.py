@@ -9,6 +9,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 
 import psutil
@@ -106,3 +107,32 @@ def test_a_run_is_given_to_the_child_forked_ahead_and_an_unused_one_ends(tmp_pat
     while psutil.pid_exists(last) and psutil.Process(last).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "the spare outlived its server"
         time.sleep(0.02)
+
+
+def test_a_spare_found_dead_when_given_a_run_is_not_reported_as_a_run(tmp_path):
+    """The spare dies while its server is stopped, so its exit comes only after the run it
+    was to take has been asked of the server: that late exit belongs to no run."""
+    (tmp_path / "preload_job.py").write_text(JOB)
+    server = ForkServer(sys.executable, server_environ(str(tmp_path), dict(os.environ)),
+                        tmp_path / "server.log", "batch")
+    resume = threading.Timer(0.5, os.kill, (server.pid, signal.SIGCONT))
+    try:
+        _ready(server, lambda: server.ready)
+        unused = _spare(server)
+        os.kill(server.pid, signal.SIGSTOP)  # it cannot report its child's death for now
+        os.kill(unused, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while psutil.Process(unused).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the spare did not die"
+            time.sleep(0.01)
+        resume.start()  # while fork() below waits for the server's answer
+        run = _run_dir(tmp_path, "run")
+        pid, _ = server.fork(run, dict(os.environ), run, run / "stdout", run / "stderr")
+        assert pid != unused
+        _ready(server, lambda: pid in server.exits)  # the spare's exit was heard before
+        assert server.exits[pid] == 0, (run / "stderr").read_text()
+        assert unused not in server.exits
+    finally:
+        resume.cancel()
+        os.kill(server.pid, signal.SIGCONT)
+        server.close()

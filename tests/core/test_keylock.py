@@ -1,4 +1,4 @@
-"""The per-key build lock (``store.keylock``): exclusive between objects and
+"""The per-key build lock (``core.keylock``): exclusive between objects and
 processes, with a timeout, and released when its holder is killed."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from localtailr.store.keylock import KeyLock, Timeout
+from localtailr.core.keylock import KeyLock, Timeout
 
 
 def test_two_locks_on_one_file_exclude_each_other(tmp_path):
@@ -33,7 +33,7 @@ def test_two_locks_on_one_file_exclude_each_other(tmp_path):
 def test_a_killed_holder_releases_the_lock(tmp_path):
     path = str(tmp_path / "k.lock")
     held = tmp_path / "held"
-    code = ("import sys, time; from localtailr.store.keylock import KeyLock\n"
+    code = ("import sys, time; from localtailr.core.keylock import KeyLock\n"
             f"KeyLock({path!r}).acquire(timeout=0); open({str(held)!r}, 'w').close(); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
