@@ -6,7 +6,9 @@ each given by the process that composes the faces with the runtime
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,8 +51,25 @@ def start_web(home: Home, port: int | None, serve_web: Callable[[Home, int], Any
         log(f"the web app did not start: {type(exc).__name__}: {exc}")
         return None
     remember_port(home, server.server_port)
-    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    # no poll interval: the thread sleeps until a request comes (``stop_web`` wakes it)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": None},
+                     name="web", daemon=True).start()
     return server
+
+
+def stop_web(server: Any, wait: float = 10.0) -> None:
+    """Stop a server ``start_web`` started: ask it to stop, and connect to it (a
+    connection made and closed, no request) until it has seen the request."""
+    stopper = threading.Thread(target=server.shutdown, name="web-stop", daemon=True)
+    stopper.start()
+    address = server.server_address[:2]
+    deadline = time.monotonic() + wait
+    while stopper.is_alive() and time.monotonic() < deadline:
+        try:
+            socket.create_connection(address, timeout=1.0).close()
+        except OSError:
+            pass
+        stopper.join(0.05)
 
 
 def start_dt(home: Home, serve_dt: Callable[[Home], Any]) -> Any:

@@ -8,8 +8,9 @@ runs and say when one ended), at most a second, or until the next schedule fire
 runs, acts on stop requests, samples every tree (memory limit, CPU throttle, metrics) and
 calls the hooks: ``schedule.scheduler.tick(home)`` (at each fire time, and at least once a
 second) and ``workflows.engine.advance_all(home)`` (at least once a second, and when a run
-ended). At most once a second it
-records its heartbeats in the ``tags`` table (``metrics``): ``daemon.heartbeat``, and
+ended). Every ``BEAT_EVERY`` seconds (in a wake-up of the once-a-second pass; a
+heartbeat is stale after ``platform.health.STALE``, 30 s) it records its heartbeats in
+the ``tags`` table (``metrics``): ``daemon.heartbeat``, and
 ``scheduler.heartbeat`` / ``supervisor.heartbeat`` as of the last scheduler tick and
 supervision pass (epoch seconds as text). Given a way to serve the web app and the dt
 socket (``localtailr.daemon_main`` gives them) it hosts them (``hosting``).
@@ -52,7 +53,7 @@ from ..process.cpu_limit import cpu_limiting
 if TYPE_CHECKING:
     from ..process.reloader import Reloader
 from ..process.forkserver_pool import ForkServers
-from ..process.procfs import ppid_map, scan_procs
+from ..process.procfs import child_lists
 from ..process.run_info import LaunchError, prepare
 from ..process.supervised import SAMPLE_EVERY, Supervised, on_grid
 from ..schedule import scheduler
@@ -63,7 +64,7 @@ from .log import log
 from .restart_policy import STABLE_AFTER, stop_requests
 
 IDLE_WAIT = 1.0  # longest sleep of the loop
-BEAT_EVERY = 1.0  # seconds between heartbeat writes
+BEAT_EVERY = 5.0  # seconds between heartbeat writes (a write transaction each)
 COALESCE = 0.05  # runs due to be sampled this soon are sampled now, together
 LEFTOVER_ROUNDS = 5  # scans for a run's leftovers, each killing what it found
 
@@ -155,7 +156,6 @@ class Daemon:
         self.forkservers = ForkServers(
             str(self.home.root), log_path(self.home),
             enabled=settings.FORK_SERVER.text() != "0")
-        self._procs: dict | None = None  # a scan of /proc shared by one step
         self.reloader: Reloader | None = None  # watchdog-based, started with the first app in dev
 
     # -- lifecycle ------------------------------------------------------------------
@@ -235,7 +235,7 @@ class Daemon:
                 sweep(self.home)
         finally:
             if self.web is not None:
-                self.web.shutdown()
+                hosting.stop_web(self.web)
             if self.dt is not None:
                 self.dt.close()
             if self.listener is not None:
@@ -304,13 +304,12 @@ class Daemon:
                 time.sleep(0.1)  # a fault that repeats must not spin
 
     def step(self, woken: bool, ready: set[int] | None = None) -> None:
-        self._procs = None
         now = time.monotonic()
         while self.timers and self.timers[0] <= now:
             heapq.heappop(self.timers)
             woken = True
         periodic = now >= self.next_periodic
-        ended = self.reap(restart=True, ready=None if periodic else ready)
+        ended = self.reap(restart=True, ready=set() if ready is None else ready)
         self.finish_builds()
         if now >= self.next_tick:
             self.tick_scheduler()
@@ -353,7 +352,7 @@ class Daemon:
     def heartbeat(self) -> None:
         """Write the heartbeats: ``daemon.heartbeat`` now, the scheduler's and the
         supervisor's as of their last pass."""
-        self.next_beat = time.monotonic() + BEAT_EVERY
+        self.next_beat = on_grid(time.monotonic(), BEAT_EVERY)
         self.beats["daemon"] = time.time()
         metrics.write_heartbeats(self.home, self.beats)
 
@@ -511,8 +510,10 @@ class Daemon:
     # -- ending ---------------------------------------------------------------------
 
     def reap(self, restart: bool, ready: set[int] | None = None) -> bool:
-        """End the runs whose process ended (only those whose pidfd is in ``ready``, and
-        those without one, when ``ready`` is given)."""
+        """End the runs whose process ended. Given ``ready`` (the descriptors the loop's
+        select found readable), a run watched by a pidfd is looked at only when its pidfd
+        is in it (the kernel says when it ended: no poll of every run each second); the
+        others (a fork server's, whose exits it reports; no pidfd here) always."""
         ended = False
         for sv in list(self.runs.values()):
             if ready is not None and sv.watch_fd is not None and sv.watch_fd not in ready:
@@ -576,7 +577,7 @@ class Daemon:
     def end_leftovers(self, sv: Supervised) -> list[int]:
         """Kill what is left of a run whose main process ended; again on a fresh scan
         while a leftover was forking as it was killed (a few rounds at most)."""
-        found = sv.leftovers(self._procs if self._procs is not None else sv.leftover_scan())
+        found = sv.leftovers(sv.leftover_scan())
         killed = set(found)
         for _ in range(LEFTOVER_ROUNDS):
             if not found:
@@ -650,8 +651,8 @@ class Daemon:
         rescan = now >= sv.next_tree
         if rescan:
             sv.next_tree = sv.next_tree_at(now)
-            if not children:
-                children.append(ppid_map(self.procs()))
+            if not children:  # the children files, or a scan of /proc where there are none
+                children.append(child_lists())
         if sv.sample(now, children[0] if rescan else None):
             log(f"run {sv.run_id}: {sv.killed_reason}")
             return None
@@ -663,12 +664,6 @@ class Daemon:
         elif rescan and sv.port and sv.url is None and sv.job_type == "service":
             self.check_service_url(sv)
         return sv.metric(now)
-
-    def procs(self) -> dict:
-        """A scan of /proc, made at most once a step."""
-        if self._procs is None:
-            self._procs = scan_procs()
-        return self._procs
 
     def check_ready(self, sv: Supervised, now: float) -> None:
         if sv.port and launcher.port_answers(sv.port):

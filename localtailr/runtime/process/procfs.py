@@ -52,6 +52,16 @@ def cpu_seconds(pid: int) -> float:
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICK
 
 
+def stat_usage(pid: int) -> tuple[int, int] | None:
+    """(CPU time in clock ticks, the kernel's approximate RSS in bytes) of ``pid``, from one
+    read of ``/proc/<pid>/stat``; None if it is gone. The approximation (per-CPU counters
+    not summed) is off by at most a few hundred kilobytes; ``rss`` is exact."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    return int(fields[11]) + int(fields[12]), int(fields[21]) * _PAGE
+
+
 def usage(pid: int) -> tuple[float, int]:
     """(CPU seconds, RSS bytes) of ``pid``; (0.0, 0) if it is gone."""
     return cpu_seconds(pid), rss(pid)
@@ -96,6 +106,56 @@ def ppid_map(procs: dict | None = None) -> dict[int, list[int]]:
     for pid, fields in (scan_procs() if procs is None else procs).items():
         out.setdefault(fields[0], []).append(pid)
     return out
+
+
+class ChildFiles:
+    """Every process's children as ``ppid_map`` gives them, read only for the processes
+    asked about, from ``/proc/<pid>/task/<tid>/children`` (a listing and a read a thread:
+    a rescan of a few trees reads a few files, not all of /proc). A child that has just
+    ended may be missing; one still running is not."""
+
+    def get(self, pid: int, default=()) -> list[int]:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return list(default)
+        out: list[int] = []
+        for tid in tids:
+            data = _read_all(f"/proc/{pid}/task/{tid}/children")
+            if data:
+                out += [int(p) for p in data.split()]
+        return out
+
+
+@functools.cache
+def has_child_files() -> bool:
+    """Whether this kernel has ``/proc/<pid>/task/<tid>/children`` (CONFIG_PROC_CHILDREN)."""
+    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+Children = ChildFiles | dict[int, list[int]]  # what ``child_lists`` gives
+
+
+def child_lists(procs: dict | None = None) -> Children:
+    """Every process's children (``.get(pid, ())``): read from the children files where
+    the kernel has them, else a ``ppid_map`` (of ``procs`` if given, else of a scan)."""
+    return ChildFiles() if has_child_files() else ppid_map(procs)
+
+
+def _read_all(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def environ_has(pid: int, needles: tuple[bytes, ...]) -> bool:

@@ -43,6 +43,7 @@ METRIC_STEADY_EVERY = 60.0  # ... when they did not: rows only on change, and th
 METRIC_ROWS = 720  # rows kept per run (older ones thinned)
 BURST = 0.2  # seconds of the CPU limit a throttled tree may use ahead of its budget
 ROTATE_STOP_WAIT = 0.2  # seconds to wait for a tree to stop before rotating its logs
+RSS_SLACK = 1 << 20  # bytes the approximate RSS of /proc/<pid>/stat may move with no new exact read
 FORK_RATE = 200_000  # processes a second: more than any machine starts (see leftover_scan)
 
 
@@ -96,6 +97,8 @@ class Supervised:
     forkserver: ForkServer | None = None  # the fork server that forked it (its parent), if one did
     pump: int | None = None  # the pid of the run's log pump, once known (not in the tree)
     pid_since: float | None = None  # monotonic time before its pid was given (leftover_scan)
+    exact: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # pid -> (ticks,
+    # approximate RSS, exact RSS) as of the last read of its statm
 
     def __post_init__(self) -> None:
         self.tree.setdefault(self.pid, self.created)
@@ -191,7 +194,7 @@ class Supervised:
             time.sleep(0.005)
         return True
 
-    def refresh_tree(self, children: dict[int, list[int]]) -> None:
+    def refresh_tree(self, children: procfs.Children) -> None:
         """Add the current descendants of every known member; forget the dead."""
         pump = self.find_pump()
         alive = {p: c for p, c in self.tree.items() if same_process(p, c)}
@@ -212,14 +215,24 @@ class Supervised:
         return self.usage()[0]
 
     def usage(self) -> tuple[float, int]:
-        """(CPU seconds, RSS bytes) summed over the tree: one read of each member's
-        ``/proc/<pid>/stat``."""
-        cpu, rss = 0.0, 0
+        """(CPU seconds, RSS bytes) summed over the tree: a read of each member's
+        ``/proc/<pid>/stat``, and of its ``statm`` (the exact RSS) unless the member has
+        not run since the last (the same CPU time, to the tick) and its approximate RSS
+        has not moved by more than RSS_SLACK: an idle member costs one read a sample."""
+        ticks, rss = 0, 0
         for pid in self.tree:
-            c, r = procfs.usage(pid)
-            cpu += c
-            rss += r
-        return cpu, rss
+            seen = procfs.stat_usage(pid)
+            if seen is None:
+                continue
+            last = self.exact.get(pid)
+            if last is None or last[0] != seen[0] or abs(last[1] - seen[1]) > RSS_SLACK:
+                last = (seen[0], seen[1], procfs.rss(pid))
+                self.exact[pid] = last
+            ticks += seen[0]
+            rss += last[2]
+        if len(self.exact) > len(self.tree):
+            self.exact = {p: e for p, e in self.exact.items() if p in self.tree}
+        return ticks / TICK, rss
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the process group and to every known member of the tree."""
@@ -302,7 +315,7 @@ class Supervised:
 
     # -- sampling -------------------------------------------------------------------
 
-    def sample(self, now: float, children: dict[int, list[int]] | None) -> str | None:
+    def sample(self, now: float, children: procfs.Children | None) -> str | None:
         """One look at the tree: update peaks, throttle, and return a kill reason if the
         memory limit is exceeded (the tree is killed already then)."""
         if children is not None:

@@ -11,7 +11,7 @@ import sys
 import psutil
 import pytest
 
-from localtailr.runtime.process import supervised
+from localtailr.runtime.process import procfs, supervised
 
 
 @pytest.fixture
@@ -111,3 +111,40 @@ def test_idle_runs_rescan_their_trees_together(sleeper):
     assert a == b and 1007.5 < a <= 1001.0 + supervised.IDLE_TREE_EVERY
     sleeper.idle = False  # busy: its own interval, from now
     assert sleeper.next_tree_at(7.0) == 7.0 + supervised.TREE_EVERY
+
+
+def test_an_idle_member_costs_one_read_and_growth_is_still_seen(localtailr_home, monkeypatch):
+    """A member that has not run since the last sample is read once (its stat: CPU time and
+    the approximate RSS), not twice (its statm too); one that then allocates has its exact
+    RSS read again at the next sample."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; print('ready', flush=True);"
+                             " sys.stdin.readline(); b = bytearray(64 << 20);"
+                             " print('grown', flush=True); time.sleep(600)"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        sv = supervised.Supervised(localtailr_home.home, 1, 1, "service", proc.pid,
+                                   psutil.Process(proc.pid).create_time(), 1 << 30, "1g", None,
+                                   proc=proc)
+        exact_reads: list[int] = []
+        real = procfs.rss
+        monkeypatch.setattr(procfs, "rss", lambda pid: exact_reads.append(pid) or real(pid))
+        now = 1000.0
+        for _ in range(2):  # until two samples in a row see the same CPU time
+            sv.sample(now, None)
+            now += 1.0
+        before = len(exact_reads)
+        sv.sample(now, None)
+        sv.sample(now + 1.0, None)
+        assert len(exact_reads) == before  # idle: no statm read
+        first = sv.last_rss
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"grown\n"
+        sv.sample(now + 2.0, None)
+        assert len(exact_reads) == before + 1
+        assert sv.last_rss >= first + (60 << 20) and sv.last_rss == real(proc.pid)
+        sv.close()
+    finally:
+        proc.kill()
+        proc.wait()
