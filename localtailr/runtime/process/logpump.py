@@ -27,10 +27,11 @@ MIN_CAP = 2 * CHUNK
 _prepared: tuple[int, int, list[int]] | None = None  # (pid, its order pipe, write ends)
 
 
-def prepare() -> None:
+def prepare() -> tuple[int, int, list[int]]:
     """Fork a pump ahead of its run (a fork server's child waiting for its run does): it
     waits for its order (the run folder and the cap) from ``start``, and ends without one
-    when this process drops it (``discard``) or ends first."""
+    when this process drops it (``discard``) or ends first. ``start`` takes it (or
+    prepares one itself); returns what it keeps: (pid, order pipe, write ends)."""
     global _prepared
     discard()
     pipes = [os.pipe(), os.pipe()]
@@ -57,6 +58,7 @@ def prepare() -> None:
     for r, _ in pipes:
         os.close(r)
     _prepared = (pid, order_w, [w for _, w in pipes])
+    return _prepared
 
 
 def discard() -> None:
@@ -74,28 +76,10 @@ def start(run_dir: str, cap: int) -> int:
     process's fd 1 and 2 at it; its pid."""
     global _prepared
     cap = max(int(cap), MIN_CAP)
-    if _prepared is not None:
-        pid, order, writers = _prepared
-        _prepared = None
-        os.write(order, f"{run_dir}\0{cap}".encode())  # far below a pipe's buffer
-        os.close(order)
-    else:
-        pipes = [os.pipe(), os.pipe()]
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.setsid()
-                for _, w in pipes:
-                    os.close(w)
-                pump(run_dir, cap, [r for r, _ in pipes])
-            except BaseException:  # noqa: BLE001 - nothing to report to: the run's logs are ours
-                code = 1
-            finally:
-                os._exit(code)
-        for r, _ in pipes:
-            os.close(r)
-        writers = [w for _, w in pipes]
+    pid, order, writers = _prepared if _prepared is not None else prepare()
+    _prepared = None
+    os.write(order, f"{run_dir}\0{cap}".encode())  # far below a pipe's buffer
+    os.close(order)
     for w, target in zip(writers, (1, 2), strict=True):
         os.dup2(w, target)
         os.close(w)

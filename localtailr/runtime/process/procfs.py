@@ -13,14 +13,21 @@ TICK = os.sysconf("SC_CLK_TCK")
 _boot: list[float] = []  # psutil.boot_time(), read once (it reads /proc/stat at each call)
 
 
-def _read(path: str) -> bytes | None:
-    """A small /proc file with one open and one read (no file object: fewer syscalls)."""
+def _read(path: str, whole: bool = False) -> bytes | None:
+    """A /proc file with one open and one read (no file object: fewer syscalls); ``whole``:
+    read on to its end (a file that may pass 4 KiB)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
-        return os.read(fd, 4096)
+        data = os.read(fd, 4096)
+        if whole and data:
+            chunks = [data]
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
     except OSError:
         return None
     finally:
@@ -121,7 +128,7 @@ class ChildFiles:
             return list(default)
         out: list[int] = []
         for tid in tids:
-            data = _read_all(f"/proc/{pid}/task/{tid}/children")
+            data = _read(f"/proc/{pid}/task/{tid}/children", whole=True)
             if data:
                 out += [int(p) for p in data.split()]
         return out
@@ -140,22 +147,6 @@ def child_lists(procs: dict | None = None) -> Children:
     """Every process's children (``.get(pid, ())``): read from the children files where
     the kernel has them, else a ``ppid_map`` (of ``procs`` if given, else of a scan)."""
     return ChildFiles() if has_child_files() else ppid_map(procs)
-
-
-def _read_all(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def environ_has(pid: int, needles: tuple[bytes, ...]) -> bool:
